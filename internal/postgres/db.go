@@ -1,0 +1,123 @@
+// Package postgres is scimbridge's store: the one package that holds SQL.
+// It uses pgx v5 with a pgxpool, one file per table, and one transaction per
+// request. Errors are the domain errors of internal/directory, wrapped.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+)
+
+// DB is the store.
+type DB struct {
+	Pool *pgxpool.Pool
+	log  *slog.Logger
+	now  func() time.Time
+}
+
+// PoolConfig bounds the connection pool.
+type PoolConfig struct {
+	MaxConns int32
+}
+
+// Open connects to dsn (a libpq URL or keyword/value string) and checks
+// that the server answers.
+func Open(ctx context.Context, dsn string, pc PoolConfig, log *slog.Logger) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's parse errors can echo the password; say only what failed.
+		return nil, errors.New("DATABASE_URL: not a valid PostgreSQL connection string")
+	}
+	if pc.MaxConns > 0 {
+		cfg.MaxConns = pc.MaxConns
+	}
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	cfg.ConnConfig.RuntimeParams["application_name"] = "scimbridge"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL at %s: %w", describe(cfg.ConnConfig), err)
+	}
+	return New(pool, log), nil
+}
+
+// New wraps an existing pool.
+func New(pool *pgxpool.Pool, log *slog.Logger) *DB {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &DB{Pool: pool, log: log, now: time.Now}
+}
+
+// Close closes the pool.
+func (db *DB) Close() { db.Pool.Close() }
+
+func describe(c *pgx.ConnConfig) string {
+	return fmt.Sprintf("host=%s port=%d dbname=%s", c.Host, c.Port, c.Database)
+}
+
+// inTx runs fn in one transaction: committed when fn returns nil, rolled
+// back otherwise.
+func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, db.Pool, fn)
+}
+
+// Ready reports whether the database answers and carries every migration
+// this binary knows.
+func (db *DB) Ready(ctx context.Context) error {
+	var version int64
+	err := db.Pool.QueryRow(ctx,
+		`SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&version)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+			return errors.New("database is not migrated")
+		}
+		return err
+	}
+	want, err := LatestVersion()
+	if err != nil {
+		return err
+	}
+	if version < want {
+		return fmt.Errorf("database schema is at version %d, want %d", version, want)
+	}
+	return nil
+}
+
+// mapErr turns constraint violations into domain errors; what remains is
+// an internal error.
+func mapErr(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, directory.ErrNotFound)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505": // unique_violation
+			return fmt.Errorf("%s already exists: %w", what, directory.ErrConflict)
+		case "23503": // foreign_key_violation
+			return fmt.Errorf("%s refers to something that does not exist: %w", what, directory.ErrInvalid)
+		case "23514", "22001", "22P02": // check, string too long, bad text representation
+			return fmt.Errorf("%s is not valid: %w", what, directory.ErrInvalid)
+		}
+	}
+	return err
+}
