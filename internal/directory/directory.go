@@ -26,19 +26,29 @@ var (
 	ErrPrecondition = errors.New("precondition failed")
 )
 
-// Invalidf returns an error wrapping ErrInvalid with a message for the client.
+// Error is a domain error with a message fit for the client: Error()
+// is the message alone, errors.Is matches its kind (ErrInvalid…).
+type Error struct {
+	Kind error
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+func (e *Error) Unwrap() error { return e.Kind }
+
+// Invalidf returns an ErrInvalid with a message for the client.
 func Invalidf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	return &Error{Kind: ErrInvalid, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Conflictf returns an error wrapping ErrConflict with a message for the client.
+// Conflictf returns an ErrConflict with a message for the client.
 func Conflictf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrConflict, fmt.Sprintf(format, args...))
+	return &Error{Kind: ErrConflict, Msg: fmt.Sprintf(format, args...)}
 }
 
-// NotFoundf returns an error wrapping ErrNotFound with a message for the client.
+// NotFoundf returns an ErrNotFound with a message for the client.
 func NotFoundf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrNotFound, fmt.Sprintf(format, args...))
+	return &Error{Kind: ErrNotFound, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Organization is a tenant. Everything else belongs to exactly one.

@@ -106,17 +106,17 @@ func mapErr(err error, what string) error {
 		return nil
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%s: %w", what, directory.ErrNotFound)
+		return directory.NotFoundf("%s not found", what)
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
 		case "23505": // unique_violation
-			return fmt.Errorf("%s already exists: %w", what, directory.ErrConflict)
+			return directory.Conflictf("%s already exists", what)
 		case "23503": // foreign_key_violation
-			return fmt.Errorf("%s refers to something that does not exist: %w", what, directory.ErrInvalid)
+			return directory.Invalidf("%s refers to something that does not exist", what)
 		case "23514", "22001", "22P02": // check, string too long, bad text representation
-			return fmt.Errorf("%s is not valid: %w", what, directory.ErrInvalid)
+			return directory.Invalidf("%s is not valid", what)
 		}
 	}
 	return err

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/scimbridge/scimbridge/internal/pgcluster"
+	"github.com/scimbridge/scimbridge/internal/postgres"
+)
+
+// embeddedDB is the database name inside the embedded cluster.
+const embeddedDB = "scimbridge"
+
+// database is an open store and, on the embedded default, its cluster.
+type database struct {
+	*postgres.DB
+	cluster  *pgcluster.Cluster
+	embedded bool
+}
+
+type openOptions struct {
+	maxConns int32
+	// migrate applies migrations; otherwise the schema must be current.
+	migrate bool
+}
+
+// openDatabase connects to DATABASE_URL or, when it is unset, to the
+// embedded cluster under the data dir (starting it when it is not running).
+func openDatabase(ctx context.Context, e env, c *common, log *slog.Logger, o openOptions) (*database, error) {
+	dsn := e.getenv("DATABASE_URL")
+	d := &database{}
+	if dsn == "" {
+		if envBool(e, "SCIMBRIDGE_REQUIRE_DATABASE_URL") {
+			return nil, errors.New("DATABASE_URL is required (this build has no embedded PostgreSQL)")
+		}
+		cl, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: c.dataDir, Logger: log, Getenv: e.getenv})
+		if err != nil {
+			return nil, err
+		}
+		d.cluster, d.embedded = cl, true
+		if err := ensureDatabase(ctx, cl.DSN("postgres"), embeddedDB); err != nil {
+			_ = cl.Release(ctx)
+			return nil, err
+		}
+		dsn = cl.DSN(embeddedDB)
+		o.migrate = true // the embedded default keeps itself current
+	}
+	db, err := postgres.Open(ctx, dsn, postgres.PoolConfig{MaxConns: o.maxConns}, log)
+	if err != nil {
+		d.release(ctx)
+		return nil, err
+	}
+	d.DB = db
+	if o.migrate {
+		err = postgres.Migrate(ctx, db.Pool, log)
+	} else if rerr := db.Ready(ctx); rerr != nil {
+		err = fmt.Errorf("%v; run 'scimbridge migrate' first", rerr)
+	}
+	if err != nil {
+		d.Close(ctx)
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close closes the pool, then stops the embedded cluster if this command
+// started it and no serve uses it.
+func (d *database) Close(ctx context.Context) {
+	if d.DB != nil {
+		d.DB.Close()
+	}
+	d.release(ctx)
+}
+
+func (d *database) release(ctx context.Context) {
+	if d.cluster != nil {
+		_ = d.cluster.Release(context.WithoutCancel(ctx))
+	}
+}
+
+func ensureDatabase(ctx context.Context, adminDSN, name string) error {
+	conn, err := pgx.Connect(ctx, adminDSN)
+	if err != nil {
+		return fmt.Errorf("connect to embedded PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // created meanwhile by another command
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/httpserver"
+	"github.com/scimbridge/scimbridge/internal/pgcluster"
+)
+
+func init() {
+	register(command{
+		name:    "serve",
+		summary: "Migrate the database, then serve HTTP (SCIM, admin API, health, metrics) until SIGINT or SIGTERM.",
+		flags:   serveFlags,
+	})
+}
+
+type serveConfig struct {
+	addr            string
+	publicURL       string
+	noMigrate       bool
+	initOrg         string
+	maxConns        int
+	shutdownTimeout time.Duration
+	maxBody         int64
+}
+
+func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
+	c := commonFlags(fs, "info")
+	var cfg serveConfig
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on (SCIMBRIDGE_ADDR)")
+	fs.StringVar(&cfg.publicURL, "public-url", "", "externally visible base URL, e.g. https://scim.example.com; derived from each request when empty (SCIMBRIDGE_PUBLIC_URL)")
+	fs.BoolVar(&cfg.noMigrate, "no-migrate", false, "do not apply migrations at start; the schema must be current (SCIMBRIDGE_NO_MIGRATE)")
+	fs.StringVar(&cfg.initOrg, "init-org", "", "create this organization if missing and print its SCIM base URL and a fresh token (SCIMBRIDGE_INIT_ORG)")
+	fs.IntVar(&cfg.maxConns, "db-max-conns", 20, "maximum PostgreSQL connections of this replica (SCIMBRIDGE_DB_MAX_CONNS)")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish at shutdown (SCIMBRIDGE_SHUTDOWN_TIMEOUT)")
+	fs.Int64Var(&cfg.maxBody, "max-body", int64(1<<20), "largest accepted request body in bytes (SCIMBRIDGE_MAX_BODY)")
+	return func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return usagef("serve: unexpected argument %q", args[0])
+		}
+		if cfg.publicURL != "" {
+			u, err := url.Parse(cfg.publicURL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return usagef("--public-url %q: want an absolute http(s) URL", cfg.publicURL)
+			}
+			cfg.publicURL = strings.TrimRight(cfg.publicURL, "/")
+		}
+		if cfg.maxConns < 2 || cfg.maxConns > 1000 {
+			return usagef("--db-max-conns %d: want 2..1000", cfg.maxConns)
+		}
+		if cfg.maxBody < 1024 {
+			return usagef("--max-body %d: want at least 1024 bytes", cfg.maxBody)
+		}
+		if cfg.initOrg != "" {
+			if err := directory.ValidateSlug(cfg.initOrg); err != nil {
+				return usagef("--init-org: %v", err)
+			}
+		}
+		log, err := c.logger(e)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, e, c, cfg, log)
+	}
+}
+
+func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Logger) error {
+	if e.getenv("DATABASE_URL") == "" && !envBool(e, "SCIMBRIDGE_REQUIRE_DATABASE_URL") {
+		release, err := pgcluster.LockServe(c.dataDir)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
+	// Start-up and shutdown of the database must not be cut short by the
+	// signal that ends serving.
+	dbCtx := context.WithoutCancel(ctx)
+	db, err := openDatabase(ctx, e, c, log, openOptions{maxConns: int32(cfg.maxConns), migrate: !cfg.noMigrate})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		db.DB.Close()
+		if db.cluster != nil {
+			if err := db.cluster.Stop(dbCtx); err != nil {
+				log.Error("stop embedded PostgreSQL", "err", err)
+			}
+		}
+	}()
+
+	hs := httpserver.New(httpserver.Config{Logger: log, Ready: db.Ready})
+	hs.Registry.MustRegister(httpserver.NewPoolCollector(db.Pool))
+	usage := db.NewTokenUsage()
+	mountAdapters(hs, db, usage, cfg, log)
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	base := cfg.publicURL
+	if base == "" {
+		base = "http://" + ln.Addr().String()
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "embedded_db", db.embedded)
+	if cfg.initOrg != "" {
+		if err := announceInitOrg(ctx, e, db, cfg.initOrg, base); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+
+	srv := httpserver.NewHTTPServer(cfg.addr, hs.Handler(), log)
+	g, gctx := errgroup.WithContext(ctx)
+	usageCtx, stopUsage := context.WithCancel(dbCtx)
+	usageDone := make(chan struct{})
+	go func() { usage.Run(usageCtx, 30*time.Second); close(usageDone) }()
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down: finishing in-flight requests", "timeout", cfg.shutdownTimeout)
+		sctx, cancel := context.WithTimeout(dbCtx, cfg.shutdownTimeout)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	err = g.Wait()
+	stopUsage()
+	<-usageDone
+	log.Info("stopped")
+	return err
+}
+
+// announceInitOrg makes sure the organization exists and prints its SCIM
+// base URL and a fresh token, so that a newcomer can curl it at once.
+func announceInitOrg(ctx context.Context, e env, db *database, slug, base string) error {
+	org, err := db.Organization(ctx, slug)
+	if errors.Is(err, directory.ErrNotFound) {
+		org, err = db.CreateOrganization(ctx, slug, slug)
+	}
+	if err != nil {
+		return err
+	}
+	name := "quickstart-" + time.Now().UTC().Format("20060102-150405")
+	_, secret, err := db.CreateSCIMToken(ctx, org.ID, name, 30*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	scimURL := base + "/scim/v2/" + org.Slug
+	fmt.Fprintf(e.stderr, `
+  scimbridge is up on %[1]s
+  organization:   %[2]s
+  SCIM base URL:  %[3]s
+  SCIM token:     %[4]s   (named %[5]s, expires in 30 days)
+
+  try:  curl -H "Authorization: Bearer %[4]s" %[3]s/Users
+        curl %[1]s/readyz
+
+`, base, org.Slug, scimURL, secret, name)
+	return nil
+}

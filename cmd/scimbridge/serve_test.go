@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scimbridge/scimbridge/internal/pgcluster"
+)
+
+// syncBuffer is an io.Writer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type runningServe struct {
+	base   string
+	stderr *syncBuffer
+	stdout *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func dataDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "scimbridge-serve-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(dir, 0o755) // reachable by the postgres account when run as root
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "data")
+}
+
+// startServe runs "scimbridge serve" in-process and waits until it listens.
+func startServe(t *testing.T, env map[string]string, args ...string) *runningServe {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	rs := &runningServe{stderr: &syncBuffer{}, stdout: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	getenv := func(k string) string { return env[k] }
+	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)
+	go func() { rs.done <- run(ctx, all, getenv, rs.stdout, rs.stderr) }()
+	deadline := time.After(60 * time.Second)
+	for {
+		for _, line := range strings.Split(rs.stderr.String(), "\n") {
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "serving" {
+				rs.base = "http://" + rec.Addr
+				t.Cleanup(func() { rs.stop(t) })
+				return rs
+			}
+		}
+		select {
+		case err := <-rs.done:
+			cancel()
+			t.Fatalf("serve exited before listening: %v\n%s", err, rs.stderr.String())
+		case <-deadline:
+			cancel()
+			t.Fatalf("serve did not listen in time:\n%s", rs.stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (rs *runningServe) stop(t *testing.T) error {
+	t.Helper()
+	rs.cancel()
+	select {
+	case err, ok := <-rs.done:
+		if ok {
+			close(rs.done)
+		}
+		return err
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve did not stop")
+		return nil
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServeOnEmbeddedDefault(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	rs := startServe(t, nil, "--data-dir", dir, "--init-org", "default")
+
+	if code, _ := get(t, rs.base+"/healthz"); code != 200 {
+		t.Fatalf("/healthz = %d", code)
+	}
+	if code, body := get(t, rs.base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz = %d %s", code, body)
+	}
+	code, metrics := get(t, rs.base+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics = %d", code)
+	}
+	for _, want := range []string{
+		`scimbridge_http_requests_total{code="200",method="GET",route="GET /readyz"} 1`,
+		"scimbridge_http_request_duration_seconds_bucket",
+		"scimbridge_db_pool_max_connections 20",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	out := rs.stderr.String()
+	if !strings.Contains(out, "/scim/v2/default") || !strings.Contains(out, "scb_scim_") {
+		t.Errorf("--init-org did not print the SCIM base URL and a token:\n%s", out)
+	}
+
+	// A second serve on the same data dir is refused, and does no harm.
+	var stderr syncBuffer
+	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir}, func(string) string { return "" }, io.Discard, &stderr)
+	if !errors.Is(err, pgcluster.ErrServeRunning) {
+		t.Fatalf("second serve: err = %v, want ErrServeRunning", err)
+	}
+	if code, _ := get(t, rs.base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz after a refused second serve = %d", code)
+	}
+
+	// Graceful shutdown: serve returns nil and stops the embedded cluster.
+	if err := rs.stop(t); err != nil {
+		t.Fatalf("serve returned %v at shutdown", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := pgcluster.WaitStopped(ctx, dir); err != nil {
+		t.Fatalf("embedded PostgreSQL still running after shutdown: %v", err)
+	}
+
+	// Restart on the existing data dir: the organization is still there.
+	var stdout syncBuffer
+	if err := run(context.Background(), []string{"org", "list", "--data-dir", dir}, func(string) string { return "" }, &stdout, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), "default") {
+		t.Fatalf("org list after restart: %q", stdout.String())
+	}
+}
+
+func TestReadyzFollowsTheDatabase(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	rs := startServe(t, nil, "--data-dir", dir)
+	if code, _ := get(t, rs.base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz = %d, want 200", code)
+	}
+	ctx := context.Background()
+	cl, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get(t, rs.base+"/readyz"); code != 503 {
+		t.Fatalf("/readyz with the database stopped = %d, want 503", code)
+	}
+	if code, _ := get(t, rs.base+"/healthz"); code != 200 {
+		t.Fatalf("/healthz with the database stopped = %d, want 200 (the process is alive)", code)
+	}
+	if _, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, _ := get(t, rs.base+"/readyz")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz after the database returned = %d, want 200", code)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestTokenCommandsPrintSecretAloneOnStdout(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	getenv := func(string) string { return "" }
+	ctx := context.Background()
+	cmd := func(args ...string) (string, error) {
+		var out syncBuffer
+		err := run(ctx, append(args, "--data-dir", dir), getenv, &out, io.Discard)
+		return out.String(), err
+	}
+	if out, err := cmd("org", "create", "acme", "--name", "Acme Corp"); err != nil || out != "acme\n" {
+		t.Fatalf("org create: %q, %v", out, err)
+	}
+	secret, err := cmd("token", "create", "--org", "acme", "--name", "okta", "--expires", "90d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(secret, "scb_scim_") || strings.Count(secret, "\n") != 1 || strings.ContainsAny(strings.TrimSpace(secret), " \t") {
+		t.Fatalf("token create stdout %q, want the token alone", secret)
+	}
+	list, err := cmd("token", "list", "--org", "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(list, "okta") || !strings.Contains(list, "active") || strings.Contains(list, strings.TrimSpace(secret)) {
+		t.Fatalf("token list: %q", list)
+	}
+	if _, err := cmd("token", "revoke", "okta", "--org", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	list, _ = cmd("token", "list", "--org", "acme")
+	if !strings.Contains(list, "revoked") {
+		t.Fatalf("token list after revoke: %q", list)
+	}
+	if _, err := cmd("token", "revoke", "okta", "--org", "acme"); err == nil {
+		t.Fatal("revoking a revoked token succeeded")
+	}
+	if _, err := cmd("token", "list", "--org", "nope"); err == nil || !strings.Contains(err.Error(), `"nope" not found`) {
+		t.Fatalf("unknown org: %v", err)
+	}
+	// The cluster started by these commands is stopped again.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pgcluster.WaitStopped(wctx, dir); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,109 @@
+package httpserver_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/scimbridge/scimbridge/internal/httpserver"
+)
+
+func body(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestReadyzAnswersWhatReadySays(t *testing.T) {
+	t.Parallel()
+	var down atomic.Bool
+	s := httpserver.New(httpserver.Config{Ready: func(context.Context) error {
+		if down.Load() {
+			return errors.New("database unreachable")
+		}
+		return nil
+	}})
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	for _, c := range []struct {
+		down bool
+		want int
+	}{{false, 200}, {true, 503}, {false, 200}} {
+		down.Store(c.down)
+		resp, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := body(t, resp)
+		if resp.StatusCode != c.want {
+			t.Fatalf("down=%v: /readyz = %d, want %d", c.down, resp.StatusCode, c.want)
+		}
+		if strings.Contains(b, "unreachable") {
+			t.Fatalf("/readyz leaks the internal error: %q", b)
+		}
+	}
+}
+
+func TestRequestIDsAndMetricsByRoute(t *testing.T) {
+	t.Parallel()
+	s := httpserver.New(httpserver.Config{})
+	s.Handle("GET /things/{id}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if httpserver.RequestID(r.Context()) == "" {
+			t.Error("no request id in the handler's context")
+		}
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	s.Handle("/sub/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpserver.SetRoute(r, "GET /sub/Users")
+	}))
+	s.Handle("GET /boom", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("boom") }))
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+
+	req, _ := http.NewRequest("GET", srv.URL+"/things/1", nil)
+	req.Header.Set("X-Request-Id", "from-the-proxy-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body(t, resp)
+	if got := resp.Header.Get("X-Request-Id"); got != "from-the-proxy-1" {
+		t.Fatalf("X-Request-Id = %q, want the client's", got)
+	}
+	req.Header.Set("X-Request-Id", "bad id\twith junk")
+	resp, _ = http.DefaultClient.Do(req)
+	body(t, resp)
+	if got := resp.Header.Get("X-Request-Id"); got == "" || strings.Contains(got, " ") {
+		t.Fatalf("X-Request-Id = %q, want a fresh id in place of junk", got)
+	}
+	for _, p := range []string{"/things/2", "/sub/x", "/boom"} {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body(t, resp)
+		if p == "/boom" && resp.StatusCode != 500 {
+			t.Fatalf("panic: status %d, want 500", resp.StatusCode)
+		}
+	}
+	resp, _ = http.Get(srv.URL + "/metrics")
+	metrics := body(t, resp)
+	for _, want := range []string{
+		`scimbridge_http_requests_total{code="418",method="GET",route="GET /things/{id}"} 3`,
+		`scimbridge_http_requests_total{code="200",method="GET",route="GET /sub/Users"} 1`,
+		`scimbridge_http_requests_total{code="500",method="GET",route="GET /boom"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
