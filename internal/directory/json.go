@@ -1,0 +1,29 @@
+package directory
+
+// NormalJSON returns v with every number as a float64, so that documents
+// decoded from the database, from a request and built in Go compare equal
+// when their values are equal.
+func NormalJSON(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = NormalJSON(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = NormalJSON(e)
+		}
+		return out
+	case int:
+		return float64(x)
+	case int64:
+		return float64(x)
+	case interface{ Float64() (float64, error) }: // json.Number
+		f, _ := x.Float64()
+		return f
+	}
+	return v
+}

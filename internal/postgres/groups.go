@@ -1,0 +1,319 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+)
+
+const groupColumns = `g.id, g.org_id, g.display_name, coalesce(g.external_id, ''), g.attributes, g.version, g.created_at, g.updated_at`
+
+func scanGroup(row pgx.Row) (directory.Group, error) {
+	var g directory.Group
+	err := row.Scan(&g.ID, &g.OrgID, &g.DisplayName, &g.ExternalID, &g.Attributes, &g.Version, &g.CreatedAt, &g.UpdatedAt)
+	return g, err
+}
+
+func groupErr(err error, g directory.Group) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		switch pgErr.ConstraintName {
+		case "groups_display_name_key":
+			return directory.Conflictf("a group with displayName %q already exists", g.DisplayName)
+		case "groups_external_id_key":
+			return directory.Conflictf("a group with externalId %q already exists", g.ExternalID)
+		}
+	}
+	return mapErr(err, "group")
+}
+
+func validateGroup(g directory.Group) error {
+	if strings.TrimSpace(g.DisplayName) == "" {
+		return directory.Invalidf("displayName is required")
+	}
+	return nil
+}
+
+// CreateGroup stores a new group with the given members (user ids).
+// ErrInvalid: no displayName, or a member that is not a user of the
+// organization (then nothing is stored). ErrConflict: displayName or
+// externalId taken.
+func (db *DB) CreateGroup(ctx context.Context, actor directory.Actor, g directory.Group, members []string) (directory.Group, error) {
+	if err := validateGroup(g); err != nil {
+		return directory.Group{}, err
+	}
+	var out directory.Group
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = scanGroup(tx.QueryRow(ctx, `INSERT INTO groups AS g (org_id, display_name, external_id, attributes)
+			VALUES ($1, $2, $3, $4) RETURNING `+groupColumns, g.OrgID, g.DisplayName, nullIfEmpty(g.ExternalID), g.Attributes))
+		if err != nil {
+			return groupErr(err, g)
+		}
+		added, _, err := changeMembers(ctx, tx, g.OrgID, out.ID, directory.MemberChange{Add: members})
+		if err != nil {
+			return err
+		}
+		return audit(ctx, tx, g.OrgID, actor, "group.create", "Group", out.ID, nil, auditGroup(out, added, nil))
+	})
+	return out, err
+}
+
+func auditGroup(g directory.Group, added, removed []string) map[string]any {
+	m := map[string]any{"displayName": g.DisplayName, "externalId": g.ExternalID, "attributes": g.Attributes}
+	if len(added) > 0 {
+		m["membersAdded"] = added
+	}
+	if len(removed) > 0 {
+		m["membersRemoved"] = removed
+	}
+	return m
+}
+
+// Group returns one group, with its members when withMembers is set.
+// ErrNotFound: no such group in the organization.
+func (db *DB) Group(ctx context.Context, orgID, id string, withMembers bool) (directory.Group, error) {
+	if !validUUID(id) {
+		return directory.Group{}, directory.NotFoundf("group %q not found", id)
+	}
+	g, err := scanGroup(db.Pool.QueryRow(ctx, `SELECT `+groupColumns+` FROM groups g WHERE g.org_id = $1 AND g.id = $2`, orgID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return g, directory.NotFoundf("group %q not found", id)
+	}
+	if err != nil || !withMembers {
+		return g, err
+	}
+	members, err := db.members(ctx, orgID, []string{id})
+	g.Members = members[id]
+	if g.Members == nil {
+		g.Members = []directory.Member{}
+	}
+	return g, err
+}
+
+// members loads the members of several groups in one query.
+func (db *DB) members(ctx context.Context, orgID string, groupIDs []string) (map[string][]directory.Member, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT m.group_id, m.user_id, coalesce(u.display_name, u.user_name)
+		FROM group_members m JOIN users u ON u.org_id = m.org_id AND u.id = m.user_id
+		WHERE m.org_id = $1 AND m.group_id = ANY($2::uuid[]) ORDER BY m.group_id, m.added_at, m.user_id`, orgID, groupIDs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string][]directory.Member, len(groupIDs))
+	for rows.Next() {
+		var gid string
+		var m directory.Member
+		if err := rows.Scan(&gid, &m.UserID, &m.Display); err != nil {
+			return nil, err
+		}
+		out[gid] = append(out[gid], m)
+	}
+	return out, rows.Err()
+}
+
+// UpdateGroup changes one group in one transaction, like UpdateUser: change
+// gets the current group (without members) and returns the new one and the
+// change to its members. The members change costs what it changes.
+// Errors: ErrNotFound, ErrPrecondition, ErrInvalid (unknown member ids:
+// nothing is changed), ErrConflict.
+func (db *DB) UpdateGroup(ctx context.Context, actor directory.Actor, orgID, id string, version int64,
+	change func(cur directory.Group) (directory.Group, directory.MemberChange, error)) (directory.Group, error) {
+	if !validUUID(id) {
+		return directory.Group{}, directory.NotFoundf("group %q not found", id)
+	}
+	var out directory.Group
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		cur, err := scanGroup(tx.QueryRow(ctx, `SELECT `+groupColumns+` FROM groups g WHERE g.org_id = $1 AND g.id = $2 FOR UPDATE`, orgID, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return directory.NotFoundf("group %q not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		if version != 0 && version != cur.Version {
+			return &directory.Error{Kind: directory.ErrPrecondition, Msg: fmt.Sprintf("group %s is at version %d, not %d", id, cur.Version, version)}
+		}
+		next, mc, err := change(cur)
+		if err != nil {
+			return err
+		}
+		if err := validateGroup(next); err != nil {
+			return err
+		}
+		added, removed, err := changeMembers(ctx, tx, orgID, id, mc)
+		if err != nil {
+			return err
+		}
+		same := next.DisplayName == cur.DisplayName && next.ExternalID == cur.ExternalID &&
+			reflect.DeepEqual(directory.NormalJSON(next.Attributes), directory.NormalJSON(cur.Attributes))
+		if same && len(added) == 0 && len(removed) == 0 {
+			out = cur
+			return nil
+		}
+		out, err = scanGroup(tx.QueryRow(ctx, `UPDATE groups g SET display_name = $3, external_id = $4, attributes = $5,
+				version = g.version + 1, updated_at = now()
+			WHERE g.org_id = $1 AND g.id = $2 RETURNING `+groupColumns,
+			orgID, id, next.DisplayName, nullIfEmpty(next.ExternalID), next.Attributes))
+		if err != nil {
+			return groupErr(err, next)
+		}
+		return audit(ctx, tx, orgID, actor, "group.update", "Group", id, auditGroup(cur, nil, nil), auditGroup(out, added, removed))
+	})
+	return out, err
+}
+
+// changeMembers applies mc to a group and returns the user ids actually
+// added and removed. Unknown user ids are refused before anything changes.
+func changeMembers(ctx context.Context, tx pgx.Tx, orgID, groupID string, mc directory.MemberChange) (added, removed []string, err error) {
+	add := dedupe(mc.Add)
+	if len(add) > 0 {
+		var bad []string
+		for _, id := range add {
+			if !validUUID(id) {
+				bad = append(bad, id)
+			}
+		}
+		if len(bad) == 0 {
+			rows, err := tx.Query(ctx, `SELECT x::text FROM unnest($2::uuid[]) AS x
+				WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.org_id = $1 AND u.id = x)`, orgID, add)
+			if err != nil {
+				return nil, nil, err
+			}
+			bad, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return nil, nil, err
+			}
+		}
+		if len(bad) > 0 {
+			if len(bad) > 10 {
+				bad = append(bad[:10], fmt.Sprintf("and %d more", len(bad)-10))
+			}
+			return nil, nil, directory.Invalidf("members are not users of this organization: %s", strings.Join(bad, ", "))
+		}
+	}
+	collect := func(sql string, args ...any) ([]string, error) {
+		rows, err := tx.Query(ctx, sql, args...)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	switch {
+	case mc.Replace || mc.RemoveAll:
+		keep := add
+		if !mc.Replace {
+			keep = nil
+		}
+		if keep == nil {
+			keep = []string{}
+		}
+		removed, err = collect(`DELETE FROM group_members WHERE org_id = $1 AND group_id = $2 AND user_id <> ALL($3::uuid[])
+			RETURNING user_id::text`, orgID, groupID, keep)
+	case len(mc.Remove) > 0:
+		var ids []string
+		for _, id := range dedupe(mc.Remove) {
+			if validUUID(id) { // anything else cannot be a member: removing it is a no-op
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) > 0 {
+			removed, err = collect(`DELETE FROM group_members WHERE org_id = $1 AND group_id = $2 AND user_id = ANY($3::uuid[])
+				RETURNING user_id::text`, orgID, groupID, ids)
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(add) > 0 {
+		// Adding a member that is already there is a no-op (RFC 7644 §3.5.2.1).
+		added, err = collect(`INSERT INTO group_members (org_id, group_id, user_id)
+			SELECT $1, $2, x FROM unnest($3::uuid[]) AS x ON CONFLICT DO NOTHING RETURNING user_id::text`, orgID, groupID, add)
+	}
+	return added, removed, err
+}
+
+func dedupe(ids []string) []string {
+	if len(ids) == 0 {
+		return nil
+	}
+	seen := make(map[string]bool, len(ids))
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		k := strings.ToLower(id)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// DeleteGroup deletes a group and its memberships. Errors: ErrNotFound,
+// ErrPrecondition.
+func (db *DB) DeleteGroup(ctx context.Context, actor directory.Actor, orgID, id string, version int64) error {
+	if !validUUID(id) {
+		return directory.NotFoundf("group %q not found", id)
+	}
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		cur, err := scanGroup(tx.QueryRow(ctx, `SELECT `+groupColumns+` FROM groups g WHERE g.org_id = $1 AND g.id = $2 FOR UPDATE`, orgID, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return directory.NotFoundf("group %q not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		if version != 0 && version != cur.Version {
+			return &directory.Error{Kind: directory.ErrPrecondition, Msg: fmt.Sprintf("group %s is at version %d, not %d", id, cur.Version, version)}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM groups WHERE org_id = $1 AND id = $2`, orgID, id); err != nil {
+			return err
+		}
+		return audit(ctx, tx, orgID, actor, "group.delete", "Group", id, auditGroup(cur, nil, nil), nil)
+	})
+}
+
+// ListGroups returns a page of the organization's groups matching q (with
+// members when q.WithMembers), and how many match in all.
+func (db *DB) ListGroups(ctx context.Context, orgID string, q directory.ListQuery) ([]directory.Group, int, error) {
+	args := &sqlArgs{}
+	args.add(orgID)
+	where := "g.org_id = $1"
+	if q.Filter != nil {
+		expr, err := groupFilterSQL(q.Filter, args)
+		if err != nil {
+			return nil, 0, err
+		}
+		where += " AND (" + expr + ")"
+	}
+	order, err := groupOrderSQL(q.SortBy, q.Descending)
+	if err != nil {
+		return nil, 0, err
+	}
+	groups, total, err := listPage(ctx, db, "groups g", where, order, groupColumns, args, q, scanGroup)
+	if err != nil || !q.WithMembers || len(groups) == 0 {
+		return groups, total, err
+	}
+	ids := make([]string, len(groups))
+	for i, g := range groups {
+		ids[i] = g.ID
+	}
+	members, err := db.members(ctx, orgID, ids)
+	if err != nil {
+		return nil, 0, err
+	}
+	for i := range groups {
+		groups[i].Members = members[groups[i].ID]
+		if groups[i].Members == nil {
+			groups[i].Members = []directory.Member{}
+		}
+	}
+	return groups, total, nil
+}

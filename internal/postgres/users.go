@@ -1,0 +1,248 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+)
+
+// userColumns are read by scanUser; the last one derives User.Groups from
+// memberships in the same statement.
+const userColumns = `u.id, u.org_id, u.user_name, coalesce(u.external_id, ''), u.active,
+	coalesce(u.display_name, ''), coalesce(u.given_name, ''), coalesce(u.family_name, ''),
+	u.emails, u.attributes, u.version, u.created_at, u.updated_at,
+	(SELECT coalesce(jsonb_agg(jsonb_build_object('id', g.id, 'displayName', g.display_name) ORDER BY g.display_name, g.id), '[]')
+	   FROM group_members m JOIN groups g ON g.org_id = m.org_id AND g.id = m.group_id
+	  WHERE m.org_id = u.org_id AND m.user_id = u.id)`
+
+func scanUser(row pgx.Row) (directory.User, error) {
+	var u directory.User
+	var groups []directory.GroupRef
+	err := row.Scan(&u.ID, &u.OrgID, &u.UserName, &u.ExternalID, &u.Active, &u.DisplayName, &u.GivenName, &u.FamilyName,
+		&u.Emails, &u.Attributes, &u.Version, &u.CreatedAt, &u.UpdatedAt, &groups)
+	u.Groups = groups
+	return u, err
+}
+
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// userErr maps a failed write of user u to a domain error.
+func userErr(err error, u directory.User) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		switch pgErr.ConstraintName {
+		case "users_user_name_key":
+			return directory.Conflictf("a user with userName %q already exists", u.UserName)
+		case "users_external_id_key":
+			return directory.Conflictf("a user with externalId %q already exists", u.ExternalID)
+		}
+	}
+	return mapErr(err, "user")
+}
+
+// auditUser is what the audit trail records of a user.
+func auditUser(u directory.User) map[string]any {
+	return map[string]any{"userName": u.UserName, "externalId": u.ExternalID, "active": u.Active, "attributes": u.Attributes}
+}
+
+// CreateUser stores a new user of u.OrgID. ErrInvalid: no userName.
+// ErrConflict: the userName (case-insensitively) or externalId is taken.
+func (db *DB) CreateUser(ctx context.Context, actor directory.Actor, u directory.User) (directory.User, error) {
+	if err := u.Derive(); err != nil {
+		return directory.User{}, err
+	}
+	// One statement: the insert and its audit event commit together, in
+	// one round trip (an IdP's initial push creates users by the thousand).
+	row := db.Pool.QueryRow(ctx, `WITH u AS (
+			INSERT INTO users (org_id, user_name, external_id, active, display_name, given_name, family_name, emails, attributes)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *
+		), a AS (
+			INSERT INTO audit_events (org_id, actor, action, resource_type, resource_id, after)
+			SELECT u.org_id, $10, 'user.create', 'User', u.id::text,
+				jsonb_build_object('userName', u.user_name, 'externalId', u.external_id, 'active', u.active, 'attributes', u.attributes)
+			FROM u
+		)
+		SELECT u.id, u.org_id, u.user_name, coalesce(u.external_id, ''), u.active,
+			coalesce(u.display_name, ''), coalesce(u.given_name, ''), coalesce(u.family_name, ''),
+			u.emails, u.attributes, u.version, u.created_at, u.updated_at, '[]'::jsonb
+		FROM u`,
+		u.OrgID, u.UserName, nullIfEmpty(u.ExternalID), u.Active, nullIfEmpty(u.DisplayName), nullIfEmpty(u.GivenName),
+		nullIfEmpty(u.FamilyName), u.Emails, u.Attributes, actor.String())
+	created, err := scanUser(row)
+	if err != nil {
+		return directory.User{}, userErr(err, u)
+	}
+	return created, nil
+}
+
+// User returns one user with its groups. ErrNotFound: no such user in the
+// organization.
+func (db *DB) User(ctx context.Context, orgID, id string) (directory.User, error) {
+	if !validUUID(id) {
+		return directory.User{}, directory.NotFoundf("user %q not found", id)
+	}
+	u, err := scanUser(db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.id = $2`, orgID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return u, directory.NotFoundf("user %q not found", id)
+	}
+	return u, err
+}
+
+// UpdateUser changes one user in one transaction: it locks the row, checks
+// the version (version 0 means any), lets change compute the new state from
+// the current one, and writes it with an audit event. A change that alters
+// nothing writes nothing. Errors: ErrNotFound, ErrPrecondition (stale
+// version), ErrInvalid, ErrConflict, and whatever change returns.
+func (db *DB) UpdateUser(ctx context.Context, actor directory.Actor, orgID, id string, version int64,
+	change func(cur directory.User) (directory.User, error)) (directory.User, error) {
+	if !validUUID(id) {
+		return directory.User{}, directory.NotFoundf("user %q not found", id)
+	}
+	var out directory.User
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		cur, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.id = $2 FOR UPDATE`, orgID, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return directory.NotFoundf("user %q not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		if version != 0 && version != cur.Version {
+			return &directory.Error{Kind: directory.ErrPrecondition, Msg: fmt.Sprintf("user %s is at version %d, not %d", id, cur.Version, version)}
+		}
+		next, err := change(cur)
+		if err != nil {
+			return err
+		}
+		next.ID, next.OrgID = cur.ID, cur.OrgID
+		if err := next.Derive(); err != nil {
+			return err
+		}
+		if next.ExternalID == cur.ExternalID && reflect.DeepEqual(directory.NormalJSON(next.Attributes), directory.NormalJSON(cur.Attributes)) {
+			out = cur
+			return nil
+		}
+		out, err = scanUser(tx.QueryRow(ctx, `UPDATE users u SET user_name = $3, external_id = $4, active = $5, display_name = $6,
+				given_name = $7, family_name = $8, emails = $9, attributes = $10, version = u.version + 1, updated_at = now()
+			WHERE u.org_id = $1 AND u.id = $2 RETURNING `+userColumns,
+			orgID, id, next.UserName, nullIfEmpty(next.ExternalID), next.Active, nullIfEmpty(next.DisplayName),
+			nullIfEmpty(next.GivenName), nullIfEmpty(next.FamilyName), next.Emails, next.Attributes))
+		if err != nil {
+			return userErr(err, next)
+		}
+		action := "user.update"
+		switch {
+		case cur.Active && !out.Active:
+			action = "user.deactivate"
+		case !cur.Active && out.Active:
+			action = "user.reactivate"
+		}
+		return audit(ctx, tx, orgID, actor, action, "User", id, auditUser(cur), auditUser(out))
+	})
+	return out, err
+}
+
+// DeleteUser deletes a user; its memberships go with it. version 0 means
+// any. Errors: ErrNotFound, ErrPrecondition.
+func (db *DB) DeleteUser(ctx context.Context, actor directory.Actor, orgID, id string, version int64) error {
+	if !validUUID(id) {
+		return directory.NotFoundf("user %q not found", id)
+	}
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		cur, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.id = $2 FOR UPDATE`, orgID, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return directory.NotFoundf("user %q not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		if version != 0 && version != cur.Version {
+			return &directory.Error{Kind: directory.ErrPrecondition, Msg: fmt.Sprintf("user %s is at version %d, not %d", id, cur.Version, version)}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM users WHERE org_id = $1 AND id = $2`, orgID, id); err != nil {
+			return err
+		}
+		before := auditUser(cur)
+		before["groups"] = cur.Groups
+		return audit(ctx, tx, orgID, actor, "user.delete", "User", id, before, nil)
+	})
+}
+
+// ListUsers returns a page of the organization's users matching q, and
+// how many match in all. The count and the page go in one round trip.
+func (db *DB) ListUsers(ctx context.Context, orgID string, q directory.ListQuery) ([]directory.User, int, error) {
+	args := &sqlArgs{}
+	args.add(orgID)
+	where := "u.org_id = $1"
+	if q.Filter != nil {
+		expr, err := userFilterSQL(q.Filter, args)
+		if err != nil {
+			return nil, 0, err
+		}
+		where += " AND (" + expr + ")"
+	}
+	order, err := userOrderSQL(q.SortBy, q.Descending)
+	if err != nil {
+		return nil, 0, err
+	}
+	return listPage(ctx, db, "users u", where, order, userColumns, args, q, scanUser)
+}
+
+// listPage runs the count and the page query of a list in one batch.
+func listPage[T any](ctx context.Context, db *DB, from, where, order, columns string, args *sqlArgs, q directory.ListQuery,
+	scan func(pgx.Row) (T, error)) ([]T, int, error) {
+	b := &pgx.Batch{}
+	var total int
+	b.Queue(`SELECT count(*) FROM `+from+` WHERE `+where, args.args...).QueryRow(func(r pgx.Row) error { return r.Scan(&total) })
+	items := []T{}
+	if q.Count > 0 {
+		offset := max(q.StartIndex, 1) - 1
+		b.Queue(fmt.Sprintf(`SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d OFFSET %d`, columns, from, where, order, q.Count, offset), args.args...).
+			Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					item, err := scan(rows)
+					if err != nil {
+						return err
+					}
+					items = append(items, item)
+				}
+				return rows.Err()
+			})
+	}
+	if err := db.Pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, 0, err
+	}
+	return items, total, nil
+}
+
+// validUUID reports whether s is a UUID in text form, so that ids from a
+// client never reach PostgreSQL as a failing cast.
+func validUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}

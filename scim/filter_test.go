@@ -1,0 +1,94 @@
+package scim
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+)
+
+func TestParseFilterResolvesNamesAndTypes(t *testing.T) {
+	t.Parallel()
+	ent := directory.EnterpriseUserURN
+	cases := []struct {
+		in   string
+		want directory.Filter
+	}{
+		{`USERNAME eq "Ann"`, directory.Compare{Attr: directory.AttrPath{Name: "userName", Type: directory.TypeString}, Op: "eq", Value: "Ann"}},
+		{`emails.Value co "x.com"`, directory.Compare{Attr: directory.AttrPath{Name: "emails", Sub: "value", MultiValued: true, Type: directory.TypeString}, Op: "co", Value: "x.com"}},
+		{`emails eq "a@x.com"`, directory.Compare{Attr: directory.AttrPath{Name: "emails", Sub: "value", MultiValued: true, Type: directory.TypeString}, Op: "eq", Value: "a@x.com"}},
+		{`externalId eq "E"`, directory.Compare{Attr: directory.AttrPath{Name: "externalId", Type: directory.TypeString, CaseExact: true}, Op: "eq", Value: "E"}},
+		{`active eq true`, directory.Compare{Attr: directory.AttrPath{Name: "active", Type: directory.TypeBoolean, CaseExact: true}, Op: "eq", Value: true}},
+		{`meta.lastModified gt "2020-01-01T00:00:00Z"`, directory.Compare{Attr: directory.AttrPath{Name: "meta", Sub: "lastModified", Type: directory.TypeDateTime, CaseExact: true}, Op: "gt", Value: "2020-01-01T00:00:00Z"}},
+		{ent + `:department eq "Eng"`, directory.Compare{Attr: directory.AttrPath{URN: ent, Name: "department", Type: directory.TypeString, CaseExact: true}, Op: "eq", Value: "Eng"}},
+		{`userName eq "a" and department eq "Eng"`, directory.And{ // core and extension mixed, extension unprefixed
+			Left:  directory.Compare{Attr: directory.AttrPath{Name: "userName", Type: directory.TypeString}, Op: "eq", Value: "a"},
+			Right: directory.Compare{Attr: directory.AttrPath{URN: ent, Name: "department", Type: directory.TypeString, CaseExact: true}, Op: "eq", Value: "Eng"}}},
+		{`emails[type eq "work" and value ew "@x.com"]`, directory.ValuePath{
+			Attr: directory.AttrPath{Name: "emails", MultiValued: true, Type: directory.TypeComplex},
+			Filter: directory.And{
+				Left:  directory.Compare{Attr: directory.AttrPath{Name: "type", Type: directory.TypeString, CaseExact: true}, Op: "eq", Value: "work"},
+				Right: directory.Compare{Attr: directory.AttrPath{Name: "value", Type: directory.TypeString}, Op: "ew", Value: "@x.com"}}}},
+		{`not (userName pr)`, directory.Not{Filter: directory.Compare{Attr: directory.AttrPath{Name: "userName", Type: directory.TypeString}, Op: "pr"}}},
+		{`title eq "say \"hi\""`, directory.Compare{Attr: directory.AttrPath{Name: "title", Type: directory.TypeString, CaseExact: true}, Op: "eq", Value: `say "hi"`}},
+	}
+	for _, c := range cases {
+		got, err := parseFilter(userCatalogue, c.in)
+		if err != nil {
+			t.Errorf("%s: %v", c.in, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s:\n got  %#v\n want %#v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestParseFilterRejectsWhatItCannotTranslate(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{
+		`bogus eq "x"`,
+		`emails[bogus eq "x"]`,
+		`bogus[type eq "x"]`,
+		`userName[value eq "x"]`,
+		`name.nope eq "x"`,
+		`active gt true`,
+		`active eq "yes"`,
+		`userName eq`,
+		`(userName eq "x"`,
+		`emails[type eq "w"][value eq "x"]`,
+	} {
+		_, err := parseFilter(userCatalogue, in)
+		if !errors.Is(err, directory.ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", in, err)
+		}
+	}
+	if _, err := parseFilter(groupCatalogue, `members[value eq "u"] and displayName eq "g"`); err != nil {
+		t.Errorf("group filter: %v", err)
+	}
+	if _, err := parseFilter(groupCatalogue, `userName eq "u"`); err == nil {
+		t.Error("userName accepted on groups")
+	}
+}
+
+func FuzzParseFilter(f *testing.F) {
+	for _, s := range []string{
+		`userName eq "x"`, `emails[type eq "work" and value ew "@x.com"]`, `not (a pr)`,
+		`name.givenName sw "A" or (title co "x" and active eq true)`, `meta.created gt "2015-10-10T14:38:21.8617979-07:00"`,
+		`id eq "g" and members eq "u"`, `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "m"`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, c := range []*catalogue{userCatalogue, groupCatalogue} {
+			f, err := parseFilter(c, s)
+			if err == nil && f == nil {
+				t.Fatalf("%q: nil filter without error", s)
+			}
+			if err != nil && !errors.Is(err, directory.ErrInvalid) {
+				t.Fatalf("%q: error %v is not ErrInvalid", s, err)
+			}
+		}
+	})
+}

@@ -1,0 +1,445 @@
+package scim_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func userBody(userName string, extra ...any) map[string]any {
+	b := map[string]any{
+		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+		"userName": userName,
+		"name":     map[string]any{"givenName": "Given", "familyName": "Family"},
+		"emails":   []any{map[string]any{"value": userName, "type": "work", "primary": true}},
+		"active":   true,
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		b[extra[i].(string)] = extra[i+1]
+	}
+	return b
+}
+
+func patchBody(ops ...map[string]any) map[string]any {
+	return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": ops}
+}
+
+func scimError(t *testing.T, r response, status int, scimType string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
+	}
+	m := r.json(t)
+	if m["status"] != fmt.Sprint(status) || m["detail"] == "" || fmt.Sprint(m["schemas"]) != "[urn:ietf:params:scim:api:messages:2.0:Error]" {
+		t.Fatalf("not an RFC 7644 error body: %s", r.body)
+	}
+	if scimType != "" && m["scimType"] != scimType {
+		t.Fatalf("scimType %v, want %s: %s", m["scimType"], scimType, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/scim+json") {
+		t.Fatalf("Content-Type %q", ct)
+	}
+}
+
+func TestAuthenticationFailuresAreSCIMErrors(t *testing.T) {
+	t.Parallel()
+	db, srv := newServer(t)
+	a := newTenant(t, db, srv, "org-a")
+	b := newTenant(t, db, srv, "org-b")
+	ctx := context.Background()
+	_, revoked, _ := db.CreateSCIMToken(ctx, a.orgID, "old", 0)
+	if _, err := db.RevokeSCIMToken(ctx, a.orgID, "old"); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ name, auth string }{
+		{"no header", ""},
+		{"not bearer (Okta's probe)", "non-token"},
+		{"garbage token", "Bearer nonsense"},
+		{"token of another organization", "Bearer " + b.token},
+		{"revoked token", "Bearer " + revoked},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := a.do("GET", "/Users", nil, "Authorization", c.auth)
+			scimError(t, r, 401, "")
+			if r.header.Get("WWW-Authenticate") == "" {
+				t.Error("no WWW-Authenticate header")
+			}
+		})
+	}
+	a.must(200, "GET", "/Users", nil, "Authorization", "bearer "+a.token) // scheme is case-insensitive
+}
+
+func TestDiscoveryTellsTheTruth(t *testing.T) {
+	t.Parallel()
+	tn := setup(t)
+	for _, path := range []string{"/ServiceProviderConfig", "/serviceConfiguration"} {
+		spc := tn.must(200, "GET", path, nil)
+		for _, feature := range []string{"patch", "sort", "etag", "filter"} {
+			if spc[feature].(map[string]any)["supported"] != true {
+				t.Errorf("%s: %s not supported", path, feature)
+			}
+		}
+		for _, feature := range []string{"bulk", "changePassword"} {
+			if spc[feature].(map[string]any)["supported"] != false {
+				t.Errorf("%s: %s claimed", path, feature)
+			}
+		}
+		schemes := spc["authenticationSchemes"].([]any)
+		if schemes[0].(map[string]any)["type"] != "oauthbearertoken" {
+			t.Errorf("authentication scheme %v", schemes)
+		}
+	}
+	rt := tn.must(200, "GET", "/ResourceTypes", nil)
+	if rt["totalResults"] != float64(2) {
+		t.Errorf("ResourceTypes: %v", rt)
+	}
+	tn.must(200, "GET", "/ResourceTypes/User", nil)
+	s := tn.must(200, "GET", "/Schemas", nil)
+	if !strings.Contains(fmt.Sprint(s), "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User") {
+		t.Error("Schemas lacks the enterprise extension")
+	}
+	tn.must(200, "GET", "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", nil)
+	tn.must(200, "GET", "/users", nil) // Microsoft's tests use lower case
+}
+
+func TestCreateStoresFaithfullyAndNeverKeepsThePassword(t *testing.T) {
+	t.Parallel()
+	tn := setup(t)
+	body := userBody("Ann@Example.com", "password", "s3cret-Passw0rd", "externalId", "00u1", "title", "Engineer",
+		"groups", []any{},
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", map[string]any{"department": "R&D", "manager": map[string]any{"value": "m-1"}})
+	r := tn.do("POST", "/Users", body)
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	u := r.json(t)
+	id := u["id"].(string)
+	if loc := r.header.Get("Location"); loc != tn.base+"/Users/"+id {
+		t.Errorf("Location %q, want %q", loc, tn.base+"/Users/"+id)
+	}
+	m := u["meta"].(map[string]any)
+	if m["location"] != tn.base+"/Users/"+id || m["resourceType"] != "User" || m["version"] == "" || r.header.Get("ETag") != m["version"] {
+		t.Errorf("meta %v, ETag %q", m, r.header.Get("ETag"))
+	}
+	got := tn.must(200, "GET", "/Users/"+id, nil)
+	for _, doc := range []map[string]any{u, got} {
+		if _, ok := doc["password"]; ok {
+			t.Fatal("password returned")
+		}
+		if doc["title"] != "Engineer" || doc["externalId"] != "00u1" || doc["userName"] != "Ann@Example.com" {
+			t.Fatalf("attributes not kept: %v", doc)
+		}
+		ext := doc["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"].(map[string]any)
+		if ext["department"] != "R&D" {
+			t.Fatalf("extension not kept: %v", ext)
+		}
+	}
+	var n int
+	if err := tn.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM users WHERE attributes::text LIKE '%s3cret%'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("password stored (%d rows, %v)", n, err)
+	}
+	// userName is unique case-insensitively; externalId exactly.
+	scimError(t, tn.do("POST", "/Users", userBody("ann@example.COM")), 409, "uniqueness")
+	scimError(t, tn.do("POST", "/Users", userBody("other@example.com", "externalId", "00u1")), 409, "uniqueness")
+	tn.must(201, "POST", "/Users", userBody("third@example.com", "externalId", "00U1"))
+}
+
+func TestBadRequestsGetPreciseErrorsAndChangeNothing(t *testing.T) {
+	t.Parallel()
+	tn := setup(t)
+	scimError(t, tn.do("POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":`), 400, "invalidSyntax")
+	scimError(t, tn.do("POST", "/Users", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "name": map[string]any{"givenName": "x"}}), 400, "invalidValue")
+	big := strings.Repeat("x", 70<<10)
+	scimError(t, tn.do("POST", "/Users", userBody("big@example.com", "title", big)), 413, "")
+	scimError(t, tn.do("GET", "/Users?filter="+urlq(`userName eq`), nil), 400, "invalidFilter")
+	scimError(t, tn.do("GET", "/Users?filter="+urlq(`bogus eq "x"`), nil), 400, "invalidFilter")
+	scimError(t, tn.do("GET", "/Users/not-a-uuid", nil), 404, "")
+	list := tn.must(200, "GET", "/Users", nil)
+	if list["totalResults"] != float64(0) {
+		t.Fatalf("bad requests left users behind: %v", list)
+	}
+}
+
+func urlq(s string) string {
+	return strings.NewReplacer(" ", "%20", `"`, "%22", "&", "%26", "[", "%5B", "]", "%5D", "+", "%2B").Replace(s)
+}
+
+func TestETagsAndPreconditions(t *testing.T) {
+	t.Parallel()
+	tn := setup(t)
+	u := tn.must(201, "POST", "/Users", userBody("etag@example.com"))
+	id := u["id"].(string)
+	r := tn.do("GET", "/Users/"+id, nil)
+	tag := r.header.Get("ETag")
+	if tag == "" {
+		t.Fatal("no ETag")
+	}
+	if nm := tn.do("GET", "/Users/"+id, nil, "If-None-Match", tag); nm.status != 304 || len(nm.body) != 0 {
+		t.Fatalf("If-None-Match current: %d %s, want 304", nm.status, nm.body)
+	}
+	tn.must(204, "PATCH", "/Users/"+id, patchBody(map[string]any{"op": "replace", "path": "displayName", "value": "New"}), "If-Match", tag)
+	if nm := tn.do("GET", "/Users/"+id, nil, "If-None-Match", tag); nm.status != 200 {
+		t.Fatalf("If-None-Match stale: %d, want 200", nm.status)
+	}
+	scimError(t, tn.do("PATCH", "/Users/"+id, patchBody(map[string]any{"op": "replace", "path": "displayName", "value": "Newer"}), "If-Match", tag), 412, "")
+	scimError(t, tn.do("PUT", "/Users/"+id, userBody("etag@example.com"), "If-Match", tag), 412, "")
+	scimError(t, tn.do("DELETE", "/Users/"+id, nil, "If-Match", tag), 412, "")
+	if got := tn.must(200, "GET", "/Users/"+id, nil); got["displayName"] != "New" {
+		t.Fatalf("a refused write changed the user: %v", got)
+	}
+	cur := tn.do("GET", "/Users/"+id, nil).header.Get("ETag")
+	tn.must(204, "DELETE", "/Users/"+id, nil, "If-Match", cur)
+}
+
+func TestDeactivationKeepsTheUserReadableAndFilterable(t *testing.T) {
+	t.Parallel()
+	tn := setup(t)
+	u := tn.must(201, "POST", "/Users", userBody("gone@example.com"))
+	id := u["id"].(string)
+	// Okta: path-less replace; Entra: capitalised op with a string boolean.
+	tn.must(204, "PATCH", "/Users/"+id, patchBody(map[string]any{"op": "replace", "value": map[string]any{"active": false}}))
+	if got := tn.must(200, "GET", "/Users/"+id, nil); got["active"] != false {
+		t.Fatalf("after deactivate: %v", got["active"])
+	}
+	l := tn.must(200, "GET", "/Users?filter="+urlq(`active eq false`), nil)
+	if l["totalResults"] != float64(1) {
+		t.Fatalf("active eq false: %v", l)
+	}
+	tn.must(204, "PATCH", "/Users/"+id, patchBody(map[string]any{"op": "Replace", "path": "active", "value": "True"}))
+	if got := tn.must(200, "GET", "/Users/"+id, nil); got["active"] != true {
+		t.Fatalf("after reactivate: %v", got["active"])
+	}
+	events, err := tn.db.AuditEvents(context.Background(), tn.orgID, "User", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range events {
+		actions = append(actions, e.Action)
+		if e.Actor != "scim-token:idp" {
+			t.Errorf("actor %q", e.Actor)
+		}
+	}
+	if strings.Join(actions, ",") != "user.create,user.deactivate,user.reactivate" {
+		t.Fatalf("audit actions %v", actions)
+	}
+}
+
+func TestGroupMembershipChangesOnlyWhatIsNamed(t *testing.T) {
+	t.Parallel()
+	tn := setup(t)
+	var ids []string
+	for i := range 4 {
+		u := tn.must(201, "POST", "/Users", userBody(fmt.Sprintf("m%d@example.com", i)))
+		ids = append(ids, u["id"].(string))
+	}
+	g := tn.must(201, "POST", "/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": "Eng", "members": []any{}})
+	gid := g["id"].(string)
+	members := func() []string {
+		got := tn.must(200, "GET", "/Groups/"+gid, nil)
+		var out []string
+		for _, m := range got["members"].([]any) {
+			out = append(out, m.(map[string]any)["value"].(string))
+		}
+		return out
+	}
+	add := func(ids ...string) map[string]any {
+		var v []any
+		for _, id := range ids {
+			v = append(v, map[string]any{"value": id})
+		}
+		return map[string]any{"op": "Add", "path": "members", "value": v}
+	}
+	tn.must(204, "PATCH", "/Groups/"+gid, patchBody(add(ids[0], ids[1], ids[2])))
+	tn.must(204, "PATCH", "/Groups/"+gid, patchBody(add(ids[0]))) // already there: no-op
+	// Entra's removal names the members in value: only those go.
+	tn.must(204, "PATCH", "/Groups/"+gid, patchBody(map[string]any{"op": "Remove", "path": "members", "value": []any{map[string]any{"value": ids[0]}}}))
+	if got := members(); len(got) != 2 || !slices.Contains(got, ids[1]) || !slices.Contains(got, ids[2]) {
+		t.Fatalf("after Entra remove: %v, want %v", got, ids[1:3])
+	}
+	// Okta's removal by filter, then its full replace.
+	tn.must(204, "PATCH", "/Groups/"+gid, patchBody(map[string]any{"op": "remove", "path": fmt.Sprintf(`members[value eq "%s"]`, ids[1])}))
+	if got := members(); len(got) != 1 || got[0] != ids[2] {
+		t.Fatalf("after filtered remove: %v", got)
+	}
+	// An unknown member id is refused, and nothing is added.
+	r := tn.do("PATCH", "/Groups/"+gid, patchBody(add(ids[3], "7b0cf4de-0000-4000-8000-000000000000")))
+	scimError(t, r, 400, "invalidValue")
+	if got := members(); len(got) != 1 {
+		t.Fatalf("a refused PATCH added members: %v", got)
+	}
+	// Membership check as Entra sends it.
+	q := fmt.Sprintf(`id eq "%s" and members eq "%s"`, gid, ids[2])
+	l := tn.must(200, "GET", "/Groups?filter="+urlq(q)+"&excludedAttributes=members", nil)
+	if l["totalResults"] != float64(1) {
+		t.Fatalf("membership check: %v", l)
+	}
+	if _, ok := l["Resources"].([]any)[0].(map[string]any)["members"]; ok {
+		t.Fatal("excludedAttributes=members returned members")
+	}
+	// User.groups is derived.
+	u := tn.must(200, "GET", "/Users/"+ids[2], nil)
+	if gs, _ := u["groups"].([]any); len(gs) != 1 || gs[0].(map[string]any)["value"] != gid {
+		t.Fatalf("user groups: %v", u["groups"])
+	}
+	// A deleted user leaves every group.
+	tn.must(204, "DELETE", "/Users/"+ids[2], nil)
+	scimError(t, tn.do("GET", "/Users/"+ids[2], nil), 404, "")
+	if got := members(); len(got) != 0 {
+		t.Fatalf("deleted user still a member: %v", got)
+	}
+	tn.must(204, "DELETE", "/Groups/"+gid, nil)
+	scimError(t, tn.do("GET", "/Groups/"+gid, nil), 404, "")
+}
+
+func TestTenantsNeverSeeEachOther(t *testing.T) {
+	t.Parallel()
+	db, srv := newServer(t)
+	a := newTenant(t, db, srv, "tenant-a")
+	b := newTenant(t, db, srv, "tenant-b")
+	u := a.must(201, "POST", "/Users", userBody("shared@example.com", "externalId", "same"))
+	g := a.must(201, "POST", "/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": "Same"})
+	uid, gid := u["id"].(string), g["id"].(string)
+	scimError(t, b.do("GET", "/Users/"+uid, nil), 404, "")
+	scimError(t, b.do("GET", "/Groups/"+gid, nil), 404, "")
+	scimError(t, b.do("PATCH", "/Users/"+uid, patchBody(map[string]any{"op": "replace", "path": "active", "value": false})), 404, "")
+	scimError(t, b.do("DELETE", "/Groups/"+gid, nil), 404, "")
+	if l := b.must(200, "GET", "/Users?filter="+urlq(`userName eq "shared@example.com"`), nil); l["totalResults"] != float64(0) {
+		t.Fatalf("B sees A's user: %v", l)
+	}
+	// B can use the same names; B cannot add A's user to its group.
+	b.must(201, "POST", "/Users", userBody("shared@example.com", "externalId", "same"))
+	bg := b.must(201, "POST", "/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": "Same"})
+	scimError(t, b.do("PATCH", "/Groups/"+bg["id"].(string), patchBody(map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": uid}}})), 400, "invalidValue")
+	if got := a.must(200, "GET", "/Users/"+uid, nil); got["active"] != true {
+		t.Fatal("A's user changed")
+	}
+}
+
+func TestConcurrentCreatesOfOneUserNameEndInOne201(t *testing.T) {
+	t.Parallel()
+	tn := setup(t)
+	const n = 16
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i] = tn.do("POST", "/Users", userBody("race@example.com")).status
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for _, c := range codes {
+		switch c {
+		case 201:
+			created++
+		case 409:
+		default:
+			t.Fatalf("unexpected status %d", c)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d creates succeeded, want exactly 1 (%v)", created, codes)
+	}
+}
+
+func TestConcurrentMembershipPatchesLoseNothing(t *testing.T) {
+	t.Parallel()
+	tn := setup(t)
+	g := tn.must(201, "POST", "/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": "Busy"})
+	gid := g["id"].(string)
+	const n = 12
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = tn.must(201, "POST", "/Users", userBody(fmt.Sprintf("c%d@example.com", i)))["id"].(string)
+	}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := tn.do("PATCH", "/Groups/"+gid, patchBody(map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": id}}}))
+			if r.status != 204 {
+				t.Errorf("PATCH: %d %s", r.status, r.body)
+			}
+		}()
+	}
+	wg.Wait()
+	got := tn.must(200, "GET", "/Groups/"+gid, nil)
+	if m, _ := got["members"].([]any); len(m) != n {
+		t.Fatalf("%d members after %d concurrent adds", len(m), n)
+	}
+}
+
+func TestListsPageSortAndProject(t *testing.T) {
+	t.Parallel()
+	tn := setup(t)
+	for _, n := range []string{"carol", "alice", "bob", "dave", "eve"} {
+		tn.must(201, "POST", "/Users", userBody(n+"@example.com", "displayName", strings.ToUpper(n)))
+	}
+	l := tn.must(200, "GET", "/Users?count=0", nil)
+	if l["totalResults"] != float64(5) || len(l["Resources"].([]any)) != 0 {
+		t.Fatalf("count=0: %v", l)
+	}
+	p2 := tn.must(200, "GET", "/Users?startIndex=3&count=2", nil)
+	if p2["startIndex"] != float64(3) || p2["itemsPerPage"] != float64(2) || p2["totalResults"] != float64(5) {
+		t.Fatalf("page: %v", p2)
+	}
+	last := tn.must(200, "GET", "/Users?startIndex=5&count=2", nil)
+	if last["itemsPerPage"] != float64(1) {
+		t.Fatalf("last page itemsPerPage %v, want 1", last["itemsPerPage"])
+	}
+	// Stable insertion order by default; sortBy on request.
+	names := func(l map[string]any) string {
+		var s []string
+		for _, r := range l["Resources"].([]any) {
+			s = append(s, strings.TrimSuffix(r.(map[string]any)["userName"].(string), "@example.com"))
+		}
+		return strings.Join(s, ",")
+	}
+	if got := names(tn.must(200, "GET", "/Users", nil)); got != "carol,alice,bob,dave,eve" {
+		t.Fatalf("default order %s", got)
+	}
+	if got := names(tn.must(200, "GET", "/Users?sortBy=userName", nil)); got != "alice,bob,carol,dave,eve" {
+		t.Fatalf("sortBy userName %s", got)
+	}
+	if got := names(tn.must(200, "GET", "/Users?sortBy=userName&sortOrder=descending", nil)); got != "eve,dave,carol,bob,alice" {
+		t.Fatalf("descending %s", got)
+	}
+	proj := tn.must(200, "GET", "/Users?attributes=userName,name.givenName&count=1", nil)
+	r := proj["Resources"].([]any)[0].(map[string]any)
+	if _, ok := r["emails"]; ok || r["userName"] == nil || r["id"] == nil || r["name"].(map[string]any)["givenName"] != "Given" || r["name"].(map[string]any)["familyName"] != nil {
+		t.Fatalf("attributes projection: %v", r)
+	}
+	ex := tn.must(200, "GET", "/Users?excludedAttributes=emails,name&count=1", nil)
+	r = ex["Resources"].([]any)[0].(map[string]any)
+	if _, ok := r["emails"]; ok || r["userName"] == nil {
+		t.Fatalf("excludedAttributes: %v", r)
+	}
+	// POST /.search takes the same parameters in its body.
+	s := tn.must(200, "POST", "/Users/.search", map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"},
+		"filter":  `userName sw "b" or userName sw "d"`, "sortBy": "userName", "count": 10,
+	})
+	if got := names(s); got != "bob,dave" {
+		t.Fatalf(".search: %s", got)
+	}
+}
+
+func TestUnknownResourcesAndUnsupportedEndpoints(t *testing.T) {
+	t.Parallel()
+	tn := setup(t)
+	scimError(t, tn.do("DELETE", "/Groups/6f1d7a4c-0000-4000-8000-000000000000", nil), 404, "")
+	scimError(t, tn.do("PUT", "/Users/6f1d7a4c-0000-4000-8000-000000000000", userBody("x@example.com")), 404, "")
+	scimError(t, tn.do("POST", "/Bulk", `{}`), 501, "")
+	if r := tn.do("PATCH", "/Users/6f1d7a4c-0000-4000-8000-000000000000", patchBody(map[string]any{"op": "replace", "path": "active", "value": false})); r.status != http.StatusNotFound {
+		t.Fatalf("PATCH unknown user: %d", r.status)
+	}
+}
