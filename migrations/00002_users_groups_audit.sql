@@ -23,7 +23,10 @@ CREATE TABLE users (
     CONSTRAINT users_external_id_length CHECK (char_length(external_id) BETWEEN 1 AND 512)
 );
 CREATE UNIQUE INDEX users_user_name_key ON users (org_id, lower(user_name));
-CREATE UNIQUE INDEX users_external_id_key ON users (org_id, external_id) WHERE external_id IS NOT NULL;
+-- externalId is the IdP's key, looked up on every Entra sync; RFC 7643
+-- scopes it to the provisioning client and does not make it unique, and
+-- Microsoft's reference tests send one externalId for several users.
+CREATE INDEX users_external_id_idx ON users (org_id, external_id) WHERE external_id IS NOT NULL;
 CREATE UNIQUE INDEX users_seq_key ON users (org_id, seq);
 CREATE INDEX users_emails_idx ON users USING gin (emails);
 CREATE INDEX users_display_name_idx ON users (org_id, display_name);
@@ -42,7 +45,7 @@ CREATE TABLE groups (
     CONSTRAINT groups_display_name_length CHECK (char_length(display_name) BETWEEN 1 AND 512)
 );
 CREATE UNIQUE INDEX groups_display_name_key ON groups (org_id, display_name);
-CREATE UNIQUE INDEX groups_external_id_key ON groups (org_id, external_id) WHERE external_id IS NOT NULL;
+CREATE INDEX groups_external_id_idx ON groups (org_id, external_id) WHERE external_id IS NOT NULL;
 CREATE UNIQUE INDEX groups_seq_key ON groups (org_id, seq);
 
 -- Membership is a row per (group, user), so a change costs what it changes.
@@ -50,6 +53,8 @@ CREATE TABLE group_members (
     org_id   uuid        NOT NULL,
     group_id uuid        NOT NULL,
     user_id  uuid        NOT NULL,
+    -- the member's display name as the IdP sent it, if it sent one
+    display  text,
     added_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (org_id, group_id, user_id),
     FOREIGN KEY (org_id, group_id) REFERENCES groups (org_id, id) ON DELETE CASCADE,

@@ -29,6 +29,7 @@ type memberOps struct {
 	replace bool
 	add     []string
 	remove  []string
+	display map[string]string // display names sent with added members
 }
 
 func (m *memberOps) touched() bool { return m.replace || len(m.add) > 0 || len(m.remove) > 0 }
@@ -462,7 +463,7 @@ func (p *patcher) membersOp(verb string, path fp.Path, sub string, value any) er
 	}
 	if verb == "remove" {
 		if value != nil {
-			ids, err := valueIDs(value)
+			ids, _, err := memberValues(value)
 			if err != nil {
 				return err
 			}
@@ -474,9 +475,15 @@ func (p *patcher) membersOp(verb string, path fp.Path, sub string, value any) er
 		p.members.replaceWith(nil)
 		return nil
 	}
-	ids, err := valueIDs(value)
+	ids, display, err := memberValues(value)
 	if err != nil {
 		return err
+	}
+	for id, d := range display {
+		if p.members.display == nil {
+			p.members.display = map[string]string{}
+		}
+		p.members.display[id] = d
 	}
 	if verb == "replace" {
 		p.members.replaceWith(ids)
@@ -486,30 +493,38 @@ func (p *patcher) membersOp(verb string, path fp.Path, sub string, value any) er
 	return nil
 }
 
-func valueIDs(value any) ([]string, error) {
+// memberValues reads member ids, and the display names sent with them,
+// from a members value.
+func memberValues(value any) (ids []string, display map[string]string, err error) {
 	list, ok := value.([]interface{})
 	if !ok {
 		if value == nil {
-			return nil, nil
+			return nil, nil, nil
 		}
 		list = []interface{}{value}
 	}
-	ids := make([]string, 0, len(list))
+	ids = make([]string, 0, len(list))
 	for _, el := range list {
 		switch v := el.(type) {
 		case map[string]interface{}:
 			id, ok := v["value"].(string)
 			if !ok || id == "" {
-				return nil, patchErrorf("invalidValue", "each member needs a value (the user's id)")
+				return nil, nil, patchErrorf("invalidValue", "each member needs a value (the user's id)")
 			}
 			ids = append(ids, id)
+			if d, ok := v["display"].(string); ok && d != "" {
+				if display == nil {
+					display = map[string]string{}
+				}
+				display[id] = d
+			}
 		case string:
 			ids = append(ids, v)
 		default:
-			return nil, patchErrorf("invalidValue", "each member needs a value (the user's id)")
+			return nil, nil, patchErrorf("invalidValue", "each member needs a value (the user's id)")
 		}
 	}
-	return ids, nil
+	return ids, display, nil
 }
 
 // memberIDs reads the ids from value eq "a" [or value eq "b" …].

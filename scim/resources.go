@@ -29,7 +29,7 @@ type Store interface {
 	DeleteUser(ctx context.Context, actor directory.Actor, orgID, id string, version int64) error
 	ListUsers(ctx context.Context, orgID string, q directory.ListQuery) ([]directory.User, int, error)
 
-	CreateGroup(ctx context.Context, actor directory.Actor, g directory.Group, members []string) (directory.Group, error)
+	CreateGroup(ctx context.Context, actor directory.Actor, g directory.Group, members directory.MemberChange) (directory.Group, error)
 	Group(ctx context.Context, orgID, id string, withMembers bool) (directory.Group, error)
 	UpdateGroup(ctx context.Context, actor directory.Actor, orgID, id string, version int64, change func(directory.Group) (directory.Group, directory.MemberChange, error)) (directory.Group, error)
 	DeleteGroup(ctx context.Context, actor directory.Actor, orgID, id string, version int64) error
@@ -274,20 +274,20 @@ func (h groups) resource(r *http.Request, g directory.Group) elimity.Resource {
 	return res
 }
 
-// groupDoc splits a request's attributes into the group, its member ids
+// groupDoc splits a request's attributes into the group, its members
 // and the rest of the document.
-func groupDoc(attrs elimity.ResourceAttributes) (directory.Group, []string, error) {
+func groupDoc(attrs elimity.ResourceAttributes) (directory.Group, directory.MemberChange, error) {
 	doc, ext := cleanDoc(attrs)
 	g := directory.Group{ExternalID: ext}
 	g.DisplayName, _ = doc["displayName"].(string)
 	delete(doc, "displayName")
-	ids, err := valueIDs(doc["members"])
+	ids, display, err := memberValues(doc["members"])
 	if err != nil {
-		return g, nil, err
+		return g, directory.MemberChange{}, err
 	}
 	delete(doc, "members")
 	g.Attributes = doc
-	return g, ids, nil
+	return g, directory.MemberChange{Add: ids, Display: display}, nil
 }
 
 func (h groups) Create(r *http.Request, attrs elimity.ResourceAttributes) (elimity.Resource, error) {
@@ -343,7 +343,8 @@ func (h groups) Replace(r *http.Request, id string, attrs elimity.ResourceAttrib
 	}
 	g, err := h.store.UpdateGroup(r.Context(), req.actor, req.org.ID, id, req.version, func(cur directory.Group) (directory.Group, directory.MemberChange, error) {
 		cur.DisplayName, cur.ExternalID, cur.Attributes = next.DisplayName, next.ExternalID, next.Attributes
-		return cur, directory.MemberChange{Replace: true, Add: members}, nil
+		members.Replace = true
+		return cur, members, nil
 	})
 	if err != nil {
 		return elimity.Resource{}, toSCIM(h.log, r, err)
@@ -383,7 +384,7 @@ func (h groups) Patch(r *http.Request, id string, ops []elimity.PatchOperation) 
 			return cur, directory.MemberChange{}, err
 		}
 		cur.DisplayName, cur.ExternalID, cur.Attributes = next.DisplayName, next.ExternalID, next.Attributes
-		return cur, directory.MemberChange{Replace: mo.replace, Add: mo.add, Remove: mo.remove}, nil
+		return cur, directory.MemberChange{Replace: mo.replace, Add: mo.add, Remove: mo.remove, Display: mo.display}, nil
 	})
 	if err != nil {
 		return elimity.Resource{}, toSCIM(h.log, r, err)

@@ -143,10 +143,14 @@ func TestCreateStoresFaithfullyAndNeverKeepsThePassword(t *testing.T) {
 	if err := tn.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM users WHERE attributes::text LIKE '%s3cret%'`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("password stored (%d rows, %v)", n, err)
 	}
-	// userName is unique case-insensitively; externalId exactly.
+	// userName is unique case-insensitively. externalId is the IdP's and
+	// not unique (RFC 7643 §3.1); it is looked up exactly.
 	scimError(t, tn.do("POST", "/Users", userBody("ann@example.COM")), 409, "uniqueness")
-	scimError(t, tn.do("POST", "/Users", userBody("other@example.com", "externalId", "00u1")), 409, "uniqueness")
+	tn.must(201, "POST", "/Users", userBody("other@example.com", "externalId", "00u1"))
 	tn.must(201, "POST", "/Users", userBody("third@example.com", "externalId", "00U1"))
+	if l := tn.must(200, "GET", "/Users?filter="+urlq(`externalId eq "00u1"`), nil); l["totalResults"] != float64(2) {
+		t.Fatalf("externalId eq: %v", l["totalResults"])
+	}
 }
 
 func TestBadRequestsGetPreciseErrorsAndChangeNothing(t *testing.T) {

@@ -463,13 +463,16 @@ func (l *loader) groupPush(ctx context.Context, rec *recorder, plan groupPlan) (
 	if err != nil {
 		return nil, err
 	}
+	var each []string // each PATCH's latency, to see it grow with the group
 	for from := 0; from < plan.fill; from += l.cfg.batch {
+		start := time.Now()
 		if !l.addMembers(ctx, rec, "group-patch", gid, l.ids[from:min(from+l.cfg.batch, plan.fill)]) {
 			return nil, fmt.Errorf("a membership PATCH failed")
 		}
+		each = append(each, strconv.FormatInt(time.Since(start).Milliseconds(), 10))
 	}
-	notes := []string{fmt.Sprintf("group-patch: %d PATCHes of up to %d members, %d members in all",
-		(plan.fill+l.cfg.batch-1)/l.cfg.batch, l.cfg.batch, plan.fill)}
+	notes := []string{fmt.Sprintf("group-patch: %d PATCH(es) of up to %d members, %d members in all, ms each: %s",
+		len(each), l.cfg.batch, plan.fill, strings.Join(each, " "))}
 	if !l.addMembers(ctx, rec, "group-patch-final", gid, l.ids[l.cfg.users-plan.final:]) {
 		return notes, fmt.Errorf("the final PATCH failed")
 	}

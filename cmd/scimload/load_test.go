@@ -134,6 +134,8 @@ func TestTickPlan(t *testing.T) {
 		{1500, time.Millisecond, 1.5},
 		{5000, time.Millisecond, 5},
 		{0.5, 2 * time.Second, 1},
+		{3, 333333333 * time.Nanosecond, 1},
+		{300, 3333333 * time.Nanosecond, 1},
 	}
 	for _, tt := range tests {
 		period, perTick := tickPlan(tt.rate)

@@ -13,10 +13,12 @@ const minTick = time.Millisecond
 // permits each tick is worth (fractions carry over to the next tick).
 func tickPlan(rate float64) (period time.Duration, perTick float64) {
 	period = time.Duration(float64(time.Second) / rate)
-	if period < minTick {
-		period = minTick
+	if period >= minTick {
+		// One permit per tick; the period's rounding to a nanosecond must
+		// not make a tick worth 0.9999999 permits.
+		return period, 1
 	}
-	return period, rate * period.Seconds()
+	return minTick, rate * minTick.Seconds()
 }
 
 // pacer hands out the job indexes 0..n-1 of one phase to the workers that

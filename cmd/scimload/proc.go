@@ -252,7 +252,9 @@ func describeMachine() machine {
 	m := machine{NumCPU: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH}
 	m.Hostname, _ = os.Hostname()
 	m.CPUModel = procField("/proc/cpuinfo", "model name")
-	m.MemTotal = procField("/proc/meminfo", "MemTotal")
+	if kib, err := strconv.ParseInt(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB"), 10, 64); err == nil {
+		m.MemTotal = fmt.Sprintf("%.1f GiB", float64(kib)/(1<<20))
+	}
 	return m
 }
 

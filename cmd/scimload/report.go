@@ -6,8 +6,8 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -66,17 +66,7 @@ func writeJSONFile(path string, rep *report) error {
 func writeTable(w io.Writer, rep *report) error {
 	var b strings.Builder
 	writeHeader(&b, rep)
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tkind\tcount\terrors\treq/s\tp50\tp90\tp99\tmax\t")
-	for _, p := range rep.Phases {
-		for _, k := range p.Kinds {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t\n",
-				p.Name, k.Kind, k.Count, k.Errors, k.RPS, fmtDur(k.P50), fmtDur(k.P90), fmtDur(k.P99), fmtDur(k.Max))
-		}
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
+	writeRows(&b, rep.Phases)
 	b.WriteString("\n")
 	for _, p := range rep.Phases {
 		fmt.Fprintf(&b, "%s: %.2fs wall", p.Name, p.Wall.Seconds())
@@ -89,6 +79,26 @@ func writeTable(w io.Writer, rep *report) error {
 	writeErrors(&b, rep)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeRows prints one row per phase and kind, names left-aligned and
+// numbers right-aligned.
+func writeRows(b *strings.Builder, phases []phaseResult) {
+	pw, kw := len("phase"), len("kind")
+	for _, p := range phases {
+		pw = max(pw, len(p.Name))
+		for _, k := range p.Kinds {
+			kw = max(kw, len(k.Kind))
+		}
+	}
+	const nums = "%8s %7s %9s %10s %10s %10s %10s\n"
+	fmt.Fprintf(b, "%-*s  %-*s"+nums, pw, "phase", kw, "kind", "count", "errors", "req/s", "p50", "p90", "p99", "max")
+	for _, p := range phases {
+		for _, k := range p.Kinds {
+			fmt.Fprintf(b, "%-*s  %-*s"+nums, pw, p.Name, kw, k.Kind, strconv.Itoa(k.Count), strconv.Itoa(k.Errors),
+				fmt.Sprintf("%.1f", k.RPS), fmtDur(k.P50), fmtDur(k.P90), fmtDur(k.P99), fmtDur(k.Max))
+		}
+	}
 }
 
 func writeHeader(b *strings.Builder, rep *report) {

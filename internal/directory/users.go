@@ -109,6 +109,8 @@ type MemberChange struct {
 	Replace bool
 	Add     []string // user ids
 	Remove  []string // user ids
+	// Display holds the display names the IdP sent for added members.
+	Display map[string]string
 	// RemoveAll removes every member before Add is applied.
 	RemoveAll bool
 }

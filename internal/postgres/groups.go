@@ -27,8 +27,6 @@ func groupErr(err error, g directory.Group) error {
 		switch pgErr.ConstraintName {
 		case "groups_display_name_key":
 			return directory.Conflictf("a group with displayName %q already exists", g.DisplayName)
-		case "groups_external_id_key":
-			return directory.Conflictf("a group with externalId %q already exists", g.ExternalID)
 		}
 	}
 	return mapErr(err, "group")
@@ -41,11 +39,11 @@ func validateGroup(g directory.Group) error {
 	return nil
 }
 
-// CreateGroup stores a new group with the given members (user ids).
+// CreateGroup stores a new group with the members added by members.
 // ErrInvalid: no displayName, or a member that is not a user of the
 // organization (then nothing is stored). ErrConflict: displayName or
 // externalId taken.
-func (db *DB) CreateGroup(ctx context.Context, actor directory.Actor, g directory.Group, members []string) (directory.Group, error) {
+func (db *DB) CreateGroup(ctx context.Context, actor directory.Actor, g directory.Group, members directory.MemberChange) (directory.Group, error) {
 	if err := validateGroup(g); err != nil {
 		return directory.Group{}, err
 	}
@@ -57,7 +55,7 @@ func (db *DB) CreateGroup(ctx context.Context, actor directory.Actor, g director
 		if err != nil {
 			return groupErr(err, g)
 		}
-		added, _, err := changeMembers(ctx, tx, g.OrgID, out.ID, directory.MemberChange{Add: members})
+		added, _, err := changeMembers(ctx, tx, g.OrgID, out.ID, directory.MemberChange{Add: members.Add, Display: members.Display})
 		if err != nil {
 			return err
 		}
@@ -100,7 +98,7 @@ func (db *DB) Group(ctx context.Context, orgID, id string, withMembers bool) (di
 
 // members loads the members of several groups in one query.
 func (db *DB) members(ctx context.Context, orgID string, groupIDs []string) (map[string][]directory.Member, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT m.group_id, m.user_id, coalesce(u.display_name, u.user_name)
+	rows, err := db.Pool.Query(ctx, `SELECT m.group_id, m.user_id, coalesce(m.display, u.display_name, u.user_name)
 		FROM group_members m JOIN users u ON u.org_id = m.org_id AND u.id = m.user_id
 		WHERE m.org_id = $1 AND m.group_id = ANY($2::uuid[]) ORDER BY m.group_id, m.added_at, m.user_id`, orgID, groupIDs)
 	if err != nil {
@@ -234,8 +232,15 @@ func changeMembers(ctx context.Context, tx pgx.Tx, orgID, groupID string, mc dir
 	}
 	if len(add) > 0 {
 		// Adding a member that is already there is a no-op (RFC 7644 §3.5.2.1).
-		added, err = collect(`INSERT INTO group_members (org_id, group_id, user_id)
-			SELECT $1, $2, x FROM unnest($3::uuid[]) AS x ON CONFLICT DO NOTHING RETURNING user_id::text`, orgID, groupID, add)
+		displays := make([]*string, len(add))
+		for i, id := range add {
+			if d, ok := mc.Display[id]; ok && d != "" {
+				displays[i] = &d
+			}
+		}
+		added, err = collect(`INSERT INTO group_members (org_id, group_id, user_id, display)
+			SELECT $1, $2, x, d FROM unnest($3::uuid[], $4::text[]) AS t(x, d) ON CONFLICT DO NOTHING RETURNING user_id::text`,
+			orgID, groupID, add, displays)
 	}
 	return added, removed, err
 }

@@ -44,8 +44,6 @@ func userErr(err error, u directory.User) error {
 		switch pgErr.ConstraintName {
 		case "users_user_name_key":
 			return directory.Conflictf("a user with userName %q already exists", u.UserName)
-		case "users_external_id_key":
-			return directory.Conflictf("a user with externalId %q already exists", u.ExternalID)
 		}
 	}
 	return mapErr(err, "user")

@@ -66,6 +66,11 @@ func normalizeFilter(r Resource, filter string) (string, error) {
 	}
 	var b strings.Builder
 	n.write(&b)
+	// Quoting and escaping lengthen a filter; the limit holds for the output
+	// too, so that the output is itself an acceptable input.
+	if b.Len() > maxFilterLen {
+		return "", errorf(scimInvalidFilter, "filter too long once its values are quoted (%d bytes, at most %d)", b.Len(), maxFilterLen)
+	}
 	return b.String(), nil
 }
 

@@ -144,6 +144,7 @@ func TestFilterRefuses(t *testing.T) {
 		fragments []string
 	}{
 		{"too long", `userName eq "` + strings.Repeat("a", 4100) + `"`, []string{"filter too long"}},
+		{"too long once quoted", `userName eq "` + strings.Repeat("\t", 4000) + `"`, []string{"too long once its values are quoted"}},
 		{"nested too deep", strings.Repeat("(", 33) + `a pr` + strings.Repeat(")", 33), []string{"deeper than 32"}},
 		{"nested not too deep", strings.Repeat("not (", 33) + `a pr` + strings.Repeat(")", 33), []string{"deeper than 32"}},
 		{"missing value", `userName eq`, []string{`expected a value after "eq"`}},

@@ -180,3 +180,52 @@ func FuzzFilter(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPatchOperation builds one operation from fuzzed parts, which reaches
+// path parsing and the value rules far more often than FuzzPatch's raw bytes.
+func FuzzPatchOperation(f *testing.F) {
+	for _, s := range [][3]string{
+		{"Replace", `emails[type eq work].primary`, `"True"`},
+		{"remove", "members", `[{"value":"a"},{"$ref":null,"value":"b"}]`},
+		{"add", "manager", `[{"$ref":"x","value":"m"}]`},
+		{"replace", "", `{"id":"g","name.givenName":"K","` + extURN + `":{"manager":"","department":null}}`},
+		{"replace", "name", `{"givenName":null,"familyName":"F"}`},
+		{"replace", `emails[type eq "work"]`, `{"display":null,"primary":"false"}`},
+		{"remove", "roles", `{"value":"r"}`},
+		{"replace", extURN, `{"costCenter":"C"}`},
+		{"add", "urn:ietf:params:scim:schemas:extension:enterprise:2.0User:manager.value", `"m"`},
+	} {
+		f.Add(uint8(User), s[0], s[1], []byte(s[2]))
+		f.Add(uint8(Group), s[0], s[1], []byte(s[2]))
+	}
+	f.Fuzz(func(t *testing.T, rb uint8, op, path string, value []byte) {
+		r := Resource(rb % 2)
+		o := &object{}
+		o.add("op", op)
+		if path != "" {
+			o.add("path", path)
+		}
+		if v, err := decodeJSON(value); err == nil {
+			o.add("value", v)
+		}
+		body := encodeJSON(&object{members: []member{{key: "Operations", val: []any{o}}}})
+		out, err := Patch(r, body)
+		if err != nil {
+			checkError(t, err)
+			return
+		}
+		var msg struct{ Operations []struct{ Path string } }
+		if err := json.Unmarshal(out, &msg); err != nil {
+			t.Fatalf("output %s: %v", out, err)
+		}
+		for i, op := range msg.Operations {
+			if _, err := fp.ParsePath([]byte(op.Path)); err != nil {
+				t.Fatalf("operation %d path %q does not parse: %v (from %s)", i+1, op.Path, err, body)
+			}
+		}
+		again, err := Patch(r, out)
+		if err != nil || !bytes.Equal(again, out) {
+			t.Fatalf("not idempotent:\n in    %s\n once  %s\n twice %s %v", body, out, again, err)
+		}
+	})
+}

@@ -230,6 +230,14 @@ func normalizeOperation(r Resource, n int, o *object) ([]any, error) {
 		// Never turn an operation into nothing without saying so.
 		return nil, errorf(scimInvalidValue, "operation %d: the value of %s has no attribute that can be changed", n, op)
 	}
+	// Paths built here (quoted filters, members[value eq "…"], name.sub)
+	// can be longer than what was sent; keep them within the limit that
+	// parsePath applies, so that the output is itself an acceptable input.
+	for _, e := range out {
+		if p := e.(*object).members[1].val.(string); len(p) > maxFilterLen {
+			return nil, errorf(scimInvalidPath, "operation %d: path too long once normalised (%d bytes, at most %d)", n, len(p), maxFilterLen)
+		}
+	}
 	return out, nil
 }
 

@@ -376,6 +376,8 @@ func TestPatchRefuses(t *testing.T) {
 		{"members add entry that is a number", Group, ops(`{"op":"add","path":"members","value":[1]}`), "invalidValue", []string{"operation 1: members entry 1"}},
 		{"remove value of only nulls", User, ops(`{"op":"remove","path":"addresses","value":[null]}`), "invalidValue", []string{"holds only nulls"}},
 		{"extension container that is not an object", User, ops(`{"op":"replace","value":{"` + extURN + `":"x"}}`), "invalidValue", []string{"must be an object"}},
+		{"generated member path too long", Group, ops(`{"op":"remove","path":"members","value":[{"value":"` + strings.Repeat("x", 4090) + `"}]}`), "invalidPath", []string{"operation 1: path too long once normalised"}},
+		{"path too long", User, ops(`{"op":"remove","path":"` + strings.Repeat("a", 4097) + `"}`), "invalidPath", []string{"path too long"}},
 		{"null sub-attribute with a bad name", User, ops(`{"op":"replace","path":"name","value":{"a b":null}}`), "invalidPath", []string{"not a valid sub-attribute name"}},
 	}
 	for _, tt := range tests {
