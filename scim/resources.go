@@ -74,7 +74,11 @@ func toSCIM(log *slog.Logger, r *http.Request, err error) error {
 	case errors.Is(err, directory.ErrInvalid):
 		return scimerr.ScimError{ScimType: scimerr.ScimTypeInvalidValue, Detail: err.Error(), Status: http.StatusBadRequest}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return scimerr.ScimError{Detail: "the request was cancelled or timed out", Status: http.StatusServiceUnavailable}
+		// The client went away or the server is shutting down: nobody reads
+		// the answer. 500 is the one server status the library allows on
+		// every method (503 on a GET would itself become a 500).
+		log.InfoContext(r.Context(), "SCIM request cancelled", "method", r.Method, "path", r.URL.Path)
+		return scimerr.ScimError{Detail: "the request was cancelled or timed out", Status: http.StatusInternalServerError}
 	}
 	log.ErrorContext(r.Context(), "SCIM request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	return scimerr.ScimError{Detail: "internal error", Status: http.StatusInternalServerError}

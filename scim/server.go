@@ -422,7 +422,7 @@ func (h *Handler) finish(w http.ResponseWriter, orig, inner *http.Request, rec *
 			}
 		}
 	}
-	if status >= 500 {
+	if status >= 500 && orig.Context().Err() == nil {
 		h.log.ErrorContext(orig.Context(), "SCIM library answered with a server error", "status", status, "body", truncate(body, 300))
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))

@@ -278,6 +278,18 @@ type phaseResult struct {
 	Notes []string      `json:"notes,omitempty"`
 }
 
+// runPhases runs one phase of --phases; before the groups phase it runs an
+// "ids" phase if the push phase did not provide the ids the group needs.
+func (l *loader) runPhases(ctx context.Context, name string) []phaseResult {
+	var out []phaseResult
+	if name == "groups" && l.missingIDs(l.groupPlan().needs) > 0 {
+		fmt.Fprintln(l.progress, "scimload: phase ids (listing the ids of the users for the group)")
+		out = append(out, l.runPhase(ctx, "ids"))
+	}
+	fmt.Fprintf(l.progress, "scimload: phase %s\n", name)
+	return append(out, l.runPhase(ctx, name))
+}
+
 // runPhase runs one named phase.
 func (l *loader) runPhase(ctx context.Context, name string) phaseResult {
 	rec := newRecorder(l.errs)
@@ -290,6 +302,8 @@ func (l *loader) runPhase(ctx context.Context, name string) phaseResult {
 		wall = l.lookups(ctx, rec)
 	case "page":
 		wall = l.pages(ctx, rec)
+	case "ids":
+		wall, notes = l.collectIDs(ctx, rec)
 	case "groups":
 		wall, notes = l.groups(ctx, rec)
 	}
@@ -427,6 +441,7 @@ func checkPage(page listResponse, startIndex, atLeast int) error {
 // groupPlan is what the groups phase adds: fill members in PATCHes of batch,
 // then one measured PATCH of final new members.
 type groupPlan struct {
+	users int
 	fill  int // users 0..fill-1
 	final int // users users-final..users-1
 }
@@ -435,14 +450,20 @@ type groupPlan struct {
 // final PATCH and fills the group with up to members of the others.
 func planGroup(users, members, batch int) groupPlan {
 	final := min(batch, users/2)
-	return groupPlan{fill: min(members, users-final), final: final}
+	return groupPlan{users: users, fill: min(members, users-final), final: final}
+}
+
+// needs reports whether user i goes into the group.
+func (p groupPlan) needs(i int) bool { return i < p.fill || i >= p.users-p.final }
+
+func (l *loader) groupPlan() groupPlan {
+	return planGroup(l.cfg.users, l.cfg.groupMembers, l.cfg.batch)
 }
 
 // groups creates a group like Okta's group push and adds members in batches.
 func (l *loader) groups(ctx context.Context, rec *recorder) (time.Duration, []string) {
 	start := time.Now()
-	plan := planGroup(l.cfg.users, l.cfg.groupMembers, l.cfg.batch)
-	notes, err := l.groupPush(ctx, rec, plan)
+	notes, err := l.groupPush(ctx, rec, l.groupPlan())
 	if err != nil {
 		notes = append(notes, "stopped: "+err.Error())
 	}
@@ -453,11 +474,8 @@ func (l *loader) groupPush(ctx context.Context, rec *recorder, plan groupPlan) (
 	if plan.final == 0 {
 		return nil, fmt.Errorf("--users %d: the groups phase needs at least 2 users", l.cfg.users)
 	}
-	need := func(i int) bool { return i < plan.fill || i >= l.cfg.users-plan.final }
-	if missing := l.missingIDs(need); missing > 0 {
-		if err := l.collectIDs(ctx, rec, need); err != nil {
-			return nil, err
-		}
+	if missing := l.missingIDs(plan.needs); missing > 0 {
+		return nil, fmt.Errorf("%d of the users the group needs do not exist (run the push phase first)", missing)
 	}
 	gid, err := l.createGroup(ctx, rec, "load-group-"+l.cfg.prefix)
 	if err != nil {
@@ -493,28 +511,26 @@ func (l *loader) missingIDs(need func(int) bool) int {
 
 // collectIDs pages through the users with userName sw "<prefix>-" to learn
 // the ids the push phase did not provide.
-func (l *loader) collectIDs(ctx context.Context, rec *recorder, need func(int) bool) error {
-	total := 1 // until the first page tells
+func (l *loader) collectIDs(ctx context.Context, rec *recorder) (time.Duration, []string) {
+	start := time.Now()
+	total, found := 1, 0 // total is known after the first page
 	for startIndex := 1; startIndex <= total; startIndex += pageSize {
 		var page listResponse
-		q := filterQuery("userName", "sw", l.cfg.prefix+"-", startIndex)
 		if !l.do(ctx, rec, call{
 			kind: "collect-ids", method: http.MethodGet, want: []int{http.StatusOK},
-			path: "/Users?attributes=id,userName&" + q, into: &page,
+			path: "/Users?attributes=id,userName&" + filterQuery("userName", "sw", l.cfg.prefix+"-", startIndex), into: &page,
 		}) {
-			return fmt.Errorf("listing the users' ids failed")
+			return time.Since(start), []string{"stopped: listing the users' ids failed"}
 		}
 		total = page.TotalResults
 		for _, r := range page.Resources {
 			if i, ok := l.userIndex(r.UserName); ok {
 				l.ids[i] = r.ID
+				found++
 			}
 		}
 	}
-	if missing := l.missingIDs(need); missing > 0 {
-		return fmt.Errorf("%d of the users the group needs do not exist (run the push phase first)", missing)
-	}
-	return nil
+	return time.Since(start), []string{fmt.Sprintf("found the ids of %d of %d users", found, l.cfg.users)}
 }
 
 // createGroup looks the group up by displayName like Okta, deletes a group

@@ -225,16 +225,33 @@ func TestPlanGroup(t *testing.T) {
 		users, members, batch int
 		want                  groupPlan
 	}{
-		{100000, 50000, 1000, groupPlan{fill: 50000, final: 1000}},
-		{2000, 2000, 1000, groupPlan{fill: 1000, final: 1000}},
-		{1000, 1000, 1000, groupPlan{fill: 500, final: 500}},
-		{10, 10, 3, groupPlan{fill: 7, final: 3}},
-		{1, 1, 1000, groupPlan{fill: 1, final: 0}},
+		{100000, 50000, 1000, groupPlan{users: 100000, fill: 50000, final: 1000}},
+		{2000, 2000, 1000, groupPlan{users: 2000, fill: 1000, final: 1000}},
+		{1000, 1000, 1000, groupPlan{users: 1000, fill: 500, final: 500}},
+		{10, 10, 3, groupPlan{users: 10, fill: 7, final: 3}},
+		{1, 1, 1000, groupPlan{users: 1, fill: 1, final: 0}},
 	}
 	for _, tt := range tests {
 		if got := planGroup(tt.users, tt.members, tt.batch); got != tt.want {
 			t.Errorf("planGroup(%d, %d, %d) = %+v, want %+v", tt.users, tt.members, tt.batch, got, tt.want)
 		}
+	}
+}
+
+func TestGroupPlanNeeds(t *testing.T) {
+	p := planGroup(10, 10, 3) // fill 0..6, final 7..9
+	var got []int
+	for i := range 10 {
+		if p.needs(i) {
+			got = append(got, i)
+		}
+	}
+	if want := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}; !slices.Equal(got, want) {
+		t.Errorf("needs: %v, want %v", got, want)
+	}
+	p = planGroup(100, 20, 10) // fill 0..19, final 90..99
+	if !p.needs(19) || p.needs(20) || p.needs(89) || !p.needs(90) {
+		t.Errorf("planGroup(100, 20, 10) = %+v: wrong needs", p)
 	}
 }
 

@@ -12,7 +12,9 @@
 //   - groups: POST /Groups, then membership PATCHes of --batch members until
 //     the group has --group-members, then one more measured PATCH of --batch
 //     new members into the big group (the last --batch users are kept for
-//     it), and a GET of the whole group.
+//     it), and a GET of the whole group. If the push phase did not run, an
+//     "ids" phase first lists the users (userName sw "<prefix>-") for their
+//     ids.
 //
 // Every phase has a fixed request count; --concurrency workers share a
 // pacer that starts at most --rate jobs per second (a push job is a lookup
@@ -198,8 +200,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		if ctx.Err() != nil {
 			break
 		}
-		fmt.Fprintf(stderr, "scimload: phase %s\n", name)
-		rep.Phases = append(rep.Phases, l.runPhase(ctx, name))
+		rep.Phases = append(rep.Phases, l.runPhases(ctx, name)...)
 	}
 	if sampler != nil {
 		rep.RSS = sampler.finish()

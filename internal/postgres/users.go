@@ -194,19 +194,27 @@ func (db *DB) ListUsers(ctx context.Context, orgID string, q directory.ListQuery
 	if err != nil {
 		return nil, 0, err
 	}
-	return listPage(ctx, db, "users u", where, order, userColumns, args, q, scanUser)
+	return listPage(ctx, db, "users", "u", where, order, userColumns, args, q, scanUser)
 }
 
-// listPage runs the count and the page query of a list in one batch.
-func listPage[T any](ctx context.Context, db *DB, from, where, order, columns string, args *sqlArgs, q directory.ListQuery,
+// listPage runs the count and the page query of a list in one batch. The
+// page's rows are chosen first and only then projected: columns may hold
+// subqueries (a user's groups), which must not run for the rows that
+// OFFSET skips.
+func listPage[T any](ctx context.Context, db *DB, table, alias, where, order, columns string, args *sqlArgs, q directory.ListQuery,
 	scan func(pgx.Row) (T, error)) ([]T, int, error) {
 	b := &pgx.Batch{}
 	var total int
-	b.Queue(`SELECT count(*) FROM `+from+` WHERE `+where, args.args...).QueryRow(func(r pgx.Row) error { return r.Scan(&total) })
+	b.Queue(`SELECT count(*) FROM `+table+` `+alias+` WHERE `+where, args.args...).QueryRow(func(r pgx.Row) error { return r.Scan(&total) })
 	items := []T{}
 	if q.Count > 0 {
 		offset := max(q.StartIndex, 1) - 1
-		b.Queue(fmt.Sprintf(`SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d OFFSET %d`, columns, from, where, order, q.Count, offset), args.args...).
+		// LIMIT and OFFSET are parameters, so that every page shares one
+		// prepared statement.
+		page := &sqlArgs{args: append([]any(nil), args.args...)}
+		limit, skip := page.add(q.Count), page.add(offset)
+		b.Queue(fmt.Sprintf(`SELECT %[1]s FROM (SELECT %[3]s.* FROM %[2]s %[3]s WHERE %[4]s ORDER BY %[5]s LIMIT %[6]s OFFSET %[7]s) %[3]s ORDER BY %[5]s`,
+			columns, table, alias, where, order, limit, skip), page.args...).
 			Query(func(rows pgx.Rows) error {
 				for rows.Next() {
 					item, err := scan(rows)

@@ -128,7 +128,7 @@ func normalizeBodySchemas(r Resource, obj *object, extPresent bool) error {
 // normalizeUserBody fixes the User-specific shapes and reports whether the
 // body carries enterprise extension data.
 func normalizeUserBody(obj *object) (bool, error) {
-	ext := &object{}
+	eb := newExtBuilder()
 	kept := make([]member, 0, len(obj.members))
 	for _, m := range obj.members {
 		switch {
@@ -138,7 +138,7 @@ func normalizeUserBody(obj *object) (bool, error) {
 				return false, errorf(scimInvalidValue, "%q must be an object, not %s", m.key, kindOf(m.val))
 			}
 			for _, im := range inner.members {
-				if err := mergeEnterprise(ext, im.key, im.val, m.key+` / "`+im.key+`"`); err != nil {
+				if err := eb.merge(im.key, im.val, m.key+` / "`+im.key+`"`); err != nil {
 					return false, err
 				}
 			}
@@ -147,14 +147,14 @@ func normalizeUserBody(obj *object) (bool, error) {
 			switch {
 			case flattened:
 				// The library reads only ext[URN] and would drop this key.
-				if err := mergeEnterprise(ext, rest, m.val, m.key); err != nil {
+				if err := eb.merge(rest, m.val, m.key); err != nil {
 					return false, err
 				}
 			case containsFold(enterpriseAttrs, m.key):
 				// Entra's tutorial puts department and manager at the top
 				// level of a create; core User has no such attributes, so they
 				// can only be the extension's, and the library would drop them.
-				if err := mergeEnterprise(ext, m.key, m.val, m.key); err != nil {
+				if err := eb.merge(m.key, m.val, m.key); err != nil {
 					return false, err
 				}
 			default:
@@ -164,6 +164,7 @@ func normalizeUserBody(obj *object) (bool, error) {
 	}
 	obj.members = kept
 
+	ext := eb.obj
 	if err := fixBodyManager(ext); err != nil {
 		return false, err
 	}
@@ -191,61 +192,87 @@ func normalizeUserBody(obj *object) (bool, error) {
 	return extPresent, nil
 }
 
-// mergeEnterprise puts the enterprise attribute path name ("department" or
-// "manager.value") with value val into ext. The same attribute given twice
-// with different values is refused rather than resolved by guessing.
-func mergeEnterprise(ext *object, name string, val any, source string) error {
+// extBuilder gathers the enterprise extension from the several places a
+// body may carry it. Its indexes keep gathering linear in the number of keys,
+// whatever a hostile body holds.
+type extBuilder struct {
+	obj  *object
+	idx  map[string]int            // lower-case attribute → index in obj.members
+	subs map[string]map[string]int // lower-case attribute → lower-case sub-attribute → index
+}
+
+func newExtBuilder() *extBuilder {
+	return &extBuilder{obj: &object{}, idx: map[string]int{}, subs: map[string]map[string]int{}}
+}
+
+// merge puts the enterprise attribute path name ("department" or
+// "manager.value") with value val into the extension. The same attribute
+// given twice with different values is refused rather than resolved by
+// guessing.
+func (e *extBuilder) merge(name string, val any, source string) error {
 	attr, sub, dotted := strings.Cut(name, ".")
 	if !validAttrName(attr) || dotted && !validAttrName(sub) {
 		return errorf(scimInvalidValue, "%q is not a valid enterprise extension attribute", source)
 	}
-	i, err := ext.lookupFold(attr)
-	if err != nil {
-		return err
-	}
-	if !dotted {
-		switch {
-		case i < 0:
-			ext.add(attr, val)
-			return nil
-		case equalJSON(ext.members[i].val, val):
-			return nil
+	la := strings.ToLower(attr)
+	i, found := e.idx[la]
+	if !found {
+		if dotted {
+			val = &object{members: []member{{key: sub, val: val}}}
 		}
-		existing, ok1 := ext.members[i].val.(*object)
-		incoming, ok2 := val.(*object)
-		if ok1 && ok2 {
-			for _, m := range incoming.members {
-				if err := mergeSub(existing, m.key, m.val, source); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		return errorf(scimInvalidValue, "enterprise attribute %q is given more than once with different values (%s)", attr, source)
-	}
-	if i < 0 {
-		ext.add(attr, &object{members: []member{{key: sub, val: val}}})
+		e.idx[la] = len(e.obj.members)
+		e.obj.add(attr, val)
 		return nil
 	}
-	existing, ok := ext.members[i].val.(*object)
-	if !ok {
-		return errorf(scimInvalidValue, "enterprise attribute %q is given both as %s and with a sub-attribute (%s)", attr, kindOf(ext.members[i].val), source)
+	if !dotted && equalJSON(e.obj.members[i].val, val) {
+		return nil
 	}
-	return mergeSub(existing, sub, val, source)
-}
-
-func mergeSub(into *object, key string, val any, source string) error {
-	j, err := into.lookupFold(key)
+	existing, ok := e.obj.members[i].val.(*object)
+	if !ok {
+		return errorf(scimInvalidValue, "enterprise attribute %q is given more than once with different values (%s)", attr, source)
+	}
+	incoming := []member{{key: sub, val: val}}
+	if !dotted {
+		o, ok := val.(*object)
+		if !ok {
+			return errorf(scimInvalidValue, "enterprise attribute %q is given more than once with different values (%s)", attr, source)
+		}
+		incoming = o.members
+	}
+	subIdx, err := e.subIndex(la, existing)
 	if err != nil {
 		return err
 	}
-	switch {
-	case j < 0:
-		into.add(key, val)
-	case !equalJSON(into.members[j].val, val):
-		return errorf(scimInvalidValue, "enterprise attribute %q is given more than once with different values (%s)", key, source)
+	for _, m := range incoming {
+		ls := strings.ToLower(m.key)
+		j, found := subIdx[ls]
+		switch {
+		case !found:
+			subIdx[ls] = len(existing.members)
+			existing.add(m.key, m.val)
+		case !equalJSON(existing.members[j].val, m.val):
+			return errorf(scimInvalidValue, "enterprise attribute %q is given more than once with different values (%s)", attr+"."+m.key, source)
+		}
 	}
 	return nil
+}
+
+// subIndex returns the index of the sub-attributes of the complex attribute
+// la, building it on first use.
+func (e *extBuilder) subIndex(la string, o *object) (map[string]int, error) {
+	if idx, ok := e.subs[la]; ok {
+		return idx, nil
+	}
+	idx := make(map[string]int, len(o.members))
+	for j, m := range o.members {
+		ls := strings.ToLower(m.key)
+		if prev, dup := idx[ls]; dup {
+			return nil, errorf(scimInvalidSyntax, "attributes %q and %q differ only in case", o.members[prev].key, m.key)
+		}
+		idx[ls] = j
+	}
+	e.subs[la] = idx
+	return idx, nil
 }
 
 // fixBodyManager makes manager the complex attribute RFC 7643 §4.3 defines.

@@ -191,7 +191,8 @@ func stripNulls(v any) any {
 	}
 }
 
-// equalJSON compares two values of this package's JSON model.
+// equalJSON compares two values of this package's JSON model; object keys
+// compare case-insensitively, as attribute names do.
 func equalJSON(a, b any) bool {
 	switch x := a.(type) {
 	case *object:
@@ -199,9 +200,16 @@ func equalJSON(a, b any) bool {
 		if !ok || len(x.members) != len(y.members) {
 			return false
 		}
+		ys := make(map[string]any, len(y.members))
+		for _, m := range y.members {
+			ys[strings.ToLower(m.key)] = m.val
+		}
+		if len(ys) != len(y.members) {
+			return false // keys differing only in case: never equal
+		}
 		for _, m := range x.members {
-			i, err := y.lookupFold(m.key)
-			if err != nil || i < 0 || !equalJSON(m.val, y.members[i].val) {
+			v, ok := ys[strings.ToLower(m.key)]
+			if !ok || !equalJSON(m.val, v) {
 				return false
 			}
 		}
