@@ -49,3 +49,18 @@ func BenchmarkLookupUserName(b *testing.B) {
 		tn.must(200, "GET", "/Users?filter="+urlq(fmt.Sprintf(`userName eq "bench-%06d@example.com"`, i%5000))+"&startIndex=1&count=100", nil)
 	}
 }
+
+// BenchmarkPushPair is one step of an Okta initial push: the userName
+// lookup, then the create.
+func BenchmarkPushPair(b *testing.B) {
+	tn := setup(b)
+	for i := 0; b.Loop(); i++ {
+		name := fmt.Sprintf("push-%07d@example.com", i)
+		tn.must(200, "GET", "/Users?filter="+urlq(fmt.Sprintf(`userName eq "%s"`, name))+"&startIndex=1&count=100", nil)
+		tn.must(201, "POST", "/Users", map[string]any{
+			"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": name, "externalId": fmt.Sprintf("00u%07d", i),
+			"name": map[string]any{"givenName": "Given", "familyName": "Family"}, "password": "Secret-123",
+			"emails": []any{map[string]any{"value": name, "type": "work", "primary": true}}, "active": true, "groups": []any{},
+		})
+	}
+}

@@ -357,7 +357,11 @@ func fromEqualities(f fp.Expression) (map[string]any, bool) {
 			if !strings.EqualFold(string(x.Operator), "eq") || x.AttributePath.SubAttribute != nil {
 				return false
 			}
-			out[x.AttributePath.AttributeName] = x.CompareValue
+			v := x.CompareValue
+			if s, ok := v.(string); ok {
+				v = unescape(s)
+			}
+			out[x.AttributePath.AttributeName] = v
 			return true
 		}
 		return false
@@ -393,7 +397,11 @@ func matches(el map[string]any, f fp.Expression) (bool, error) {
 				got = v
 			}
 		}
-		return compareValue(got, strings.ToLower(string(x.Operator)), x.CompareValue), nil
+		want := x.CompareValue
+		if s, ok := want.(string); ok {
+			want = unescape(s)
+		}
+		return compareValue(got, strings.ToLower(string(x.Operator)), want), nil
 	}
 	return false, patchErrorf("invalidFilter", "unsupported filter in path")
 }
@@ -545,7 +553,7 @@ func memberIDs(f fp.Expression) ([]string, bool) {
 		if !ok || !strings.EqualFold(x.AttributePath.AttributeName, "value") || !strings.EqualFold(string(x.Operator), "eq") {
 			return nil, false
 		}
-		return []string{s}, true
+		return []string{unescape(s)}, true
 	}
 	return nil, false
 }

@@ -302,7 +302,7 @@ func (db *DB) ListGroups(ctx context.Context, orgID string, q directory.ListQuer
 	if err != nil {
 		return nil, 0, err
 	}
-	groups, total, err := listPage(ctx, db, "groups", "g", where, order, groupColumns, args, q, scanGroup)
+	groups, total, err := listPage(ctx, db, "groups", "g", where, order, "", groupColumns, args, q, scanGroup)
 	if err != nil || !q.WithMembers || len(groups) == 0 {
 		return groups, total, err
 	}

@@ -194,18 +194,26 @@ func (db *DB) ListUsers(ctx context.Context, orgID string, q directory.ListQuery
 	if err != nil {
 		return nil, 0, err
 	}
-	return listPage(ctx, db, "users", "u", where, order, userColumns, args, q, scanUser)
+	count := ""
+	if q.Filter == nil {
+		count = `SELECT coalesce(sum(n), 0) FROM user_counts WHERE org_id = $1` // kept by a trigger
+	}
+	return listPage(ctx, db, "users", "u", where, order, count, userColumns, args, q, scanUser)
 }
 
 // listPage runs the count and the page query of a list in one batch. The
-// page's rows are chosen first and only then projected: columns may hold
-// subqueries (a user's groups), which must not run for the rows that
-// OFFSET skips.
-func listPage[T any](ctx context.Context, db *DB, table, alias, where, order, columns string, args *sqlArgs, q directory.ListQuery,
+// page's rows are chosen first and only then read and projected: columns
+// may hold subqueries (a user's groups), which must not run for the rows
+// that OFFSET skips.
+// count, when not empty, is a cheaper statement that answers the count.
+func listPage[T any](ctx context.Context, db *DB, table, alias, where, order, count, columns string, args *sqlArgs, q directory.ListQuery,
 	scan func(pgx.Row) (T, error)) ([]T, int, error) {
 	b := &pgx.Batch{}
 	var total int
-	b.Queue(`SELECT count(*) FROM `+table+` `+alias+` WHERE `+where, args.args...).QueryRow(func(r pgx.Row) error { return r.Scan(&total) })
+	if count == "" {
+		count = `SELECT count(*) FROM ` + table + ` ` + alias + ` WHERE ` + where
+	}
+	b.Queue(count, args.args...).QueryRow(func(r pgx.Row) error { return r.Scan(&total) })
 	items := []T{}
 	if q.Count > 0 {
 		offset := max(q.StartIndex, 1) - 1
@@ -213,7 +221,10 @@ func listPage[T any](ctx context.Context, db *DB, table, alias, where, order, co
 		// prepared statement.
 		page := &sqlArgs{args: append([]any(nil), args.args...)}
 		limit, skip := page.add(q.Count), page.add(offset)
-		b.Queue(fmt.Sprintf(`SELECT %[1]s FROM (SELECT %[3]s.* FROM %[2]s %[3]s WHERE %[4]s ORDER BY %[5]s LIMIT %[6]s OFFSET %[7]s) %[3]s ORDER BY %[5]s`,
+		// The page is chosen by (org_id, seq) alone, which the default order
+		// reads from an index without visiting the rows OFFSET skips.
+		b.Queue(fmt.Sprintf(`SELECT %[1]s FROM (SELECT %[3]s.org_id, %[3]s.seq FROM %[2]s %[3]s WHERE %[4]s ORDER BY %[5]s LIMIT %[6]s OFFSET %[7]s) p
+			JOIN %[2]s %[3]s ON %[3]s.org_id = p.org_id AND %[3]s.seq = p.seq ORDER BY %[5]s`,
 			columns, table, alias, where, order, limit, skip), page.args...).
 			Query(func(rows pgx.Rows) error {
 				for rows.Next() {

@@ -409,6 +409,14 @@ func membersList(v any) ([]any, error) {
 	for i, e := range list {
 		switch t := e.(type) {
 		case *object:
+			// Microsoft's reference tests name a member's display name
+			// "displayName"; the schema calls it "display", and the library
+			// would drop the unknown key.
+			if d, _ := t.lookupFold("display"); d < 0 {
+				if j, _ := t.lookupFold("displayName"); j >= 0 {
+					t.members[j].key = "display"
+				}
+			}
 		case string:
 			if t == "" {
 				return nil, errorf(scimInvalidValue, "members entry %d is an empty string", i+1)

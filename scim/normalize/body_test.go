@@ -203,6 +203,12 @@ func TestBody(t *testing.T) {
 			want: `{"schemas":[` + grp + `],"displayName":"G","members":[{"value":"u1","display":"Alice","type":"User"}]}`,
 		},
 		{
+			name: "a member's displayName becomes display (Microsoft's tests)",
+			r:    Group,
+			in:   `{"displayName":"G","members":[{"value":"u1","displayName":"Alice"},{"value":"u2","display":"Bob","displayName":"B"}]}`,
+			want: `{"schemas":[` + grp + `],"displayName":"G","members":[{"value":"u1","display":"Alice"},{"value":"u2","display":"Bob","displayName":"B"}]}`,
+		},
+		{
 			name: "members entries as plain strings become {value}",
 			r:    Group,
 			in:   `{"displayName":"G","members":["u1",{"value":"u2"}]}`,

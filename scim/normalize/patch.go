@@ -234,7 +234,7 @@ func normalizeOperation(r Resource, n int, o *object) ([]any, error) {
 	// can be longer than what was sent; keep them within the limit that
 	// parsePath applies, so that the output is itself an acceptable input.
 	for _, e := range out {
-		if p := e.(*object).members[1].val.(string); len(p) > maxFilterLen {
+		if p := opPath(e); len(p) > maxFilterLen {
 			return nil, errorf(scimInvalidPath, "operation %d: path too long once normalised (%d bytes, at most %d)", n, len(p), maxFilterLen)
 		}
 	}
@@ -296,6 +296,21 @@ func expandContainer(r Resource, n int, op, key string, v any) ([]any, error) {
 		out = append(out, ops...)
 	}
 	return out, nil
+}
+
+// opPath returns the path of an operation built by newOp.
+func opPath(op any) string {
+	o, ok := op.(*object)
+	if !ok {
+		return ""
+	}
+	for _, m := range o.members {
+		if m.key == "path" {
+			s, _ := m.val.(string)
+			return s
+		}
+	}
+	return ""
 }
 
 func removeOp(path string) []any { return []any{newOp("remove", path, nil, false)} }
