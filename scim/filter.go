@@ -3,12 +3,17 @@ package scim
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 
 	fp "github.com/scim2/filter-parser/v2"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 )
+
+// simpleEq matches `attr eq "value"` and `attr.sub eq "value"`, the form
+// normalize.Filter gives the IdPs' lookups.
+var simpleEq = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_-]*)(?:\.([A-Za-z][A-Za-z0-9_-]*))? eq "((?:[^"\\]|\\.)*)"$`)
 
 // maxFilterDepth bounds the nesting of a filter, so that a hostile filter
 // cannot build a deep tree or a huge SQL statement.
@@ -18,6 +23,17 @@ const maxFilterDepth = 32
 // resolving every attribute against the catalogue. Any problem is an
 // ErrInvalid whose message is fit for the client (invalidFilter).
 func parseFilter(c *catalogue, s string) (directory.Filter, error) {
+	if m := simpleEq.FindStringSubmatch(s); m != nil {
+		// The lookups IdPs send before every create (userName eq "x",
+		// externalId eq "y") skip the general parser, which costs more
+		// than the rest of the request.
+		p := fp.AttributePath{AttributeName: m[1]}
+		if m[2] != "" {
+			sub := m[2]
+			p.SubAttribute = &sub
+		}
+		return c.compare(&fp.AttributeExpression{AttributePath: p, Operator: fp.EQ, CompareValue: m[3]}, nil)
+	}
 	expr, err := fp.ParseFilter([]byte(s))
 	if err != nil {
 		return nil, directory.Invalidf("filter %q does not parse: %v", s, err)

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 
+	fp "github.com/scim2/filter-parser/v2"
+
 	"github.com/scimbridge/scimbridge/internal/directory"
 )
 
@@ -91,4 +93,22 @@ func FuzzParseFilter(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestSimpleEqualityFastPathMatchesTheParser(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{`userName eq "Ann"`, `externalId eq "27e6c4d1"`, `emails.value eq "a@x.com"`, `name.givenName eq "x\"y"`, `displayName eq ""`, `bogus eq "x"`} {
+		if !simpleEq.MatchString(s) {
+			t.Fatalf("%s: not on the fast path", s)
+		}
+		fast, ferr := parseFilter(userCatalogue, s)
+		expr, err := fp.ParseFilter([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow, serr := userCatalogue.convert(expr, nil, 0)
+		if !reflect.DeepEqual(fast, slow) || (ferr == nil) != (serr == nil) {
+			t.Errorf("%s: fast %#v (%v), parser %#v (%v)", s, fast, ferr, slow, serr)
+		}
+	}
 }

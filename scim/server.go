@@ -49,6 +49,7 @@ type Config struct {
 // Handler serves /scim/v2/{org}/….
 type Handler struct {
 	cfg  Config
+	auth *authCache
 	log  *slog.Logger
 	spc  elimity.ServiceProviderConfig
 	user users
@@ -68,6 +69,7 @@ func New(cfg Config) *Handler {
 	}
 	return &Handler{
 		cfg:  cfg,
+		auth: newAuthCache(),
 		log:  cfg.Logger,
 		spc:  serviceProviderConfig(),
 		user: users{store: cfg.Store, log: cfg.Logger},
@@ -265,7 +267,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, slug stri
 		writeError(w, http.StatusUnauthorized, "", "a bearer token of this organization is required")
 		return directory.Organization{}, directory.Actor{}, false
 	}
-	org, tok, err := h.cfg.Store.AuthenticateSCIM(r.Context(), slug, secret)
+	org, tok, err := h.auth.authenticate(r.Context(), h.cfg.Store, slug, secret)
 	if err != nil {
 		if !errors.Is(err, directory.ErrUnauthorized) {
 			h.log.ErrorContext(r.Context(), "authenticate SCIM token", "err", err)
