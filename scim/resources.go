@@ -46,6 +46,7 @@ type request struct {
 	desc    bool
 	proj    projection
 	version int64 // from If-Match; 0 means any
+	pageLen int   // resources on a list page, -1 for other requests
 }
 
 type ctxKey struct{}
@@ -168,6 +169,7 @@ func (h users) GetAll(r *http.Request, p elimity.ListRequestParams) (elimity.Pag
 	if err != nil {
 		return elimity.Page{}, listErr(h.log, r, err)
 	}
+	req.pageLen = len(list)
 	page := elimity.Page{TotalResults: total, Resources: make([]elimity.Resource, len(list))}
 	for i, u := range list {
 		page.Resources[i] = h.resource(r, u)
@@ -332,6 +334,7 @@ func (h groups) GetAll(r *http.Request, p elimity.ListRequestParams) (elimity.Pa
 	if err != nil {
 		return elimity.Page{}, listErr(h.log, r, err)
 	}
+	req.pageLen = len(list)
 	page := elimity.Page{TotalResults: total, Resources: make([]elimity.Resource, len(list))}
 	for i, g := range list {
 		page.Resources[i] = h.resource(r, g)

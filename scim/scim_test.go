@@ -8,6 +8,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"net/http/httptest"
+
+	"github.com/scimbridge/scimbridge/internal/httpserver"
+	"github.com/scimbridge/scimbridge/internal/pgtest"
+	"github.com/scimbridge/scimbridge/scim"
 )
 
 func userBody(userName string, extra ...any) map[string]any {
@@ -446,4 +452,30 @@ func TestUnknownResourcesAndUnsupportedEndpoints(t *testing.T) {
 	if r := tn.do("PATCH", "/Users/6f1d7a4c-0000-4000-8000-000000000000", patchBody(map[string]any{"op": "replace", "path": "active", "value": false})); r.status != http.StatusNotFound {
 		t.Fatalf("PATCH unknown user: %d", r.status)
 	}
+}
+
+func TestRateLimitAnswers429PerOrganization(t *testing.T) {
+	t.Parallel()
+	db := pgtest.DB(t)
+	hs := httpserver.New(httpserver.Config{})
+	scim.New(scim.Config{Store: db, RatePerOrg: 2}).Mount(hs) // bursts of 4
+	srv := httptest.NewServer(hs.Handler())
+	t.Cleanup(srv.Close)
+	busy := newTenant(t, db, srv, "busy")
+	calm := newTenant(t, db, srv, "calm")
+	var limited response
+	for range 20 {
+		if r := busy.do("GET", "/Users", nil); r.status == 429 {
+			limited = r
+			break
+		}
+	}
+	if limited.status != 429 {
+		t.Fatal("no 429 after 20 quick requests at 2/s")
+	}
+	scimError(t, limited, 429, "")
+	if limited.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	calm.must(200, "GET", "/Users", nil) // another organization is not slowed
 }

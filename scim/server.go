@@ -43,17 +43,21 @@ type Config struct {
 	PublicURL string
 	// MaxBody bounds request bodies (default 1 MiB).
 	MaxBody int64
-	Logger  *slog.Logger
+	// RatePerOrg bounds each organization's requests per second on this
+	// replica (bursts of twice that); 0 means no bound.
+	RatePerOrg float64
+	Logger     *slog.Logger
 }
 
 // Handler serves /scim/v2/{org}/….
 type Handler struct {
-	cfg  Config
-	auth *authCache
-	log  *slog.Logger
-	spc  elimity.ServiceProviderConfig
-	user users
-	grp  groups
+	cfg   Config
+	auth  *authCache
+	limit *limiters
+	log   *slog.Logger
+	spc   elimity.ServiceProviderConfig
+	user  users
+	grp   groups
 }
 
 // Prefix is where the endpoint is mounted; the organization's slug follows.
@@ -68,12 +72,13 @@ func New(cfg Config) *Handler {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Handler{
-		cfg:  cfg,
-		auth: newAuthCache(),
-		log:  cfg.Logger,
-		spc:  serviceProviderConfig(),
-		user: users{store: cfg.Store, log: cfg.Logger},
-		grp:  groups{store: cfg.Store, log: cfg.Logger},
+		cfg:   cfg,
+		auth:  newAuthCache(),
+		limit: newLimiters(cfg.RatePerOrg),
+		log:   cfg.Logger,
+		spc:   serviceProviderConfig(),
+		user:  users{store: cfg.Store, log: cfg.Logger},
+		grp:   groups{store: cfg.Store, log: cfg.Logger},
 	}
 }
 
@@ -127,7 +132,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	req := &request{org: org, actor: actor, base: h.baseURL(r) + Prefix + org.Slug}
+	if !h.limit.allow(org.ID) {
+		// The library cannot answer 429 (it turns it into a 500).
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "", "too many requests for this organization; retry after a second")
+		return
+	}
+	req := &request{org: org, actor: actor, base: h.baseURL(r) + Prefix + org.Slug, pageLen: -1}
 
 	var body []byte
 	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodDelete {
@@ -409,20 +420,8 @@ func (h *Handler) finish(w http.ResponseWriter, orig, inner *http.Request, rec *
 		}
 	}
 	body := rec.body.Bytes()
-	if status == http.StatusOK && inner.Method == http.MethodGet && bytes.Contains(body, []byte(`"itemsPerPage"`)) {
-		var list map[string]json.RawMessage
-		if json.Unmarshal(body, &list) == nil {
-			var resources []json.RawMessage
-			if raw, ok := list["Resources"]; ok && json.Unmarshal(raw, &resources) == nil {
-				list["itemsPerPage"] = json.RawMessage(strconv.Itoa(len(resources)))
-				if resources == nil {
-					list["Resources"] = json.RawMessage("[]")
-				}
-				if b, err := json.Marshal(list); err == nil {
-					body = b
-				}
-			}
-		}
+	if req, _ := inner.Context().Value(ctxKey{}).(*request); req != nil && req.pageLen >= 0 && status == http.StatusOK {
+		body = fixItemsPerPage(body, req.pageLen)
 	}
 	if status >= 500 && orig.Context().Err() == nil {
 		h.log.ErrorContext(orig.Context(), "SCIM library answered with a server error", "status", status, "body", truncate(body, 300))
@@ -430,6 +429,30 @@ func (h *Handler) finish(w http.ResponseWriter, orig, inner *http.Request, rec *
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// fixItemsPerPage sets a list response's itemsPerPage to the number of
+// resources on the page: the library writes the requested count. Its keys
+// come sorted, "Resources" first, so the last "itemsPerPage" is the
+// list's own.
+func fixItemsPerPage(body []byte, n int) []byte {
+	key := []byte(`"itemsPerPage":`)
+	i := bytes.LastIndex(body, key)
+	if i < 0 {
+		return body
+	}
+	start := i + len(key)
+	end := start
+	for end < len(body) && body[end] >= '0' && body[end] <= '9' {
+		end++
+	}
+	if end == start {
+		return body
+	}
+	out := make([]byte, 0, len(body))
+	out = append(out, body[:start]...)
+	out = strconv.AppendInt(out, int64(n), 10)
+	return append(out, body[end:]...)
 }
 
 func etagListHas(list, tag string) bool {

@@ -11,10 +11,11 @@ import (
 // mountAdapters mounts the protocol adapters on the server.
 func mountAdapters(hs *httpserver.Server, db *database, usage *postgres.TokenUsage, cfg serveConfig, log *slog.Logger) {
 	scim.New(scim.Config{
-		Store:     db.DB,
-		Usage:     usage,
-		PublicURL: cfg.publicURL,
-		MaxBody:   cfg.maxBody,
-		Logger:    log,
+		Store:      db.DB,
+		Usage:      usage,
+		PublicURL:  cfg.publicURL,
+		MaxBody:    cfg.maxBody,
+		RatePerOrg: cfg.scimRate,
+		Logger:     log,
 	}).Mount(hs)
 }

@@ -35,6 +35,7 @@ type serveConfig struct {
 	maxConns        int
 	shutdownTimeout time.Duration
 	maxBody         int64
+	scimRate        float64
 }
 
 func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
@@ -47,6 +48,7 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 	fs.IntVar(&cfg.maxConns, "db-max-conns", 20, "maximum PostgreSQL connections of this replica (SCIMBRIDGE_DB_MAX_CONNS)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish at shutdown (SCIMBRIDGE_SHUTDOWN_TIMEOUT)")
 	fs.Int64Var(&cfg.maxBody, "max-body", int64(1<<20), "largest accepted request body in bytes (SCIMBRIDGE_MAX_BODY)")
+	fs.Float64Var(&cfg.scimRate, "scim-rate", 5000, "SCIM requests per second per organization on this replica, bursts of twice that; 0 = unbounded (SCIMBRIDGE_SCIM_RATE)")
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return usagef("serve: unexpected argument %q", args[0])
@@ -60,6 +62,9 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 		}
 		if cfg.maxConns < 2 || cfg.maxConns > 1000 {
 			return usagef("--db-max-conns %d: want 2..1000", cfg.maxConns)
+		}
+		if cfg.scimRate < 0 {
+			return usagef("--scim-rate %v: want 0 or more", cfg.scimRate)
 		}
 		if cfg.maxBody < 1024 {
 			return usagef("--max-body %d: want at least 1024 bytes", cfg.maxBody)

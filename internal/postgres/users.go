@@ -201,43 +201,51 @@ func (db *DB) ListUsers(ctx context.Context, orgID string, q directory.ListQuery
 	return listPage(ctx, db, "users", "u", where, order, count, userColumns, args, q, scanUser)
 }
 
-// listPage runs the count and the page query of a list in one batch. The
-// page's rows are chosen first and only then read and projected: columns
-// may hold subqueries (a user's groups), which must not run for the rows
-// that OFFSET skips.
-// count, when not empty, is a cheaper statement that answers the count.
+// listPage reads a page of a list and how many rows match in all. The page
+// comes first: when it is the first page and not full, it holds every
+// match and no count is needed (an IdP's lookup by userName gets one
+// statement). Otherwise count, when not empty, is a cheaper statement for
+// the count than count(*).
+//
+// The page's rows are chosen by (org_id, seq) alone, which the default
+// order reads from an index without visiting the rows OFFSET skips, and
+// only then read and projected: columns may hold subqueries (a user's
+// groups), which must not run for skipped rows.
 func listPage[T any](ctx context.Context, db *DB, table, alias, where, order, count, columns string, args *sqlArgs, q directory.ListQuery,
 	scan func(pgx.Row) (T, error)) ([]T, int, error) {
-	b := &pgx.Batch{}
-	var total int
-	if count == "" {
-		count = `SELECT count(*) FROM ` + table + ` ` + alias + ` WHERE ` + where
-	}
-	b.Queue(count, args.args...).QueryRow(func(r pgx.Row) error { return r.Scan(&total) })
 	items := []T{}
+	offset := max(q.StartIndex, 1) - 1
 	if q.Count > 0 {
-		offset := max(q.StartIndex, 1) - 1
 		// LIMIT and OFFSET are parameters, so that every page shares one
 		// prepared statement.
 		page := &sqlArgs{args: append([]any(nil), args.args...)}
 		limit, skip := page.add(q.Count), page.add(offset)
-		// The page is chosen by (org_id, seq) alone, which the default order
-		// reads from an index without visiting the rows OFFSET skips.
-		b.Queue(fmt.Sprintf(`SELECT %[1]s FROM (SELECT %[3]s.org_id, %[3]s.seq FROM %[2]s %[3]s WHERE %[4]s ORDER BY %[5]s LIMIT %[6]s OFFSET %[7]s) p
+		rows, err := db.Pool.Query(ctx, fmt.Sprintf(`SELECT %[1]s FROM (SELECT %[3]s.org_id, %[3]s.seq FROM %[2]s %[3]s WHERE %[4]s ORDER BY %[5]s LIMIT %[6]s OFFSET %[7]s) p
 			JOIN %[2]s %[3]s ON %[3]s.org_id = p.org_id AND %[3]s.seq = p.seq ORDER BY %[5]s`,
-			columns, table, alias, where, order, limit, skip), page.args...).
-			Query(func(rows pgx.Rows) error {
-				for rows.Next() {
-					item, err := scan(rows)
-					if err != nil {
-						return err
-					}
-					items = append(items, item)
-				}
-				return rows.Err()
-			})
+			columns, table, alias, where, order, limit, skip), page.args...)
+		if err != nil {
+			return nil, 0, err
+		}
+		for rows.Next() {
+			item, err := scan(rows)
+			if err != nil {
+				rows.Close()
+				return nil, 0, err
+			}
+			items = append(items, item)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, 0, err
+		}
+		if offset == 0 && len(items) < q.Count {
+			return items, len(items), nil
+		}
 	}
-	if err := db.Pool.SendBatch(ctx, b).Close(); err != nil {
+	if count == "" {
+		count = `SELECT count(*) FROM ` + table + ` ` + alias + ` WHERE ` + where
+	}
+	var total int
+	if err := db.Pool.QueryRow(ctx, count, args.args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	return items, total, nil
