@@ -479,3 +479,25 @@ func TestRateLimitAnswers429PerOrganization(t *testing.T) {
 	}
 	calm.must(200, "GET", "/Users", nil) // another organization is not slowed
 }
+
+func TestLocationsUseTheConfiguredPublicURL(t *testing.T) {
+	t.Parallel()
+	db := pgtest.DB(t)
+	hs := httpserver.New(httpserver.Config{})
+	scim.New(scim.Config{Store: db, PublicURL: "https://scim.example.com/"}).Mount(hs)
+	srv := httptest.NewServer(hs.Handler())
+	t.Cleanup(srv.Close)
+	tn := newTenant(t, db, srv, "pub")
+	r := tn.do("POST", "/Users", userBody("loc@example.com"))
+	if r.status != 201 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	id := r.json(t)["id"].(string)
+	want := "https://scim.example.com/scim/v2/pub/Users/" + id
+	if loc := r.header.Get("Location"); loc != want {
+		t.Fatalf("Location %q, want %q", loc, want)
+	}
+	if got := r.json(t)["meta"].(map[string]any)["location"]; got != want {
+		t.Fatalf("meta.location %v, want %q", got, want)
+	}
+}
