@@ -10,6 +10,7 @@ import (
 // Secret prefixes make a leaked secret recognisable (secret scanners, logs).
 const (
 	SCIMTokenPrefix = "scb_scim_"
+	APITokenPrefix  = "scb_api_"
 )
 
 // NewSecret returns a fresh random secret with the given prefix: 32 bytes

@@ -28,7 +28,52 @@ type User struct {
 	UpdatedAt   time.Time
 	// Groups is derived from memberships; filled on reads.
 	Groups []GroupRef
+	// Kind is KindHuman or KindService; Source says where the user came
+	// from. RemovedAt is set once an admin removed the user.
+	Kind      string
+	Source    string
+	RemovedAt *time.Time
 }
+
+// User kinds.
+const (
+	KindHuman   = "human"
+	KindService = "service"
+)
+
+// User sources: where a user came from. Only SCIM users are managed by the
+// identity provider.
+const (
+	SourceSCIM       = "scim"
+	SourceInvitation = "invitation"
+	SourceJIT        = "jit"
+	SourceService    = "service"
+	SourceBreakGlass = "breakglass"
+)
+
+// User statuses, as listings show them.
+const (
+	StatusActive      = "active"
+	StatusDeactivated = "deactivated"
+	StatusRemoved     = "removed"
+	StatusInvited     = "invited"
+)
+
+// Status is the user's status now.
+func (u User) Status() string {
+	switch {
+	case u.RemovedAt != nil:
+		return StatusRemoved
+	case !u.Active:
+		return StatusDeactivated
+	default:
+		return StatusActive
+	}
+}
+
+// IdPManaged tells whether the identity provider owns the user: then its
+// IdP-owned attributes change only through SCIM.
+func (u User) IdPManaged() bool { return u.Source == SourceSCIM }
 
 // GroupRef names a group a user belongs to.
 type GroupRef struct {

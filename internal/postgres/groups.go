@@ -78,7 +78,7 @@ func auditGroup(g directory.Group, added, removed []string) map[string]any {
 // Group returns one group, with its members when withMembers is set.
 // ErrNotFound: no such group in the organization.
 func (db *DB) Group(ctx context.Context, orgID, id string, withMembers bool) (directory.Group, error) {
-	if !validUUID(id) {
+	if !isUUID(id) {
 		return directory.Group{}, directory.NotFoundf("group %q not found", id)
 	}
 	g, err := scanGroup(db.Pool.QueryRow(ctx, `SELECT `+groupColumns+` FROM groups g WHERE g.org_id = $1 AND g.id = $2`, orgID, id))
@@ -124,7 +124,7 @@ func (db *DB) members(ctx context.Context, orgID string, groupIDs []string) (map
 // nothing is changed), ErrConflict.
 func (db *DB) UpdateGroup(ctx context.Context, actor directory.Actor, orgID, id string, version int64,
 	change func(cur directory.Group) (directory.Group, directory.MemberChange, error)) (directory.Group, error) {
-	if !validUUID(id) {
+	if !isUUID(id) {
 		return directory.Group{}, directory.NotFoundf("group %q not found", id)
 	}
 	var out directory.Group
@@ -175,13 +175,13 @@ func changeMembers(ctx context.Context, tx pgx.Tx, orgID, groupID string, mc dir
 	if len(add) > 0 {
 		var bad []string
 		for _, id := range add {
-			if !validUUID(id) {
+			if !isUUID(id) {
 				bad = append(bad, id)
 			}
 		}
 		if len(bad) == 0 {
 			rows, err := tx.Query(ctx, `SELECT x::text FROM unnest($2::uuid[]) AS x
-				WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.org_id = $1 AND u.id = x)`, orgID, add)
+				WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.org_id = $1 AND u.id = x AND u.source = 'scim')`, orgID, add)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -194,7 +194,7 @@ func changeMembers(ctx context.Context, tx pgx.Tx, orgID, groupID string, mc dir
 			if len(bad) > 10 {
 				bad = append(bad[:10], fmt.Sprintf("and %d more", len(bad)-10))
 			}
-			return nil, nil, directory.Invalidf("members are not users of this organization: %s", strings.Join(bad, ", "))
+			return nil, nil, directory.Invalidf("members are not users this identity provider manages in the organization: %s", strings.Join(bad, ", "))
 		}
 	}
 	collect := func(sql string, args ...any) ([]string, error) {
@@ -218,7 +218,7 @@ func changeMembers(ctx context.Context, tx pgx.Tx, orgID, groupID string, mc dir
 	case len(mc.Remove) > 0:
 		var ids []string
 		for _, id := range dedupe(mc.Remove) {
-			if validUUID(id) { // anything else cannot be a member: removing it is a no-op
+			if isUUID(id) { // anything else cannot be a member: removing it is a no-op
 				ids = append(ids, id)
 			}
 		}
@@ -264,7 +264,7 @@ func dedupe(ids []string) []string {
 // DeleteGroup deletes a group and its memberships. Errors: ErrNotFound,
 // ErrPrecondition.
 func (db *DB) DeleteGroup(ctx context.Context, actor directory.Actor, orgID, id string, version int64) error {
-	if !validUUID(id) {
+	if !isUUID(id) {
 		return directory.NotFoundf("group %q not found", id)
 	}
 	return db.inTx(ctx, func(tx pgx.Tx) error {

@@ -32,10 +32,26 @@ func (db *DB) CreateOrganization(ctx context.Context, slug, name string) (direct
 	return o, err
 }
 
-// afterOrgCreate is where an organization's initial rows are added in the
-// creating transaction.
+// BreakGlassUserName is the userName of every organization's break-glass
+// owner: an Org Admin that no identity provider manages, so that the
+// organization stays reachable when its IdP is not.
+const BreakGlassUserName = "break-glass-owner"
+
+// afterOrgCreate adds an organization's initial rows in the creating
+// transaction: the break-glass owner and its org-admin binding.
 func (db *DB) afterOrgCreate(ctx context.Context, tx pgx.Tx, o directory.Organization) error {
-	return nil
+	var ownerID string
+	err := tx.QueryRow(ctx, `INSERT INTO users (org_id, user_name, display_name, attributes, kind, source)
+		VALUES ($1, $2, 'Break-glass owner', jsonb_build_object('userName', $2::text, 'displayName', 'Break-glass owner'), 'human', 'breakglass')
+		RETURNING id`, o.ID, BreakGlassUserName).Scan(&ownerID)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO role_bindings (org_id, role, user_id, created_by) VALUES ($1, 'org-admin', $2, 'system')`, o.ID, ownerID); err != nil {
+		return err
+	}
+	return audit(ctx, tx, o.ID, directory.Actor{Kind: "system", Name: "org-create"}, "org.create", "Organization", o.ID, nil,
+		map[string]any{"slug": o.Slug, "name": o.Name, "breakGlassOwner": ownerID})
 }
 
 // Organization returns the organization with this slug, or ErrNotFound.

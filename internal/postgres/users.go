@@ -16,7 +16,7 @@ import (
 // memberships in the same statement.
 const userColumns = `u.id, u.org_id, u.user_name, coalesce(u.external_id, ''), u.active,
 	coalesce(u.display_name, ''), coalesce(u.given_name, ''), coalesce(u.family_name, ''),
-	u.emails, u.attributes, u.version, u.created_at, u.updated_at,
+	u.emails, u.attributes, u.version, u.created_at, u.updated_at, u.kind, u.source, u.removed_at,
 	(SELECT coalesce(jsonb_agg(jsonb_build_object('id', g.id, 'displayName', g.display_name) ORDER BY g.display_name, g.id), '[]')
 	   FROM group_members m JOIN groups g ON g.org_id = m.org_id AND g.id = m.group_id
 	  WHERE m.org_id = u.org_id AND m.user_id = u.id)`
@@ -25,7 +25,7 @@ func scanUser(row pgx.Row) (directory.User, error) {
 	var u directory.User
 	var groups []directory.GroupRef
 	err := row.Scan(&u.ID, &u.OrgID, &u.UserName, &u.ExternalID, &u.Active, &u.DisplayName, &u.GivenName, &u.FamilyName,
-		&u.Emails, &u.Attributes, &u.Version, &u.CreatedAt, &u.UpdatedAt, &groups)
+		&u.Emails, &u.Attributes, &u.Version, &u.CreatedAt, &u.UpdatedAt, &u.Kind, &u.Source, &u.RemovedAt, &groups)
 	u.Groups = groups
 	return u, err
 }
@@ -73,24 +73,45 @@ func (db *DB) CreateUser(ctx context.Context, actor directory.Actor, u directory
 		)
 		SELECT u.id, u.org_id, u.user_name, coalesce(u.external_id, ''), u.active,
 			coalesce(u.display_name, ''), coalesce(u.given_name, ''), coalesce(u.family_name, ''),
-			u.emails, u.attributes, u.version, u.created_at, u.updated_at, '[]'::jsonb
+			u.emails, u.attributes, u.version, u.created_at, u.updated_at, u.kind, u.source, u.removed_at, '[]'::jsonb
 		FROM u`,
 		u.OrgID, u.UserName, nullIfEmpty(u.ExternalID), u.Active, nullIfEmpty(u.DisplayName), nullIfEmpty(u.GivenName),
 		nullIfEmpty(u.FamilyName), u.Emails, u.Attributes, actor.String())
 	created, err := scanUser(row)
 	if err != nil {
-		return directory.User{}, userErr(err, u)
+		err = userErr(err, u)
+		if errors.Is(err, directory.ErrConflict) {
+			err = db.whyTaken(ctx, actor, u, err)
+		}
+		return directory.User{}, err
 	}
 	return created, nil
 }
 
-// User returns one user with its groups. ErrNotFound: no such user in the
-// organization.
+// whyTaken explains a userName conflict with a user SCIM does not manage.
+func (db *DB) whyTaken(ctx context.Context, actor directory.Actor, u directory.User, conflict error) error {
+	var source string
+	err := db.Pool.QueryRow(ctx, `SELECT source FROM users WHERE org_id = $1 AND lower(user_name) = lower($2)`, u.OrgID, u.UserName).Scan(&source)
+	if err != nil {
+		return conflict
+	}
+	switch source {
+	case directory.SourceBreakGlass:
+		return db.refused(ctx, actor, u.OrgID, "user.create", "", errBreakGlass{userName: u.UserName})
+	case directory.SourceService:
+		return directory.Conflictf("userName %q belongs to a service account, which no identity provider manages", u.UserName)
+	}
+	return conflict
+}
+
+// User returns one SCIM-managed user with its groups. ErrNotFound: no
+// such user in the organization. (Users of other sources are invisible to
+// SCIM; see Member.)
 func (db *DB) User(ctx context.Context, orgID, id string) (directory.User, error) {
-	if !validUUID(id) {
+	if !isUUID(id) {
 		return directory.User{}, directory.NotFoundf("user %q not found", id)
 	}
-	u, err := scanUser(db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.id = $2`, orgID, id))
+	u, err := scanUser(db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.id = $2 AND u.source = 'scim'`, orgID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return u, directory.NotFoundf("user %q not found", id)
 	}
@@ -104,20 +125,14 @@ func (db *DB) User(ctx context.Context, orgID, id string) (directory.User, error
 // version), ErrInvalid, ErrConflict, and whatever change returns.
 func (db *DB) UpdateUser(ctx context.Context, actor directory.Actor, orgID, id string, version int64,
 	change func(cur directory.User) (directory.User, error)) (directory.User, error) {
-	if !validUUID(id) {
+	if !isUUID(id) {
 		return directory.User{}, directory.NotFoundf("user %q not found", id)
 	}
 	var out directory.User
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		cur, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.id = $2 FOR UPDATE`, orgID, id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return directory.NotFoundf("user %q not found", id)
-		}
+		cur, err := lockSCIMUser(ctx, tx, orgID, id, version)
 		if err != nil {
 			return err
-		}
-		if version != 0 && version != cur.Version {
-			return &directory.Error{Kind: directory.ErrPrecondition, Msg: fmt.Sprintf("user %s is at version %d, not %d", id, cur.Version, version)}
 		}
 		next, err := change(cur)
 		if err != nil {
@@ -148,25 +163,19 @@ func (db *DB) UpdateUser(ctx context.Context, actor directory.Actor, orgID, id s
 		}
 		return audit(ctx, tx, orgID, actor, action, "User", id, auditUser(cur), auditUser(out))
 	})
-	return out, err
+	return out, db.refused(ctx, actor, orgID, "user.update", id, err)
 }
 
 // DeleteUser deletes a user; its memberships go with it. version 0 means
 // any. Errors: ErrNotFound, ErrPrecondition.
 func (db *DB) DeleteUser(ctx context.Context, actor directory.Actor, orgID, id string, version int64) error {
-	if !validUUID(id) {
+	if !isUUID(id) {
 		return directory.NotFoundf("user %q not found", id)
 	}
-	return db.inTx(ctx, func(tx pgx.Tx) error {
-		cur, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.id = $2 FOR UPDATE`, orgID, id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return directory.NotFoundf("user %q not found", id)
-		}
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		cur, err := lockSCIMUser(ctx, tx, orgID, id, version)
 		if err != nil {
 			return err
-		}
-		if version != 0 && version != cur.Version {
-			return &directory.Error{Kind: directory.ErrPrecondition, Msg: fmt.Sprintf("user %s is at version %d, not %d", id, cur.Version, version)}
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM users WHERE org_id = $1 AND id = $2`, orgID, id); err != nil {
 			return err
@@ -175,6 +184,7 @@ func (db *DB) DeleteUser(ctx context.Context, actor directory.Actor, orgID, id s
 		before["groups"] = cur.Groups
 		return audit(ctx, tx, orgID, actor, "user.delete", "User", id, before, nil)
 	})
+	return db.refused(ctx, actor, orgID, "user.delete", id, err)
 }
 
 // ListUsers returns a page of the organization's users matching q, and
@@ -182,7 +192,7 @@ func (db *DB) DeleteUser(ctx context.Context, actor directory.Actor, orgID, id s
 func (db *DB) ListUsers(ctx context.Context, orgID string, q directory.ListQuery) ([]directory.User, int, error) {
 	args := &sqlArgs{}
 	args.add(orgID)
-	where := "u.org_id = $1"
+	where := "u.org_id = $1 AND u.source = 'scim'"
 	if q.Filter != nil {
 		expr, err := userFilterSQL(q.Filter, args)
 		if err != nil {
@@ -251,23 +261,44 @@ func listPage[T any](ctx context.Context, db *DB, table, alias, where, order, co
 	return items, total, nil
 }
 
-// validUUID reports whether s is a UUID in text form, so that ids from a
-// client never reach PostgreSQL as a failing cast.
-func validUUID(s string) bool {
-	if len(s) != 36 {
-		return false
+// errBreakGlass marks an IdP's attempt to change the break-glass owner.
+type errBreakGlass struct{ userName string }
+
+func (e errBreakGlass) Error() string { return "break-glass owner" }
+
+// lockSCIMUser locks a SCIM-managed user for a change and checks its
+// version (0 means any). Users of other sources are not found, but for
+// the break-glass owner, which an IdP must never change: errBreakGlass.
+func lockSCIMUser(ctx context.Context, tx pgx.Tx, orgID, id string, version int64) (directory.User, error) {
+	cur, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.id = $2 FOR UPDATE`, orgID, id))
+	if errors.Is(err, pgx.ErrNoRows) || err == nil && cur.Source != directory.SourceSCIM && cur.Source != directory.SourceBreakGlass {
+		return cur, directory.NotFoundf("user %q not found", id)
 	}
-	for i, c := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
+	if err != nil {
+		return cur, err
 	}
-	return true
+	if cur.Source == directory.SourceBreakGlass {
+		return cur, errBreakGlass{userName: cur.UserName}
+	}
+	if version != 0 && version != cur.Version {
+		return cur, &directory.Error{Kind: directory.ErrPrecondition, Msg: fmt.Sprintf("user %s is at version %d, not %d", id, cur.Version, version)}
+	}
+	return cur, nil
 }
+
+// refused turns an IdP's attempt on the break-glass owner into ErrInvalid,
+// and records the attempt in its own transaction (the change's was rolled
+// back).
+func (db *DB) refused(ctx context.Context, actor directory.Actor, orgID, action, id string, err error) error {
+	var bg errBreakGlass
+	if !errors.As(err, &bg) {
+		return err
+	}
+	if aerr := db.inTx(ctx, func(tx pgx.Tx) error {
+		return audit(ctx, tx, orgID, actor, action+".refused", "User", id, nil, map[string]any{"reason": "break-glass owner", "userName": bg.userName})
+	}); aerr != nil {
+		return aerr
+	}
+	return directory.Invalidf("user %s is the organization's break-glass owner, which no identity provider manages: it cannot be changed, deactivated or deleted over SCIM", bg.userName)
+}
+

@@ -56,7 +56,7 @@ func TestUserCountStaysExactUnderConcurrentWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	var exact int
-	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM users WHERE org_id = $1`, org.ID).Scan(&exact); err != nil {
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM users WHERE org_id = $1 AND source = 'scim'`, org.ID).Scan(&exact); err != nil {
 		t.Fatal(err)
 	}
 	if total != 54 || exact != 54 {

@@ -1,0 +1,122 @@
+package postgres
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+)
+
+// APIToken is an admin API token; the plain secret is never stored.
+type APIToken struct {
+	directory.SCIMToken
+	OwnerID string
+}
+
+const apiTokenColumns = `t.id, t.org_id, t.name, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, t.owner_id`
+
+func scanAPIToken(row pgx.Row) (APIToken, error) {
+	var t APIToken
+	err := row.Scan(&t.ID, &t.OrgID, &t.Name, &t.CreatedAt, &t.ExpiresAt, &t.LastUsedAt, &t.RevokedAt, &t.OwnerID)
+	return t, err
+}
+
+// CreateAPIToken creates an admin API token owned by a user or service
+// account of the organization, and returns its secret (shown once).
+// ErrInvalid: bad name or unknown owner. ErrConflict: a live token has the
+// name.
+func (db *DB) CreateAPIToken(ctx context.Context, actor directory.Actor, orgID, ownerID, name string, ttl time.Duration) (APIToken, string, error) {
+	if err := directory.ValidateTokenName(name); err != nil {
+		return APIToken{}, "", err
+	}
+	if !isUUID(ownerID) {
+		return APIToken{}, "", directory.Invalidf("owner %q is not a user id", ownerID)
+	}
+	secret := directory.NewSecret(directory.APITokenPrefix)
+	var expires *time.Time
+	if ttl > 0 {
+		e := db.now().Add(ttl)
+		expires = &e
+	}
+	var t APIToken
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		t, err = scanAPIToken(tx.QueryRow(ctx, `INSERT INTO api_tokens AS t (org_id, name, owner_id, token_hash, expires_at)
+			SELECT $1, $2, u.id, $4, $5 FROM users u WHERE u.org_id = $1 AND u.id = $3 AND u.removed_at IS NULL
+			RETURNING `+apiTokenColumns, orgID, name, ownerID, directory.HashSecret(secret), expires))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return directory.Invalidf("owner %q is not a user of this organization", ownerID)
+		}
+		if err != nil {
+			return mapErr(err, fmt.Sprintf("a live API token named %q", name))
+		}
+		return audit(ctx, tx, orgID, actor, "apitoken.create", "APIToken", t.ID, nil, map[string]any{"name": name, "owner": ownerID, "expires": expires})
+	})
+	return t, secret, err
+}
+
+// APITokens lists the organization's API tokens, newest first.
+func (db *DB) APITokens(ctx context.Context, orgID string) ([]APIToken, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT `+apiTokenColumns+` FROM api_tokens t WHERE t.org_id = $1 ORDER BY t.created_at DESC, t.name`, orgID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIToken, error) { return scanAPIToken(r) })
+}
+
+// RevokeAPIToken revokes a live token by id or name. ErrNotFound: none.
+func (db *DB) RevokeAPIToken(ctx context.Context, actor directory.Actor, orgID, idOrName string) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		t, err := scanAPIToken(tx.QueryRow(ctx, `UPDATE api_tokens t SET revoked_at = now()
+			WHERE t.org_id = $1 AND (t.name = $2 OR t.id::text = $2) AND t.revoked_at IS NULL RETURNING `+apiTokenColumns, orgID, idOrName))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return directory.NotFoundf("live API token %q not found", idOrName)
+		}
+		if err != nil {
+			return err
+		}
+		return audit(ctx, tx, orgID, actor, "apitoken.revoke", "APIToken", t.ID, nil, map[string]any{"name": t.Name})
+	})
+}
+
+// AuthenticateAPI checks an admin API token against the organization with
+// this slug and returns the token's owner, who must be an active user.
+// Every failure is ErrUnauthorized.
+func (db *DB) AuthenticateAPI(ctx context.Context, orgSlug, secret string) (directory.Organization, APIToken, directory.User, error) {
+	var (
+		o    directory.Organization
+		t    APIToken
+		hash []byte
+	)
+	if !directory.LooksLikeSecret(directory.APITokenPrefix, secret) {
+		return o, t, directory.User{}, directory.ErrUnauthorized
+	}
+	want := directory.HashSecret(secret)
+	err := db.Pool.QueryRow(ctx, `SELECT o.id, o.slug, o.name, o.created_at,
+			t.id, t.org_id, t.name, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, t.owner_id, t.token_hash
+		FROM organizations o JOIN api_tokens t ON t.org_id = o.id WHERE o.slug = $1 AND t.token_hash = $2`, orgSlug, want).
+		Scan(&o.ID, &o.Slug, &o.Name, &o.CreatedAt, &t.ID, &t.OrgID, &t.Name, &t.CreatedAt, &t.ExpiresAt, &t.LastUsedAt, &t.RevokedAt, &t.OwnerID, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return o, t, directory.User{}, directory.ErrUnauthorized
+	}
+	if err != nil {
+		return o, t, directory.User{}, err
+	}
+	if subtle.ConstantTimeCompare(hash, want) != 1 || t.Status(db.now()) != directory.TokenActive {
+		return o, t, directory.User{}, directory.ErrUnauthorized
+	}
+	owner, err := db.Member(ctx, o.ID, t.OwnerID)
+	if err != nil || owner.Status() != directory.StatusActive {
+		return o, t, owner, directory.ErrUnauthorized
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = now() WHERE org_id = $1 AND id = $2
+		AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, o.ID, t.ID); err != nil {
+		db.log.Warn("record API token use", "err", err)
+	}
+	return o, t, owner, nil
+}
