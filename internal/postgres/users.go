@@ -301,4 +301,3 @@ func (db *DB) refused(ctx context.Context, actor directory.Actor, orgID, action,
 	}
 	return directory.Invalidf("user %s is the organization's break-glass owner, which no identity provider manages: it cannot be changed, deactivated or deleted over SCIM", bg.userName)
 }
-

@@ -172,4 +172,3 @@ func (db *DB) DeleteWorkspace(ctx context.Context, actor directory.Actor, orgID,
 		return audit(ctx, tx, orgID, actor, "workspace.delete", "Workspace", cur.ID, cur, nil)
 	})
 }
-
