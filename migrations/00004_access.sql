@@ -105,6 +105,10 @@ CREATE TABLE api_tokens (
     CONSTRAINT api_tokens_name_length CHECK (char_length(name) BETWEEN 1 AND 100)
 );
 CREATE UNIQUE INDEX api_tokens_hash_key ON api_tokens (org_id, token_hash);
+-- The admin API finds a token by its digest alone, so that a token of one
+-- organization used on another's URL is told "not found", like any other
+-- thing of another tenant.
+CREATE INDEX api_tokens_hash_idx ON api_tokens (token_hash);
 CREATE UNIQUE INDEX api_tokens_live_name_key ON api_tokens (org_id, name) WHERE revoked_at IS NULL;
 CREATE INDEX api_tokens_owner_idx ON api_tokens (org_id, owner_id);
 

@@ -84,10 +84,11 @@ func (db *DB) RevokeAPIToken(ctx context.Context, actor directory.Actor, orgID, 
 	})
 }
 
-// AuthenticateAPI checks an admin API token against the organization with
-// this slug and returns the token's owner, who must be an active user.
-// Every failure is ErrUnauthorized.
-func (db *DB) AuthenticateAPI(ctx context.Context, orgSlug, secret string) (directory.Organization, APIToken, directory.User, error) {
+// AuthenticateAPI checks an admin API token and returns its organization
+// and its owner, who must be an active user. The organization is the
+// token's own: the caller compares it with the one a URL names. Every
+// failure is ErrUnauthorized.
+func (db *DB) AuthenticateAPI(ctx context.Context, secret string) (directory.Organization, APIToken, directory.User, error) {
 	var (
 		o    directory.Organization
 		t    APIToken
@@ -99,7 +100,7 @@ func (db *DB) AuthenticateAPI(ctx context.Context, orgSlug, secret string) (dire
 	want := directory.HashSecret(secret)
 	err := db.Pool.QueryRow(ctx, `SELECT o.id, o.slug, o.name, o.created_at,
 			t.id, t.org_id, t.name, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, t.owner_id, t.token_hash
-		FROM organizations o JOIN api_tokens t ON t.org_id = o.id WHERE o.slug = $1 AND t.token_hash = $2`, orgSlug, want).
+		FROM api_tokens t JOIN organizations o ON o.id = t.org_id WHERE t.token_hash = $1`, want).
 		Scan(&o.ID, &o.Slug, &o.Name, &o.CreatedAt, &t.ID, &t.OrgID, &t.Name, &t.CreatedAt, &t.ExpiresAt, &t.LastUsedAt, &t.RevokedAt, &t.OwnerID, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, t, directory.User{}, directory.ErrUnauthorized
@@ -114,6 +115,7 @@ func (db *DB) AuthenticateAPI(ctx context.Context, orgSlug, secret string) (dire
 	if err != nil || owner.Status() != directory.StatusActive {
 		return o, t, owner, directory.ErrUnauthorized
 	}
+	// Last use is recorded at most once a minute per token.
 	if _, err := db.Pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = now() WHERE org_id = $1 AND id = $2
 		AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, o.ID, t.ID); err != nil {
 		db.log.Warn("record API token use", "err", err)

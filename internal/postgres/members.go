@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -88,4 +89,83 @@ func (db *DB) Members(ctx context.Context, orgID string, q MemberQuery) ([]direc
 	}
 	return listPage(ctx, db, "users", "u", where, "u.seq", "", userColumns, args,
 		directory.ListQuery{StartIndex: q.Offset + 1, Count: limit}, scanUser)
+}
+
+// RemoveMember removes a user that no identity provider manages from the
+// organization: the user stays (past attribution keeps the name) but is
+// marked removed, its API tokens are revoked and its direct bindings go,
+// in one transaction with an audit event. ErrConflict: the user is
+// IdP-managed (remove it in the IdP) or the break-glass owner.
+func (db *DB) RemoveMember(ctx context.Context, actor directory.Actor, orgID, id string) (directory.User, error) {
+	if !isUUID(id) {
+		return directory.User{}, directory.NotFoundf("user %q not found", id)
+	}
+	var out directory.User
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		cur, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.id = $2 FOR UPDATE`, orgID, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return directory.NotFoundf("user %q not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case cur.Source == directory.SourceBreakGlass:
+			return directory.Conflictf("%s is the organization's break-glass owner, which can never be removed", cur.UserName)
+		case cur.IdPManaged():
+			return directory.Conflictf("%s is managed by the identity provider over SCIM: remove or unassign the user there", cur.UserName)
+		case cur.RemovedAt != nil:
+			out = cur
+			return nil
+		}
+		tokens, err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE org_id = $1 AND owner_id = $2 AND revoked_at IS NULL`, orgID, id)
+		if err != nil {
+			return err
+		}
+		bindings, err := tx.Exec(ctx, `DELETE FROM role_bindings WHERE org_id = $1 AND user_id = $2`, orgID, id)
+		if err != nil {
+			return err
+		}
+		out, err = scanUser(tx.QueryRow(ctx, `UPDATE users u SET removed_at = now(), active = false, version = u.version + 1, updated_at = now()
+			WHERE u.org_id = $1 AND u.id = $2 RETURNING `+userColumns, orgID, id))
+		if err != nil {
+			return err
+		}
+		return audit(ctx, tx, orgID, actor, "user.remove", "User", id, auditUser(cur),
+			map[string]any{"apiTokensRevoked": tokens.RowsAffected(), "bindingsRemoved": bindings.RowsAffected()})
+	})
+	return out, err
+}
+
+// AuditQuery selects audit events; empty fields select all.
+type AuditQuery struct {
+	Actor, Action, ResourceType, ResourceID string
+	Since, Until                            *time.Time
+	Offset, Limit                           int
+}
+
+// QueryAudit lists audit events, newest first, and how many match.
+func (db *DB) QueryAudit(ctx context.Context, orgID string, q AuditQuery) ([]AuditEvent, int, error) {
+	limit := q.Limit
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	const where = `org_id = $1 AND ($2 = '' OR actor = $2) AND ($3 = '' OR action = $3) AND ($4 = '' OR resource_type = $4)
+		AND ($5 = '' OR resource_id = $5) AND ($6::timestamptz IS NULL OR occurred_at >= $6) AND ($7::timestamptz IS NULL OR occurred_at < $7)`
+	args := []any{orgID, q.Actor, q.Action, q.ResourceType, q.ResourceID, q.Since, q.Until}
+	var total int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE `+where, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := db.Pool.Query(ctx, `SELECT id, occurred_at, actor, action, resource_type, resource_id, before, after
+		FROM audit_events WHERE `+where+` ORDER BY id DESC LIMIT $8 OFFSET $9`, append(args, limit, max(q.Offset, 0))...)
+	if err != nil {
+		return nil, 0, err
+	}
+	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEvent, error) {
+		var e AuditEvent
+		err := r.Scan(&e.ID, &e.OccurredAt, &e.Actor, &e.Action, &e.ResourceType, &e.ResourceID, &e.Before, &e.After)
+		return e, err
+	})
+	return events, total, err
 }
