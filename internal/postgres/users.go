@@ -54,17 +54,25 @@ func auditUser(u directory.User) map[string]any {
 	return map[string]any{"userName": u.UserName, "externalId": u.ExternalID, "active": u.Active, "attributes": u.Attributes}
 }
 
-// CreateUser stores a new user of u.OrgID. ErrInvalid: no userName.
+// CreateUser stores a new user of u.OrgID (kind and source default to a
+// person provisioned over SCIM). ErrInvalid: no userName.
 // ErrConflict: the userName (case-insensitively) or externalId is taken.
 func (db *DB) CreateUser(ctx context.Context, actor directory.Actor, u directory.User) (directory.User, error) {
 	if err := u.Derive(); err != nil {
 		return directory.User{}, err
 	}
+	kind, source := u.Kind, u.Source
+	if kind == "" {
+		kind = directory.KindHuman
+	}
+	if source == "" {
+		source = directory.SourceSCIM
+	}
 	// One statement: the insert and its audit event commit together, in
 	// one round trip (an IdP's initial push creates users by the thousand).
 	row := db.Pool.QueryRow(ctx, `WITH u AS (
-			INSERT INTO users (org_id, user_name, external_id, active, display_name, given_name, family_name, emails, attributes)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *
+			INSERT INTO users (org_id, user_name, external_id, active, display_name, given_name, family_name, emails, attributes, kind, source)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12) RETURNING *
 		), a AS (
 			INSERT INTO audit_events (org_id, actor, action, resource_type, resource_id, after)
 			SELECT u.org_id, $10, 'user.create', 'User', u.id::text,
@@ -76,7 +84,7 @@ func (db *DB) CreateUser(ctx context.Context, actor directory.Actor, u directory
 			u.emails, u.attributes, u.version, u.created_at, u.updated_at, u.kind, u.source, u.removed_at, '[]'::jsonb
 		FROM u`,
 		u.OrgID, u.UserName, nullIfEmpty(u.ExternalID), u.Active, nullIfEmpty(u.DisplayName), nullIfEmpty(u.GivenName),
-		nullIfEmpty(u.FamilyName), u.Emails, u.Attributes, actor.String())
+		nullIfEmpty(u.FamilyName), u.Emails, u.Attributes, actor.String(), kind, source)
 	created, err := scanUser(row)
 	if err != nil {
 		err = userErr(err, u)
