@@ -501,3 +501,47 @@ func TestLocationsUseTheConfiguredPublicURL(t *testing.T) {
 		t.Fatalf("meta.location %v, want %q", got, want)
 	}
 }
+
+func TestBreakGlassOwnerIsBeyondSCIM(t *testing.T) {
+	t.Parallel()
+	tn := setup(t)
+	ctx := context.Background()
+	owner, err := tn.db.FindMember(ctx, tn.orgID, "break-glass-owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Invisible to the IdP's lists and reads…
+	if l := tn.must(200, "GET", "/Users", nil); l["totalResults"] != float64(0) {
+		t.Fatalf("SCIM lists the break-glass owner: %v", l)
+	}
+	scimError(t, tn.do("GET", "/Users/"+owner.ID, nil), 404, "")
+	// …and every write that would take it over is refused with a reason.
+	for _, r := range []response{
+		tn.do("POST", "/Users", userBody("Break-Glass-Owner")),
+		tn.do("PATCH", "/Users/"+owner.ID, patchBody(map[string]any{"op": "replace", "path": "active", "value": false})),
+		tn.do("PUT", "/Users/"+owner.ID, userBody("break-glass-owner", "active", false)),
+		tn.do("DELETE", "/Users/"+owner.ID, nil),
+	} {
+		scimError(t, r, 400, "invalidValue")
+		if !strings.Contains(string(r.body), "break-glass") {
+			t.Errorf("detail does not say why: %s", r.body)
+		}
+	}
+	// Nor can it be made a member of an IdP group.
+	g := tn.must(201, "POST", "/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": "G"})
+	scimError(t, tn.do("PATCH", "/Groups/"+g["id"].(string), patchBody(map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": owner.ID}}})), 400, "invalidValue")
+	after, err := tn.db.Member(ctx, tn.orgID, owner.ID)
+	if err != nil || !after.Active || after.Version != owner.Version {
+		t.Fatalf("the owner changed: %+v %v", after, err)
+	}
+	events, _ := tn.db.AuditEvents(ctx, tn.orgID, "User", "")
+	refused := 0
+	for _, e := range events {
+		if strings.HasSuffix(e.Action, ".refused") {
+			refused++
+		}
+	}
+	if refused != 4 {
+		t.Fatalf("%d refusals audited, want 4", refused)
+	}
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestAccessCommandsAreThinClientsOfTheStore(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	ctx := context.Background()
+	cmd := func(args ...string) (string, error) {
+		var out syncBuffer
+		err := run(ctx, append(args, "--data-dir", dir), func(string) string { return "" }, &out, io.Discard)
+		return out.String(), err
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := cmd(args...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return out
+	}
+	must("org", "create", "acme")
+	must("workspace", "create", "data-eng", "--org", "acme", "--target", "prod/data", "--target", "dev/data")
+	if out := must("workspace", "list", "--org", "acme"); !strings.Contains(out, "dev/data,prod/data") {
+		t.Fatalf("workspace list: %q", out)
+	}
+	must("grant", "--org", "acme", "--user", "break-glass-owner", "--role", "editor", "--workspace", "data-eng")
+	show := must("user", "show", "break-glass-owner", "--org", "acme")
+	for _, want := range []string{"source:      breakglass", "permission:  org-admin directly", "permission:  editor on data-eng directly"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("user show lacks %q:\n%s", want, show)
+		}
+	}
+	if _, err := cmd("grant", "--org", "acme", "--user", "break-glass-owner", "--role", "editor"); err == nil {
+		t.Error("editor without a workspace accepted")
+	}
+	must("revoke", "--org", "acme", "--user", "break-glass-owner", "--role", "editor", "--workspace", "data-eng")
+	if show := must("user", "show", "break-glass-owner", "--org", "acme"); strings.Contains(show, "editor on") {
+		t.Errorf("revoked grant still shown:\n%s", show)
+	}
+	id := strings.TrimSpace(must("mapping", "add", "--org", "acme", "--group", "Data-Platform", "--role", "runner", "--workspace", "data-eng"))
+	if out := must("mapping", "list", "--org", "acme"); !strings.Contains(out, "displayName=Data-Platform") || !strings.Contains(out, id) {
+		t.Fatalf("mapping list: %q", out)
+	}
+	must("mapping", "remove", id, "--org", "acme")
+	if out := must("mapping", "list", "--org", "acme"); strings.Contains(out, id) {
+		t.Fatalf("mapping still listed: %q", out)
+	}
+	tok := must("apitoken", "create", "--org", "acme", "--owner", "break-glass-owner", "--name", "platform")
+	if !strings.HasPrefix(tok, "scb_api_") || strings.Count(tok, "\n") != 1 {
+		t.Fatalf("apitoken create printed %q, want the token alone", tok)
+	}
+	if out := must("user", "list", "--org", "acme", "--source", "breakglass"); !strings.Contains(out, "break-glass-owner") || !strings.Contains(out, "active") {
+		t.Fatalf("user list: %q", out)
+	}
+}
