@@ -133,7 +133,8 @@ var nonPersonalHostSuffixes = []string{
 // may be auto-mapped to a user by email. It is false for:
 //
 //   - "", anything without exactly one "@", an empty local part or host,
-//     and addresses with spaces or control characters (not addresses);
+//     a host with an empty label, and addresses with spaces or control
+//     characters (not addresses);
 //   - the machine-local hosts: localhost, *.localhost, *.local,
 //     *.localdomain, *.internal, *.invalid, Git's "*.(none)" fallback, a
 //     host without a dot (Git's default ident is user@hostname), and
@@ -167,7 +168,8 @@ func PersonalEmail(email string) bool {
 	if robotLocalParts[local] || strings.HasSuffix(local, "[bot]") {
 		return false
 	}
-	if host == "localhost" || strings.HasPrefix(host, "[") || !strings.Contains(host, ".") {
+	if host == "localhost" || strings.HasPrefix(host, "[") || !strings.Contains(host, ".") ||
+		strings.HasPrefix(host, ".") || strings.HasSuffix(host, ".") || strings.Contains(host, "..") {
 		return false
 	}
 	for _, s := range nonPersonalHostSuffixes {

@@ -1,0 +1,178 @@
+// Package mail delivers the mail that scimbridge queues in its
+// transactional outbox (invitations): a worker takes due mails from the
+// store one at a time and sends them over SMTP with
+// github.com/wneessen/go-mail, or, with no SMTP configured, writes the
+// message, join link included, to the log (for development).
+package mail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+)
+
+// Message is one mail.
+type Message struct {
+	To      string
+	Subject string
+	Text    string
+}
+
+// Sender sends a message.
+type Sender interface {
+	Send(ctx context.Context, m Message) error
+}
+
+// SMTP sends through an SMTP server.
+type SMTP struct {
+	host     string
+	port     int
+	from     string
+	username string
+	password string
+	tls      gomail.TLSPolicy
+}
+
+// ParseSMTP reads an SMTP URL: smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none].
+// The default port is 587 and TLS is mandatory (STARTTLS), except on
+// localhost, where it is opportunistic. Errors never echo the password.
+func ParseSMTP(raw, from string) (*SMTP, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "smtp" || u.Hostname() == "" {
+		return nil, errors.New("SMTP URL: want smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none]")
+	}
+	if _, err := directory.NormalizeAddress(from); err != nil {
+		return nil, fmt.Errorf("mail from: %w", err)
+	}
+	s := &SMTP{host: u.Hostname(), port: 587, from: from, tls: gomail.TLSMandatory}
+	if p := u.Port(); p != "" {
+		if s.port, err = strconv.Atoi(p); err != nil || s.port <= 0 || s.port > 65535 {
+			return nil, errors.New("SMTP URL: bad port")
+		}
+	}
+	if s.host == "localhost" || s.host == "127.0.0.1" || s.host == "::1" {
+		s.tls = gomail.TLSOpportunistic
+	}
+	switch strings.ToLower(u.Query().Get("tls")) {
+	case "":
+	case "mandatory":
+		s.tls = gomail.TLSMandatory
+	case "opportunistic":
+		s.tls = gomail.TLSOpportunistic
+	case "none":
+		s.tls = gomail.NoTLS
+	default:
+		return nil, errors.New("SMTP URL: tls must be mandatory, opportunistic or none")
+	}
+	if u.User != nil {
+		s.username = u.User.Username()
+		s.password, _ = u.User.Password()
+	}
+	return s, nil
+}
+
+// Send implements Sender.
+func (s *SMTP) Send(ctx context.Context, m Message) error {
+	msg := gomail.NewMsg()
+	if err := msg.From(s.from); err != nil {
+		return err
+	}
+	if err := msg.To(m.To); err != nil {
+		return err
+	}
+	msg.Subject(m.Subject)
+	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+	opts := []gomail.Option{gomail.WithPort(s.port), gomail.WithTLSPolicy(s.tls), gomail.WithTimeout(30 * time.Second)}
+	if s.username != "" {
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthPlain), gomail.WithUsername(s.username), gomail.WithPassword(s.password))
+	}
+	c, err := gomail.NewClient(s.host, opts...)
+	if err != nil {
+		return err
+	}
+	return c.DialAndSendWithContext(ctx, msg)
+}
+
+// LogSender writes messages to the log instead of sending them: with no
+// SMTP server configured, an operator can still hand out the join link.
+type LogSender struct{ Log *slog.Logger }
+
+// Send implements Sender.
+func (l LogSender) Send(ctx context.Context, m Message) error {
+	l.Log.InfoContext(ctx, "mail not sent (no SMTP configured); its text follows", "to", m.To, "subject", m.Subject, "text", m.Text)
+	return nil
+}
+
+// Outbox is what the worker needs of the store: see postgres.DB.DeliverNext.
+type Outbox interface {
+	DeliverNext(ctx context.Context, deliver func(ctx context.Context, inv directory.Invitation, secret string) error) (bool, error)
+}
+
+// Worker delivers the outbox.
+type Worker struct {
+	Outbox Outbox
+	Sender Sender
+	// BaseURL is the externally visible base URL, for join links.
+	BaseURL string
+	// OrgName maps an organization id to the name shown in mails.
+	OrgName func(ctx context.Context, orgID string) string
+	Log     *slog.Logger
+}
+
+// JoinLink is the link an invitation mail carries.
+func JoinLink(base, secret string) string {
+	return strings.TrimRight(base, "/") + "/invite/accept?token=" + url.QueryEscape(secret)
+}
+
+func (w *Worker) render(ctx context.Context, inv directory.Invitation, secret string) Message {
+	org := inv.OrgID
+	if w.OrgName != nil {
+		org = w.OrgName(ctx, inv.OrgID)
+	}
+	return Message{
+		To:      inv.Email,
+		Subject: "You are invited to join " + org,
+		Text: fmt.Sprintf("You have been invited to join %s.\n\nOpen this link to join (it works once, until %s):\n\n%s\n\nIf you did not expect this invitation, ignore this mail.\n",
+			org, inv.ExpiresAt.UTC().Format("2006-01-02 15:04 MST"), JoinLink(w.BaseURL, secret)),
+	}
+}
+
+// DeliverDue sends every due mail and returns how many it handled.
+func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
+	n := 0
+	for ctx.Err() == nil {
+		found, err := w.Outbox.DeliverNext(ctx, func(ctx context.Context, inv directory.Invitation, secret string) error {
+			return w.Sender.Send(ctx, w.render(ctx, inv, secret))
+		})
+		if err != nil || !found {
+			return n, err
+		}
+		n++
+	}
+	return n, ctx.Err()
+}
+
+// Run delivers due mail every interval until ctx ends.
+func (w *Worker) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := w.DeliverDue(ctx); err != nil && ctx.Err() == nil {
+			w.Log.Error("deliver outbox", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+)
+
+// CreateSCIMTokenBy is CreateSCIMToken for a change someone makes (the
+// admin API): the token and the audit event that names actor commit
+// together. Errors as CreateSCIMToken.
+func (db *DB) CreateSCIMTokenBy(ctx context.Context, actor directory.Actor, orgID, name string, ttl time.Duration) (directory.SCIMToken, string, error) {
+	if err := directory.ValidateTokenName(name); err != nil {
+		return directory.SCIMToken{}, "", err
+	}
+	secret := directory.NewSecret(directory.SCIMTokenPrefix)
+	var expires *time.Time
+	if ttl > 0 {
+		e := db.now().Add(ttl)
+		expires = &e
+	}
+	var t directory.SCIMToken
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		t, err = scanSCIMToken(tx.QueryRow(ctx, `INSERT INTO scim_tokens (org_id, name, token_hash, expires_at)
+			VALUES ($1, $2, $3, $4) RETURNING `+scimTokenColumns, orgID, name, directory.HashSecret(secret), expires))
+		if err != nil {
+			return mapErr(err, fmt.Sprintf("a live token named %q", name))
+		}
+		return audit(ctx, tx, orgID, actor, "scimtoken.create", "SCIMToken", t.ID, nil, map[string]any{"name": name, "expires": expires})
+	})
+	if err != nil {
+		return directory.SCIMToken{}, "", err
+	}
+	return t, secret, nil
+}
+
+// RevokeSCIMTokenBy is RevokeSCIMToken with an audit event that names
+// actor, in the same transaction. ErrNotFound: no live token has the name.
+func (db *DB) RevokeSCIMTokenBy(ctx context.Context, actor directory.Actor, orgID, name string) (directory.SCIMToken, error) {
+	var t directory.SCIMToken
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		t, err = scanSCIMToken(tx.QueryRow(ctx, `UPDATE scim_tokens SET revoked_at = now()
+			WHERE org_id = $1 AND name = $2 AND revoked_at IS NULL RETURNING `+scimTokenColumns, orgID, name))
+		if err != nil {
+			return mapErr(err, fmt.Sprintf("live token %q", name))
+		}
+		return audit(ctx, tx, orgID, actor, "scimtoken.revoke", "SCIMToken", t.ID, nil, map[string]any{"name": t.Name})
+	})
+	return t, err
+}

@@ -1,0 +1,228 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+)
+
+const invitationColumns = `i.id, i.org_id, i.email, i.any_email, i.bindings, i.invited_by, i.created_at, i.expires_at,
+	i.sent_at, i.accepted_at, coalesce(i.accepted_by::text, ''), i.revoked_at`
+
+// invitationGrant is how an initial binding is kept in the invitation.
+type invitationGrant struct {
+	Role        string `json:"role"`
+	WorkspaceID string `json:"workspaceId,omitempty"`
+}
+
+func scanInvitation(row pgx.Row) (directory.Invitation, error) {
+	var i directory.Invitation
+	var grants []invitationGrant
+	err := row.Scan(&i.ID, &i.OrgID, &i.Email, &i.AnyEmail, &grants, &i.InvitedBy, &i.CreatedAt, &i.ExpiresAt,
+		&i.SentAt, &i.AcceptedAt, &i.AcceptedBy, &i.RevokedAt)
+	for _, g := range grants {
+		r, perr := directory.ParseRole(g.Role)
+		if perr != nil && err == nil {
+			err = perr
+		}
+		i.Bindings = append(i.Bindings, directory.Binding{OrgID: i.OrgID, Role: r, WorkspaceID: g.WorkspaceID})
+	}
+	return i, err
+}
+
+// CreateInvitation invites an address to the organization and queues the
+// mail in the same transaction. bindings carry the initial roles (their
+// subject is left empty: it is the member-to-be). ttl 0 means the default
+// (7 days). ErrInvalid: a bad address or grant. ErrConflict: the address
+// is a member's already (the error names the member), or it has a pending
+// invitation.
+func (db *DB) CreateInvitation(ctx context.Context, actor directory.Actor, orgID, email string, anyEmail bool,
+	bindings []directory.Binding, ttl time.Duration) (directory.Invitation, error) {
+	addr, err := directory.NormalizeAddress(email)
+	if err != nil {
+		return directory.Invitation{}, err
+	}
+	if ttl <= 0 {
+		ttl = directory.DefaultInvitationTTL
+	}
+	grants := make([]invitationGrant, 0, len(bindings))
+	for _, b := range bindings {
+		probe := b
+		probe.UserID = "invitee"
+		if err := probe.Validate(); err != nil {
+			return directory.Invitation{}, err
+		}
+		grants = append(grants, invitationGrant{Role: b.Role.String(), WorkspaceID: b.WorkspaceID})
+	}
+	if u, err := db.FindMember(ctx, orgID, addr); err == nil {
+		return directory.Invitation{}, directory.Conflictf("%s is already a member: %s (%s, %s)", addr, u.UserName, u.Source, u.Status())
+	} else if errors.Is(err, directory.ErrConflict) {
+		return directory.Invitation{}, directory.Conflictf("%s is already the email of several members", addr)
+	}
+	var inv directory.Invitation
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		// An invitation whose time ran out no longer blocks a new one.
+		if _, err := tx.Exec(ctx, `UPDATE invitations SET revoked_at = now() WHERE org_id = $1 AND lower(email) = lower($2)
+			AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= now()`, orgID, addr); err != nil {
+			return err
+		}
+		var err error
+		inv, err = scanInvitation(tx.QueryRow(ctx, `INSERT INTO invitations AS i (org_id, email, any_email, bindings, invited_by, expires_at)
+			VALUES ($1, $2, $3, $4, $5, now() + $6::interval) RETURNING `+invitationColumns,
+			orgID, addr, anyEmail, grants, actor.String(), fmt.Sprintf("%d seconds", int64(ttl.Seconds()))))
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.ConstraintName == "invitations_pending_key" {
+				return directory.Conflictf("%s has a pending invitation already: re-send or revoke it", addr)
+			}
+			return mapErr(err, "invitation")
+		}
+		if err := queueInvitationMail(ctx, tx, orgID, inv.ID); err != nil {
+			return err
+		}
+		return audit(ctx, tx, orgID, actor, "invitation.create", "Invitation", inv.ID, nil,
+			map[string]any{"email": addr, "anyEmail": anyEmail, "bindings": grants, "expiresAt": inv.ExpiresAt})
+	})
+	return inv, err
+}
+
+func queueInvitationMail(ctx context.Context, tx pgx.Tx, orgID, invitationID string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO outbox (org_id, kind, ref_id) VALUES ($1, 'invitation', $2)`, orgID, invitationID)
+	return err
+}
+
+// Invitations lists the organization's invitations, newest first; pending
+// ones only when pendingOnly.
+func (db *DB) Invitations(ctx context.Context, orgID string, pendingOnly bool) ([]directory.Invitation, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT `+invitationColumns+` FROM invitations i WHERE i.org_id = $1
+		AND (NOT $2 OR (i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now())) ORDER BY i.created_at DESC`, orgID, pendingOnly)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (directory.Invitation, error) { return scanInvitation(r) })
+}
+
+// pendingInvitation locks a pending invitation. ErrNotFound: none;
+// ErrConflict: it was accepted, revoked or has expired.
+func (db *DB) pendingInvitation(ctx context.Context, tx pgx.Tx, orgID, id string) (directory.Invitation, error) {
+	if !isUUID(id) {
+		return directory.Invitation{}, directory.NotFoundf("invitation %q not found", id)
+	}
+	inv, err := scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i WHERE i.org_id = $1 AND i.id = $2 FOR UPDATE`, orgID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return inv, directory.NotFoundf("invitation %q not found", id)
+	}
+	if err != nil {
+		return inv, err
+	}
+	if s := inv.State(db.now()); s != "pending" {
+		return inv, directory.Conflictf("the invitation of %s is %s", inv.Email, s)
+	}
+	return inv, nil
+}
+
+// ResendInvitation queues another mail for a pending invitation; it will
+// carry a new link (the previous one stops working when it is sent).
+func (db *DB) ResendInvitation(ctx context.Context, actor directory.Actor, orgID, id string) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		inv, err := db.pendingInvitation(ctx, tx, orgID, id)
+		if err != nil {
+			return err
+		}
+		if err := queueInvitationMail(ctx, tx, orgID, inv.ID); err != nil {
+			return err
+		}
+		return audit(ctx, tx, orgID, actor, "invitation.resend", "Invitation", inv.ID, nil, map[string]any{"email": inv.Email})
+	})
+}
+
+// RevokeInvitation withdraws a pending invitation.
+func (db *DB) RevokeInvitation(ctx context.Context, actor directory.Actor, orgID, id string) error {
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		inv, err := db.pendingInvitation(ctx, tx, orgID, id)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE invitations SET revoked_at = now(), token_hash = NULL WHERE org_id = $1 AND id = $2`, orgID, inv.ID); err != nil {
+			return err
+		}
+		return audit(ctx, tx, orgID, actor, "invitation.revoke", "Invitation", inv.ID, nil, map[string]any{"email": inv.Email})
+	})
+}
+
+// AcceptInvitation turns an invitation into a membership, once. The login
+// must carry a verified email equal to the invited address, unless the
+// invitation allows any address. The member is created (source
+// invitation) and given the invitation's grants, with an audit event, in
+// one transaction. Errors: ErrUnauthorized (unknown token), ErrConflict
+// (already accepted, revoked or expired), ErrForbidden (email mismatch).
+func (db *DB) AcceptInvitation(ctx context.Context, secret string, login directory.Login) (directory.Invitation, directory.User, error) {
+	var inv directory.Invitation
+	var member directory.User
+	if !directory.LooksLikeSecret(directory.InvitationTokenPrefix, secret) {
+		return inv, member, directory.ErrUnauthorized
+	}
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		inv, err = scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i WHERE i.token_hash = $1 FOR UPDATE`,
+			directory.HashSecret(secret)))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return directory.ErrUnauthorized
+		}
+		if err != nil {
+			return err
+		}
+		if s := inv.State(db.now()); s != "pending" {
+			return directory.Conflictf("this invitation was %s", s)
+		}
+		if !login.EmailVerified || login.Email == "" {
+			if !inv.AnyEmail {
+				return &directory.Error{Kind: directory.ErrForbidden, Msg: "your login has no verified email address; the invitation is for " + inv.Email}
+			}
+		} else if !inv.AnyEmail && !strings.EqualFold(login.Email, inv.Email) {
+			return &directory.Error{Kind: directory.ErrForbidden, Msg: fmt.Sprintf("this invitation is for %s, and you signed in as %s", inv.Email, login.Email)}
+		}
+		email := inv.Email
+		if login.Email != "" && login.EmailVerified {
+			email = login.Email
+		}
+		attrs := map[string]any{"userName": email, "emails": []any{map[string]any{"value": email, "primary": true}}}
+		if login.Name != "" {
+			attrs["displayName"] = login.Name
+		}
+		member = directory.User{OrgID: inv.OrgID, Attributes: attrs}
+		if err := member.Derive(); err != nil {
+			return err
+		}
+		member, err = scanUser(tx.QueryRow(ctx, `INSERT INTO users AS u (org_id, user_name, display_name, emails, attributes, kind, source)
+			VALUES ($1, $2, $3, $4, $5, 'human', 'invitation') RETURNING `+userColumns,
+			inv.OrgID, member.UserName, nullIfEmpty(member.DisplayName), member.Emails, member.Attributes))
+		if err != nil {
+			return userErr(err, member)
+		}
+		for _, b := range inv.Bindings {
+			if _, err := tx.Exec(ctx, `INSERT INTO role_bindings (org_id, role, workspace_id, user_id, created_by) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT DO NOTHING`, inv.OrgID, b.Role.String(), nullUUID(b.WorkspaceID), member.ID, "invitation:"+inv.ID); err != nil {
+				return mapErr(err, "initial role binding")
+			}
+		}
+		tag, err := tx.Exec(ctx, `UPDATE invitations SET accepted_at = now(), accepted_by = $3, token_hash = NULL
+			WHERE org_id = $1 AND id = $2 AND accepted_at IS NULL`, inv.OrgID, inv.ID, member.ID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return directory.Conflictf("this invitation was accepted already")
+		}
+		return audit(ctx, tx, inv.OrgID, directory.Actor{Kind: "user", Name: member.UserName}, "invitation.accept", "Invitation", inv.ID,
+			nil, map[string]any{"member": member.ID, "email": email})
+	})
+	return inv, member, err
+}
