@@ -406,3 +406,51 @@ func apitokenCreateFlags(fs *flag.FlagSet, e env) func(context.Context, []string
 		})
 	}
 }
+
+func init() {
+	register(command{name: "invite", args: "EMAIL", summary: "Invite an address to join the organization; the mail goes out through the outbox of a running serve.", flags: inviteFlags})
+}
+
+func inviteFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
+	c := commonFlags(fs, "warn")
+	org := orgFlag(fs)
+	role := fs.String("role", "", "an initial role for the new member (optional)")
+	ws := fs.String("workspace", "", "the workspace of --role (not for org-admin)")
+	anyEmail := fs.Bool("any-email", false, "accept a login with any verified email, not only EMAIL")
+	expires := fs.String("expires", "7d", "how long the invitation is valid")
+	return func(ctx context.Context, args []string) error {
+		email, err := oneArg("invite", "the address to invite", args)
+		if err != nil {
+			return err
+		}
+		ttl, err := parseTTLFlag("expires", *expires)
+		if err != nil {
+			return err
+		}
+		return withOrg(ctx, e, c, "invite", *org, func(db *database, o directory.Organization, _ *slog.Logger) error {
+			var grants []directory.Binding
+			if *role != "" {
+				r, err := directory.ParseRole(*role)
+				if err != nil {
+					return usagef("invite --role: %v", err)
+				}
+				b := directory.Binding{OrgID: o.ID, Role: r}
+				if *ws != "" {
+					w, err := db.Workspace(ctx, o.ID, *ws)
+					if err != nil {
+						return err
+					}
+					b.WorkspaceID = w.ID
+				}
+				grants = append(grants, b)
+			}
+			inv, err := db.CreateInvitation(ctx, cliActor(), o.ID, email, *anyEmail, grants, ttl)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, inv.ID)
+			fmt.Fprintf(e.stderr, "invited %s until %s; the mail is sent by a running serve\n", inv.Email, inv.ExpiresAt.UTC().Format(time.RFC3339))
+			return nil
+		})
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/httpserver"
+	"github.com/scimbridge/scimbridge/internal/mail"
 	"github.com/scimbridge/scimbridge/internal/pgcluster"
 )
 
@@ -36,6 +37,8 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	maxBody         int64
 	scimRate        float64
+	smtpURL         string
+	mailFrom        string
 }
 
 func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
@@ -48,6 +51,8 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 	fs.IntVar(&cfg.maxConns, "db-max-conns", 20, "maximum PostgreSQL connections of this replica (SCIMBRIDGE_DB_MAX_CONNS)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish at shutdown (SCIMBRIDGE_SHUTDOWN_TIMEOUT)")
 	fs.Int64Var(&cfg.maxBody, "max-body", int64(1<<20), "largest accepted request body in bytes (SCIMBRIDGE_MAX_BODY)")
+	fs.StringVar(&cfg.smtpURL, "smtp-url", "", "SMTP server for invitation mail, smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none]; empty writes mails to the log (SCIMBRIDGE_SMTP_URL)")
+	fs.StringVar(&cfg.mailFrom, "mail-from", "scimbridge@localhost", "sender address of mail (SCIMBRIDGE_MAIL_FROM)")
 	fs.Float64Var(&cfg.scimRate, "scim-rate", 5000, "SCIM requests per second per organization on this replica, bursts of twice that; 0 = unbounded (SCIMBRIDGE_SCIM_RATE)")
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
@@ -68,6 +73,11 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 		}
 		if cfg.maxBody < 1024 {
 			return usagef("--max-body %d: want at least 1024 bytes", cfg.maxBody)
+		}
+		if cfg.smtpURL != "" {
+			if _, err := mail.ParseSMTP(cfg.smtpURL, cfg.mailFrom); err != nil {
+				return usagef("--smtp-url: %v", err)
+			}
 		}
 		if cfg.initOrg != "" {
 			if err := directory.ValidateSlug(cfg.initOrg); err != nil {
@@ -132,6 +142,8 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	usageCtx, stopUsage := context.WithCancel(dbCtx)
 	usageDone := make(chan struct{})
 	go func() { usage.Run(usageCtx, 30*time.Second); close(usageDone) }()
+	mailDone := make(chan struct{})
+	go func() { newMailWorker(db, cfg, base, log).Run(gctx, 5*time.Second); close(mailDone) }()
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -148,6 +160,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	err = g.Wait()
 	stopUsage()
 	<-usageDone
+	<-mailDone
 	log.Info("stopped")
 	return err
 }
@@ -179,4 +192,27 @@ func announceInitOrg(ctx context.Context, e env, db *database, slug, base string
 
 `, base, org.Slug, scimURL, secret, name)
 	return nil
+}
+
+// newMailWorker delivers the outbox over SMTP, or to the log without it.
+func newMailWorker(db *database, cfg serveConfig, base string, log *slog.Logger) *mail.Worker {
+	var sender mail.Sender = mail.LogSender{Log: log}
+	if cfg.smtpURL != "" {
+		s, err := mail.ParseSMTP(cfg.smtpURL, cfg.mailFrom)
+		if err == nil { // checked when the flags were read
+			sender = s
+		}
+	}
+	return &mail.Worker{Outbox: db.DB, Sender: sender, BaseURL: base, Log: log,
+		OrgName: func(ctx context.Context, orgID string) string {
+			orgs, err := db.Organizations(ctx)
+			if err == nil {
+				for _, o := range orgs {
+					if o.ID == orgID {
+						return o.Name
+					}
+				}
+			}
+			return "your organization"
+		}}
 }

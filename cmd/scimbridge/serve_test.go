@@ -253,3 +253,23 @@ func TestTokenCommandsPrintSecretAloneOnStdout(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestInvitationLinkGoesToTheLogWithoutSMTP(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	rs := startServe(t, nil, "--data-dir", dir, "--init-org", "acme")
+	var out syncBuffer
+	if err := run(context.Background(), []string{"invite", "new@example.com", "--org", "acme", "--data-dir", dir}, func(string) string { return "" }, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(rs.stderr.String(), "/invite/accept?token=scb_inv_") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no join link logged:\n%s", rs.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(rs.stderr.String(), rs.base+"/invite/accept") {
+		t.Error("the join link does not use the server's own base URL")
+	}
+}
