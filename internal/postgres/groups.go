@@ -129,15 +129,9 @@ func (db *DB) UpdateGroup(ctx context.Context, actor directory.Actor, orgID, id 
 	}
 	var out directory.Group
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		cur, err := scanGroup(tx.QueryRow(ctx, `SELECT `+groupColumns+` FROM groups g WHERE g.org_id = $1 AND g.id = $2 FOR UPDATE`, orgID, id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return directory.NotFoundf("group %q not found", id)
-		}
+		cur, err := lockGroup(ctx, tx, orgID, id, version)
 		if err != nil {
 			return err
-		}
-		if version != 0 && version != cur.Version {
-			return &directory.Error{Kind: directory.ErrPrecondition, Msg: fmt.Sprintf("group %s is at version %d, not %d", id, cur.Version, version)}
 		}
 		next, mc, err := change(cur)
 		if err != nil {
@@ -166,6 +160,22 @@ func (db *DB) UpdateGroup(ctx context.Context, actor directory.Actor, orgID, id 
 		return audit(ctx, tx, orgID, actor, "group.update", "Group", id, auditGroup(cur, nil, nil), auditGroup(out, added, removed))
 	})
 	return out, err
+}
+
+// lockGroup locks a group for a change and checks its version (0 means
+// any). Errors: ErrNotFound, ErrPrecondition.
+func lockGroup(ctx context.Context, tx pgx.Tx, orgID, id string, version int64) (directory.Group, error) {
+	cur, err := scanGroup(tx.QueryRow(ctx, `SELECT `+groupColumns+` FROM groups g WHERE g.org_id = $1 AND g.id = $2 FOR UPDATE`, orgID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return cur, directory.NotFoundf("group %q not found", id)
+	}
+	if err != nil {
+		return cur, err
+	}
+	if version != 0 && version != cur.Version {
+		return cur, &directory.Error{Kind: directory.ErrPrecondition, Msg: fmt.Sprintf("group %s is at version %d, not %d", id, cur.Version, version)}
+	}
+	return cur, nil
 }
 
 // changeMembers applies mc to a group and returns the user ids actually
@@ -268,15 +278,9 @@ func (db *DB) DeleteGroup(ctx context.Context, actor directory.Actor, orgID, id 
 		return directory.NotFoundf("group %q not found", id)
 	}
 	return db.inTx(ctx, func(tx pgx.Tx) error {
-		cur, err := scanGroup(tx.QueryRow(ctx, `SELECT `+groupColumns+` FROM groups g WHERE g.org_id = $1 AND g.id = $2 FOR UPDATE`, orgID, id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return directory.NotFoundf("group %q not found", id)
-		}
+		cur, err := lockGroup(ctx, tx, orgID, id, version)
 		if err != nil {
 			return err
-		}
-		if version != 0 && version != cur.Version {
-			return &directory.Error{Kind: directory.ErrPrecondition, Msg: fmt.Sprintf("group %s is at version %d, not %d", id, cur.Version, version)}
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM groups WHERE org_id = $1 AND id = $2`, orgID, id); err != nil {
 			return err
