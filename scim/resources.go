@@ -212,7 +212,7 @@ func (h users) Delete(r *http.Request, id string) error {
 func (h users) Patch(r *http.Request, id string, ops []elimity.PatchOperation) (elimity.Resource, error) {
 	req := info(r)
 	_, err := h.store.UpdateUser(r.Context(), req.actor, req.org.ID, id, req.version, func(cur directory.User) (directory.User, error) {
-		doc := deepCopy(cur.Attributes)
+		doc := directory.CloneDoc(cur.Attributes)
 		if cur.ExternalID != "" {
 			doc["externalId"] = cur.ExternalID
 		}
@@ -229,28 +229,6 @@ func (h users) Patch(r *http.Request, id string, ops []elimity.PatchOperation) (
 		return elimity.Resource{}, toSCIM(h.log, r, err)
 	}
 	return elimity.Resource{}, nil
-}
-
-func deepCopy(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = copyValue(v)
-	}
-	return out
-}
-
-func copyValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		return deepCopy(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = copyValue(e)
-		}
-		return out
-	}
-	return v
 }
 
 // groups serves /Groups.
@@ -377,7 +355,7 @@ func (h groups) Delete(r *http.Request, id string) error {
 func (h groups) Patch(r *http.Request, id string, ops []elimity.PatchOperation) (elimity.Resource, error) {
 	req := info(r)
 	_, err := h.store.UpdateGroup(r.Context(), req.actor, req.org.ID, id, req.version, func(cur directory.Group) (directory.Group, directory.MemberChange, error) {
-		doc := deepCopy(cur.Attributes)
+		doc := directory.CloneDoc(cur.Attributes)
 		doc["displayName"] = cur.DisplayName
 		if cur.ExternalID != "" {
 			doc["externalId"] = cur.ExternalID

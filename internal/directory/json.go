@@ -27,3 +27,30 @@ func NormalJSON(v any) any {
 	}
 	return v
 }
+
+// CloneDoc deep-copies a JSON document, so that a change computed from it
+// cannot alter the original.
+func CloneDoc(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = cloneValue(v)
+	}
+	return out
+}
+
+func cloneValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return CloneDoc(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = cloneValue(e)
+		}
+		return out
+	}
+	return v
+}

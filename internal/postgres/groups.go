@@ -133,7 +133,9 @@ func (db *DB) UpdateGroup(ctx context.Context, actor directory.Actor, orgID, id 
 		if err != nil {
 			return err
 		}
-		next, mc, err := change(cur)
+		proposal := cur
+		proposal.Attributes = directory.CloneDoc(cur.Attributes)
+		next, mc, err := change(proposal)
 		if err != nil {
 			return err
 		}

@@ -126,13 +126,20 @@ func (db *DB) RemoveMember(ctx context.Context, actor directory.Actor, orgID, id
 		if err != nil {
 			return err
 		}
+		// Git identities are released; past attribution keeps the name
+		// each identity carries.
+		released, err := tx.Exec(ctx, `UPDATE git_identities SET user_id = NULL, mapped_by = $3, mapped_at = now()
+			WHERE org_id = $1 AND user_id = $2`, orgID, id, actor.String())
+		if err != nil {
+			return err
+		}
 		out, err = scanUser(tx.QueryRow(ctx, `UPDATE users u SET removed_at = now(), active = false, version = u.version + 1, updated_at = now()
 			WHERE u.org_id = $1 AND u.id = $2 RETURNING `+userColumns, orgID, id))
 		if err != nil {
 			return err
 		}
 		return audit(ctx, tx, orgID, actor, "user.remove", "User", id, auditUser(cur),
-			map[string]any{"apiTokensRevoked": tokens.RowsAffected(), "bindingsRemoved": bindings.RowsAffected()})
+			map[string]any{"apiTokensRevoked": tokens.RowsAffected(), "bindingsRemoved": bindings.RowsAffected(), "gitIdentitiesReleased": released.RowsAffected()})
 	})
 	return out, err
 }

@@ -142,7 +142,9 @@ func (db *DB) UpdateUser(ctx context.Context, actor directory.Actor, orgID, id s
 		if err != nil {
 			return err
 		}
-		next, err := change(cur)
+		proposal := cur
+		proposal.Attributes = directory.CloneDoc(cur.Attributes)
+		next, err := change(proposal)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,101 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+)
+
+// ServiceAccount fields live on the user row (kind service): its name is
+// the userName, description and owner are attributes.
+
+// CreateServiceAccount creates a CI/robot account: a user of kind
+// service that no IdP manages and SCIM never sees. ownerID ("" for none)
+// is the person responsible for it. ErrInvalid: a bad name. ErrConflict:
+// the name is taken by any user of the organization.
+func (db *DB) CreateServiceAccount(ctx context.Context, actor directory.Actor, orgID, name, description, ownerID string) (directory.User, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 100 || strings.ContainsAny(name, " \t\n@") {
+		return directory.User{}, directory.Invalidf("service account name %q: 1-100 characters, no spaces or @", name)
+	}
+	attrs := map[string]any{"userName": name, "displayName": name}
+	if description != "" {
+		attrs["description"] = description
+	}
+	if ownerID != "" {
+		owner, err := db.Member(ctx, orgID, ownerID)
+		if err != nil || owner.Kind != directory.KindHuman || owner.RemovedAt != nil {
+			return directory.User{}, directory.Invalidf("owner %q is not a current person of this organization", ownerID)
+		}
+		attrs["owner"] = map[string]any{"value": owner.ID, "display": owner.UserName}
+	}
+	u, err := db.CreateUser(ctx, actor, directory.User{OrgID: orgID, Attributes: attrs, Kind: directory.KindService, Source: directory.SourceService})
+	if errors.Is(err, directory.ErrConflict) {
+		return u, directory.Conflictf("the name %q is taken by a user or service account of this organization", name)
+	}
+	return u, err
+}
+
+// ServiceAccounts lists the organization's service accounts (deleted ones
+// too, marked removed).
+func (db *DB) ServiceAccounts(ctx context.Context, orgID string) ([]directory.User, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.kind = 'service' ORDER BY lower(u.user_name)`, orgID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (directory.User, error) { return scanUser(r) })
+}
+
+// ServiceAccount finds a service account by id or name. ErrNotFound: none.
+func (db *DB) ServiceAccount(ctx context.Context, orgID, idOrName string) (directory.User, error) {
+	u, err := scanUser(db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.kind = 'service'
+		AND (u.id::text = $2 OR lower(u.user_name) = lower($2))`, orgID, idOrName))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return u, directory.NotFoundf("service account %q not found", idOrName)
+	}
+	return u, err
+}
+
+// SetServiceAccountEnabled disables or enables a service account. A
+// disabled account's API tokens stop working at once (AuthenticateAPI
+// wants an active owner) and its Git identities resolve marked disabled.
+func (db *DB) SetServiceAccountEnabled(ctx context.Context, actor directory.Actor, orgID, idOrName string, enabled bool) (directory.User, error) {
+	sa, err := db.ServiceAccount(ctx, orgID, idOrName)
+	if err != nil {
+		return sa, err
+	}
+	if sa.RemovedAt != nil {
+		return sa, directory.Conflictf("service account %s was deleted", sa.UserName)
+	}
+	var out directory.User
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = scanUser(tx.QueryRow(ctx, `UPDATE users u SET active = $3, attributes = jsonb_set(u.attributes, '{active}', to_jsonb($3::boolean)),
+			version = u.version + 1, updated_at = now() WHERE u.org_id = $1 AND u.id = $2 RETURNING `+userColumns, orgID, sa.ID, enabled))
+		if err != nil {
+			return err
+		}
+		action := "sa.disable"
+		if enabled {
+			action = "sa.enable"
+		}
+		return audit(ctx, tx, orgID, actor, action, "ServiceAccount", sa.ID, nil, map[string]any{"name": sa.UserName})
+	})
+	return out, err
+}
+
+// DeleteServiceAccount deletes a service account: it is marked removed (the
+// audit trail and past attribution keep its name), its tokens are revoked,
+// its bindings go and its Git identities are released.
+func (db *DB) DeleteServiceAccount(ctx context.Context, actor directory.Actor, orgID, idOrName string) error {
+	sa, err := db.ServiceAccount(ctx, orgID, idOrName)
+	if err != nil {
+		return err
+	}
+	_, err = db.RemoveMember(ctx, actor, orgID, sa.ID)
+	return err
+}
