@@ -287,4 +287,3 @@ func (db *DB) ResolveGit(ctx context.Context, orgID, provider, email, login stri
 	u.Groups = groups
 	return a, err
 }
-
