@@ -59,3 +59,33 @@ func TestAccessCommandsAreThinClientsOfTheStore(t *testing.T) {
 		t.Fatalf("user list: %q", out)
 	}
 }
+
+func TestServiceAccountAndGitCommands(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	ctx := context.Background()
+	cmd := func(args ...string) (string, error) {
+		var out syncBuffer
+		err := run(ctx, append(args, "--data-dir", dir), func(string) string { return "" }, &out, io.Discard)
+		return out.String(), err
+	}
+	if _, err := cmd("org", "create", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cmd("sa", "create", "ci-robot", "--org", "acme", "--description", "builds main"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cmd("sa", "disable", "ci-robot", "--org", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd("sa", "list", "--org", "acme")
+	if err != nil || !strings.Contains(out, "ci-robot") || !strings.Contains(out, "deactivated") || !strings.Contains(out, "builds main") {
+		t.Fatalf("sa list: %q %v", out, err)
+	}
+	if _, err := cmd("git", "map", "--org", "acme", "--email", "ci@acme.example", "--to", "ci-robot"); err == nil || !strings.Contains(err.Error(), "ci@acme.example") {
+		t.Fatalf("git map of an identity never seen: %v", err)
+	}
+	if out, err := cmd("git", "list", "--org", "acme"); err != nil || !strings.Contains(out, "PROVIDER") {
+		t.Fatalf("git list: %q %v", out, err)
+	}
+}
