@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/scimbridge/scimbridge/internal/pgcluster"
 	"github.com/scimbridge/scimbridge/internal/postgres"
+	"github.com/scimbridge/scimbridge/internal/secretbox"
 )
 
 // embeddedDB is the database name inside the embedded cluster.
@@ -102,4 +104,25 @@ func ensureDatabase(ctx context.Context, adminDSN, name string) error {
 		return nil
 	}
 	return err
+}
+
+// secretBox returns the box that seals readable secrets (webhook secrets):
+// the key is SCIMBRIDGE_SECRET_KEY, or on the embedded default a key file
+// kept in the data dir. With DATABASE_URL and no key: secretbox.ErrNoKey.
+func secretBox(e env, c *common, d *database) (*secretbox.Box, error) {
+	if s := e.getenv("SCIMBRIDGE_SECRET_KEY"); s != "" {
+		key, err := secretbox.ParseKey(s)
+		if err != nil {
+			return nil, err
+		}
+		return secretbox.New(key)
+	}
+	if d == nil || !d.embedded {
+		return nil, secretbox.ErrNoKey
+	}
+	key, err := secretbox.LoadOrCreateKeyFile(filepath.Join(c.dataDir, "secret.key"))
+	if err != nil {
+		return nil, err
+	}
+	return secretbox.New(key)
 }

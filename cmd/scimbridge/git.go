@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/hooks"
 	"github.com/scimbridge/scimbridge/internal/postgres"
 )
 
@@ -203,6 +204,36 @@ func gitListFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", g.Provider, orDash(g.Email), orDash(g.Login), orDash(g.Name), g.Commits, g.LastSeen.UTC().Format(time.RFC3339), to)
 			}
 			return tw.Flush()
+		})
+	}
+}
+
+func init() {
+	register(command{name: "webhook secret", summary: "Set a new push-webhook secret for github or gitlab; prints it alone on stdout (configure it at the Git host).", flags: webhookSecretFlags})
+}
+
+func webhookSecretFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
+	c := commonFlags(fs, "warn")
+	org := orgFlag(fs)
+	provider := fs.String("provider", "", "github or gitlab")
+	return func(ctx context.Context, args []string) error {
+		if err := noArgs("webhook secret", args); err != nil {
+			return err
+		}
+		if *provider != directory.GitProviderGitHub && *provider != directory.GitProviderGitLab {
+			return usagef("webhook secret: --provider must be github or gitlab")
+		}
+		return withOrg(ctx, e, c, "webhook secret", *org, func(db *database, o directory.Organization, _ *slog.Logger) error {
+			box, err := secretBox(e, c, db)
+			if err != nil {
+				return err
+			}
+			secret := directory.NewSecret("scb_whk_")
+			if err := db.SetWebhookSecret(ctx, cliActor(), o.ID, *provider, box.Seal([]byte(secret), hooks.SecretContext(o.ID, *provider))); err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, secret)
+			return nil
 		})
 	}
 }

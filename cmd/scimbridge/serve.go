@@ -119,7 +119,12 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	hs := httpserver.New(httpserver.Config{Logger: log, Ready: db.Ready})
 	hs.Registry.MustRegister(httpserver.NewPoolCollector(db.Pool))
 	usage := db.NewTokenUsage()
-	mountAdapters(hs, db, usage, cfg, log)
+	box, err := secretBox(e, c, db)
+	if err != nil {
+		log.Warn("webhook deliveries will be refused until a secret key is set", "reason", err)
+		box = nil
+	}
+	mountAdapters(hs, db, box, usage, cfg, log)
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -271,5 +274,44 @@ func TestInvitationLinkGoesToTheLogWithoutSMTP(t *testing.T) {
 	}
 	if !strings.Contains(rs.stderr.String(), rs.base+"/invite/accept") {
 		t.Error("the join link does not use the server's own base URL")
+	}
+}
+
+func TestWebhookSecretFromTheCLIVerifiesPushesToServe(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	rs := startServe(t, nil, "--data-dir", dir, "--init-org", "acme")
+	ctx := context.Background()
+	var out syncBuffer
+	if err := run(ctx, []string{"webhook", "secret", "--org", "acme", "--provider", "github", "--data-dir", dir}, func(string) string { return "" }, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	secret := strings.TrimSpace(out.String())
+	body, err := os.ReadFile("../../internal/githook/testdata/github-push.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	req, _ := http.NewRequest("POST", rs.base+"/hooks/acme/github", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("signed push: %d", resp.StatusCode)
+	}
+	out = syncBuffer{}
+	if err := run(ctx, []string{"git", "list", "--org", "acme", "--days", "100000", "--data-dir", dir}, func(string) string { return "" }, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(out.String(), "\n") < 2 {
+		t.Fatalf("git list after a push: %q", out.String())
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "secret.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secret key file: %v %v", fi, err)
 	}
 }

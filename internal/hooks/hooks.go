@@ -1,0 +1,140 @@
+// Package hooks receives Git hosts' push webhooks at /hooks/{org}/github
+// and /hooks/{org}/gitlab: it bounds the body, verifies the signature
+// against the organization's sealed secret, and stores every commit
+// author and the pusher as Git observations (internal/githook parses).
+package hooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/githook"
+	"github.com/scimbridge/scimbridge/internal/httpserver"
+	"github.com/scimbridge/scimbridge/internal/postgres"
+)
+
+// Store is what the webhooks need of the store. WebhookSecret returns
+// ErrNotFound for an unknown organization or provider; IngestGitObservations
+// returns ErrInvalid for bad observations (nothing is stored then).
+type Store interface {
+	WebhookSecret(ctx context.Context, orgSlug, provider string) (orgID string, sealed []byte, err error)
+	IngestGitObservations(ctx context.Context, orgID string, obs []directory.GitObservation) (postgres.IngestResult, error)
+}
+
+// Opener opens sealed secrets (a *secretbox.Box).
+type Opener interface {
+	Open(sealed, context []byte) ([]byte, error)
+}
+
+// SecretContext binds a sealed webhook secret to its row.
+func SecretContext(orgID, provider string) []byte { return []byte("webhook/" + orgID + "/" + provider) }
+
+// Handler serves the webhooks.
+type Handler struct {
+	store Store
+	box   Opener
+	log   *slog.Logger
+}
+
+// New returns the webhook handler; box may be nil when no secret key is
+// configured (then every delivery is refused).
+func New(store Store, box Opener, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{store: store, box: box, log: log}
+}
+
+// Mount registers the routes.
+func (h *Handler) Mount(mux interface{ Handle(string, http.Handler) }) {
+	mux.Handle("POST /hooks/{org}/github", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, directory.GitProviderGitHub) }))
+	mux.Handle("POST /hooks/{org}/gitlab", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, directory.GitProviderGitLab) }))
+}
+
+func reply(w http.ResponseWriter, status int, body map[string]any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, provider string) {
+	httpserver.SetRoute(r, "POST /hooks/{org}/"+provider)
+	body, err := io.ReadAll(io.LimitReader(r.Body, githook.MaxPayload+1))
+	if err != nil {
+		reply(w, http.StatusBadRequest, map[string]any{"error": "the body could not be read"})
+		return
+	}
+	if len(body) > githook.MaxPayload {
+		reply(w, http.StatusRequestEntityTooLarge, map[string]any{"error": "payload larger than " + strconv.Itoa(githook.MaxPayload) + " bytes"})
+		return
+	}
+	orgID, ok := h.verify(r, provider, body)
+	if !ok {
+		// Unknown organization, no secret, bad signature: one answer, and
+		// nothing stored.
+		reply(w, http.StatusUnauthorized, map[string]any{"error": "the signature does not verify for this organization"})
+		return
+	}
+	var kind string
+	var parse func([]byte) ([]directory.GitObservation, error)
+	if provider == directory.GitProviderGitHub {
+		kind, parse = githook.GitHubEvent(r.Header.Get("X-GitHub-Event")), githook.ParseGitHubPush
+	} else {
+		kind, parse = githook.GitLabEvent(r.Header.Get("X-Gitlab-Event")), githook.ParseGitLabPush
+	}
+	switch kind {
+	case githook.KindPing:
+		reply(w, http.StatusOK, map[string]any{"ok": true, "event": "ping"})
+		return
+	case githook.KindPush:
+	default:
+		reply(w, http.StatusAccepted, map[string]any{"ok": true, "ignored": "not a push event"})
+		return
+	}
+	obs, err := parse(body)
+	if err != nil {
+		reply(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+		return
+	}
+	res, err := h.store.IngestGitObservations(r.Context(), orgID, obs)
+	if errors.Is(err, directory.ErrInvalid) {
+		reply(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+		return
+	}
+	if err != nil {
+		h.log.ErrorContext(r.Context(), "ingest webhook", "provider", provider, "err", err)
+		reply(w, http.StatusInternalServerError, map[string]any{"error": "internal error"})
+		return
+	}
+	reply(w, http.StatusOK, map[string]any{"ok": true, "observations": res.Observations, "newCommits": res.NewCommits})
+}
+
+func (h *Handler) verify(r *http.Request, provider string, body []byte) (string, bool) {
+	if h.box == nil {
+		return "", false
+	}
+	orgID, sealed, err := h.store.WebhookSecret(r.Context(), r.PathValue("org"), provider)
+	if err != nil {
+		if !errors.Is(err, directory.ErrNotFound) {
+			h.log.ErrorContext(r.Context(), "read webhook secret", "err", err)
+		}
+		return "", false
+	}
+	secret, err := h.box.Open(sealed, SecretContext(orgID, provider))
+	if err != nil {
+		h.log.ErrorContext(r.Context(), "open webhook secret (was SCIMBRIDGE_SECRET_KEY changed?)", "err", err)
+		return "", false
+	}
+	if provider == directory.GitProviderGitHub {
+		err = githook.VerifyGitHub(secret, r.Header.Get("X-Hub-Signature-256"), body)
+	} else {
+		err = githook.VerifyGitLab(secret, r.Header.Get("X-Gitlab-Token"))
+	}
+	return orgID, err == nil
+}
