@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 
+	"github.com/scimbridge/scimbridge/internal/api"
 	"github.com/scimbridge/scimbridge/internal/hooks"
 	"github.com/scimbridge/scimbridge/internal/httpserver"
 	"github.com/scimbridge/scimbridge/internal/postgres"
@@ -25,4 +26,5 @@ func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, usag
 		opener = box
 	}
 	hooks.New(db.DB, opener, log).Mount(hs)
+	api.New(api.Config{Store: db.DB, Logger: log, MaxBody: cfg.maxBody}).Mount(hs)
 }

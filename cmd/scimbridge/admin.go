@@ -144,7 +144,7 @@ func tokenCreateFlags(fs *flag.FlagSet, e env) func(context.Context, []string) e
 			if err != nil {
 				return err
 			}
-			t, secret, err := db.CreateSCIMToken(ctx, o.ID, *name, ttl)
+			t, secret, err := db.CreateSCIMTokenBy(ctx, cliActor(), o.ID, *name, ttl)
 			if err != nil {
 				return err
 			}
@@ -201,7 +201,7 @@ func tokenRevokeFlags(fs *flag.FlagSet, e env) func(context.Context, []string) e
 			if err != nil {
 				return err
 			}
-			if _, err := db.RevokeSCIMToken(ctx, o.ID, name); err != nil {
+			if _, err := db.RevokeSCIMTokenBy(ctx, cliActor(), o.ID, name); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stderr, "revoked SCIM token %q of %s\n", name, o.Slug)

@@ -29,10 +29,12 @@ func (r Role) String() string {
 	return roleNames[r]
 }
 
+var roleSeparators = strings.NewReplacer("_", "-", " ", "-")
+
 // ParseRole reads a role name: "viewer", "runner", "editor",
 // "workspace-admin" or "org-admin" (case and "_"/" " for "-" ignored).
 func ParseRole(s string) (Role, error) {
-	k := strings.NewReplacer("_", "-", " ", "-").Replace(strings.ToLower(strings.TrimSpace(s)))
+	k := roleSeparators.Replace(strings.ToLower(strings.TrimSpace(s)))
 	for i, n := range roleNames {
 		if i > 0 && n == k {
 			return Role(i), nil

@@ -10,9 +10,11 @@ import (
 	"github.com/scimbridge/scimbridge/internal/directory"
 )
 
-// CreateSCIMTokenBy is CreateSCIMToken for a change someone makes (the
-// admin API): the token and the audit event that names actor commit
-// together. Errors as CreateSCIMToken.
+// CreateSCIMTokenBy creates a token for the organization and returns it
+// with its plain secret, which is not stored and cannot be shown again;
+// ttl 0 means no expiry. The token and the audit event that names actor
+// commit together. ErrInvalid: a bad name. ErrConflict: a live token has
+// this name.
 func (db *DB) CreateSCIMTokenBy(ctx context.Context, actor directory.Actor, orgID, name string, ttl time.Duration) (directory.SCIMToken, string, error) {
 	if err := directory.ValidateTokenName(name); err != nil {
 		return directory.SCIMToken{}, "", err
@@ -39,8 +41,9 @@ func (db *DB) CreateSCIMTokenBy(ctx context.Context, actor directory.Actor, orgI
 	return t, secret, nil
 }
 
-// RevokeSCIMTokenBy is RevokeSCIMToken with an audit event that names
-// actor, in the same transaction. ErrNotFound: no live token has the name.
+// RevokeSCIMTokenBy revokes the live token with this name, with an audit
+// event that names actor in the same transaction. ErrNotFound: no live
+// token has the name.
 func (db *DB) RevokeSCIMTokenBy(ctx context.Context, actor directory.Actor, orgID, name string) (directory.SCIMToken, error) {
 	var t directory.SCIMToken
 	err := db.inTx(ctx, func(tx pgx.Tx) error {

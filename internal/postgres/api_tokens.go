@@ -47,10 +47,10 @@ func (db *DB) CreateAPIToken(ctx context.Context, actor directory.Actor, orgID, 
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		t, err = scanAPIToken(tx.QueryRow(ctx, `INSERT INTO api_tokens AS t (org_id, name, owner_id, token_hash, expires_at)
-			SELECT $1, $2, u.id, $4, $5 FROM users u WHERE u.org_id = $1 AND u.id = $3 AND u.removed_at IS NULL
+			SELECT $1, $2, u.id, $4, $5 FROM users u WHERE u.org_id = $1 AND u.id = $3 AND u.removed_at IS NULL AND u.active
 			RETURNING `+apiTokenColumns, orgID, name, ownerID, directory.HashSecret(secret), expires))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return directory.Invalidf("owner %q is not a user of this organization", ownerID)
+			return directory.Invalidf("owner %q is not an active user or service account of this organization", ownerID)
 		}
 		if err != nil {
 			return mapErr(err, fmt.Sprintf("a live API token named %q", name))
@@ -98,27 +98,32 @@ func (db *DB) AuthenticateAPI(ctx context.Context, secret string) (directory.Org
 		return o, t, directory.User{}, directory.ErrUnauthorized
 	}
 	want := directory.HashSecret(secret)
+	// One statement finds the token, its organization and its owner.
+	var owner directory.User
+	var groups []directory.GroupRef
 	err := db.Pool.QueryRow(ctx, `SELECT o.id, o.slug, o.name, o.created_at,
-			t.id, t.org_id, t.name, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, t.owner_id, t.token_hash
-		FROM api_tokens t JOIN organizations o ON o.id = t.org_id WHERE t.token_hash = $1`, want).
-		Scan(&o.ID, &o.Slug, &o.Name, &o.CreatedAt, &t.ID, &t.OrgID, &t.Name, &t.CreatedAt, &t.ExpiresAt, &t.LastUsedAt, &t.RevokedAt, &t.OwnerID, &hash)
+			t.id, t.org_id, t.name, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, t.owner_id, t.token_hash, `+userColumns+`
+		FROM api_tokens t JOIN organizations o ON o.id = t.org_id JOIN users u ON u.org_id = t.org_id AND u.id = t.owner_id
+		WHERE t.token_hash = $1`, want).
+		Scan(&o.ID, &o.Slug, &o.Name, &o.CreatedAt, &t.ID, &t.OrgID, &t.Name, &t.CreatedAt, &t.ExpiresAt, &t.LastUsedAt, &t.RevokedAt, &t.OwnerID, &hash,
+			&owner.ID, &owner.OrgID, &owner.UserName, &owner.ExternalID, &owner.Active, &owner.DisplayName, &owner.GivenName, &owner.FamilyName,
+			&owner.Emails, &owner.Attributes, &owner.Version, &owner.CreatedAt, &owner.UpdatedAt, &owner.Kind, &owner.Source, &owner.RemovedAt, &groups)
+	owner.Groups = groups
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, t, directory.User{}, directory.ErrUnauthorized
 	}
 	if err != nil {
 		return o, t, directory.User{}, err
 	}
-	if subtle.ConstantTimeCompare(hash, want) != 1 || t.Status(db.now()) != directory.TokenActive {
-		return o, t, directory.User{}, directory.ErrUnauthorized
-	}
-	owner, err := db.Member(ctx, o.ID, t.OwnerID)
-	if err != nil || owner.Status() != directory.StatusActive {
+	if subtle.ConstantTimeCompare(hash, want) != 1 || t.Status(db.now()) != directory.TokenActive || owner.Status() != directory.StatusActive {
 		return o, t, owner, directory.ErrUnauthorized
 	}
-	// Last use is recorded at most once a minute per token.
-	if _, err := db.Pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = now() WHERE org_id = $1 AND id = $2
-		AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, o.ID, t.ID); err != nil {
-		db.log.Warn("record API token use", "err", err)
+	// Last use is recorded at most once a minute per token, and only then
+	// does authentication write.
+	if t.LastUsedAt == nil || db.now().Sub(*t.LastUsedAt) > time.Minute {
+		if _, err := db.Pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = now() WHERE org_id = $1 AND id = $2`, o.ID, t.ID); err != nil {
+			db.log.Warn("record API token use", "err", err)
+		}
 	}
 	return o, t, owner, nil
 }

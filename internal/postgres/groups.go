@@ -47,6 +47,9 @@ func (db *DB) CreateGroup(ctx context.Context, actor directory.Actor, g director
 	if err := validateGroup(g); err != nil {
 		return directory.Group{}, err
 	}
+	if g.Attributes == nil {
+		g.Attributes = map[string]any{}
+	}
 	var out directory.Group
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var err error

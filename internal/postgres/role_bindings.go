@@ -79,7 +79,8 @@ func (db *DB) Bindings(ctx context.Context, orgID string, f BindingFilter) ([]di
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (directory.Binding, error) { return scanBinding(r) })
 }
 
-// DeleteBinding deletes a binding. ErrNotFound: none such.
+// DeleteBinding deletes a binding. ErrNotFound: none such. ErrConflict:
+// the break-glass owner's org-admin binding, which is never deleted.
 func (db *DB) DeleteBinding(ctx context.Context, actor directory.Actor, orgID, id string) error {
 	if !isUUID(id) {
 		return directory.NotFoundf("role binding %q not found", id)
@@ -91,6 +92,15 @@ func (db *DB) DeleteBinding(ctx context.Context, actor directory.Actor, orgID, i
 		}
 		if err != nil {
 			return err
+		}
+		if b.Role == directory.RoleOrgAdmin && b.UserID != "" {
+			var source string
+			if err := tx.QueryRow(ctx, `SELECT source FROM users WHERE org_id = $1 AND id = $2`, orgID, b.UserID).Scan(&source); err != nil {
+				return err
+			}
+			if source == directory.SourceBreakGlass {
+				return directory.Conflictf("the break-glass owner keeps its org-admin role: it is how the organization stays reachable without its IdP")
+			}
 		}
 		return audit(ctx, tx, orgID, actor, "binding.delete", "RoleBinding", id, b, nil)
 	})

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"crypto/subtle"
-	"fmt"
 	"sync"
 	"time"
 
@@ -22,23 +21,11 @@ func scanSCIMToken(row pgx.Row) (directory.SCIMToken, error) {
 
 // CreateSCIMToken creates a token for the organization and returns it with
 // its plain secret, which is not stored and cannot be shown again. ttl 0
-// means no expiry. ErrConflict: a live token has this name.
+// means no expiry. The audit event names the service itself; changes that
+// someone makes go through CreateSCIMTokenBy. ErrConflict: a live token
+// has this name.
 func (db *DB) CreateSCIMToken(ctx context.Context, orgID, name string, ttl time.Duration) (directory.SCIMToken, string, error) {
-	if err := directory.ValidateTokenName(name); err != nil {
-		return directory.SCIMToken{}, "", err
-	}
-	secret := directory.NewSecret(directory.SCIMTokenPrefix)
-	var expires *time.Time
-	if ttl > 0 {
-		e := db.now().Add(ttl)
-		expires = &e
-	}
-	t, err := scanSCIMToken(db.Pool.QueryRow(ctx, `INSERT INTO scim_tokens (org_id, name, token_hash, expires_at)
-		VALUES ($1, $2, $3, $4) RETURNING `+scimTokenColumns, orgID, name, directory.HashSecret(secret), expires))
-	if err != nil {
-		return directory.SCIMToken{}, "", mapErr(err, fmt.Sprintf("a live token named %q", name))
-	}
-	return t, secret, nil
+	return db.CreateSCIMTokenBy(ctx, directory.Actor{Kind: "system", Name: "scimbridge"}, orgID, name, ttl)
 }
 
 // SCIMTokens lists the organization's tokens, revoked ones included, newest first.
@@ -51,11 +38,10 @@ func (db *DB) SCIMTokens(ctx context.Context, orgID string) ([]directory.SCIMTok
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (directory.SCIMToken, error) { return scanSCIMToken(r) })
 }
 
-// RevokeSCIMToken revokes the live token with this name. ErrNotFound: there is none.
+// RevokeSCIMToken revokes the live token with this name, audited as the
+// service's own change (see RevokeSCIMTokenBy). ErrNotFound: there is none.
 func (db *DB) RevokeSCIMToken(ctx context.Context, orgID, name string) (directory.SCIMToken, error) {
-	t, err := scanSCIMToken(db.Pool.QueryRow(ctx, `UPDATE scim_tokens SET revoked_at = now()
-		WHERE org_id = $1 AND name = $2 AND revoked_at IS NULL RETURNING `+scimTokenColumns, orgID, name))
-	return t, mapErr(err, fmt.Sprintf("live token %q", name))
+	return db.RevokeSCIMTokenBy(ctx, directory.Actor{Kind: "system", Name: "scimbridge"}, orgID, name)
 }
 
 // AuthenticateSCIM checks a bearer secret against the organization with

@@ -75,34 +75,35 @@ func setTargets(ctx context.Context, tx pgx.Tx, orgID, wsID string, targets []di
 	return err
 }
 
+const workspaceSelect = `SELECT w.id, w.name, coalesce(
+		(SELECT jsonb_agg(jsonb_build_object('cluster', t.cluster, 'namespace', t.namespace) ORDER BY t.cluster, t.namespace)
+		   FROM workspace_targets t WHERE t.org_id = w.org_id AND t.workspace_id = w.id), '[]')
+	FROM workspaces w WHERE w.org_id = $1`
+
+func scanWorkspace(orgID string, r pgx.Row) (directory.Workspace, error) {
+	w := directory.Workspace{OrgID: orgID}
+	err := r.Scan(&w.ID, &w.Name, &w.Targets)
+	return w, err
+}
+
 // Workspaces lists the organization's workspaces with their targets, by name.
 func (db *DB) Workspaces(ctx context.Context, orgID string) ([]directory.Workspace, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT w.id, w.name, coalesce(
-			(SELECT jsonb_agg(jsonb_build_object('cluster', t.cluster, 'namespace', t.namespace) ORDER BY t.cluster, t.namespace)
-			   FROM workspace_targets t WHERE t.org_id = w.org_id AND t.workspace_id = w.id), '[]')
-		FROM workspaces w WHERE w.org_id = $1 ORDER BY lower(w.name)`, orgID)
+	rows, err := db.Pool.Query(ctx, workspaceSelect+` ORDER BY lower(w.name)`, orgID)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (directory.Workspace, error) {
-		w := directory.Workspace{OrgID: orgID}
-		err := r.Scan(&w.ID, &w.Name, &w.Targets)
-		return w, err
-	})
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (directory.Workspace, error) { return scanWorkspace(orgID, r) })
 }
 
-// Workspace finds a workspace by id or name. ErrNotFound: none.
+// Workspace finds a workspace by id or name (case-insensitively).
+// ErrNotFound: none.
 func (db *DB) Workspace(ctx context.Context, orgID, idOrName string) (directory.Workspace, error) {
-	all, err := db.Workspaces(ctx, orgID)
-	if err != nil {
-		return directory.Workspace{}, err
+	w, err := scanWorkspace(orgID, db.Pool.QueryRow(ctx, workspaceSelect+` AND (w.id::text = $2 OR lower(w.name) = lower($2))
+		ORDER BY (w.id::text = $2) DESC LIMIT 1`, orgID, idOrName))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return w, directory.NotFoundf("workspace %q not found", idOrName)
 	}
-	for _, w := range all {
-		if w.ID == idOrName || strings.EqualFold(w.Name, idOrName) {
-			return w, nil
-		}
-	}
-	return directory.Workspace{}, directory.NotFoundf("workspace %q not found", idOrName)
+	return w, err
 }
 
 // WorkspaceOf finds the workspace holding a {cluster, namespace} target.

@@ -1,0 +1,317 @@
+// Package api serves scimbridge's admin API: JSON over HTTP under
+// /api/v1/orgs/{org}/…, for the platform's "Org → Users" screens and for
+// the platform's own question "may this user do this here" (authorize).
+//
+// Why it is shaped as it is:
+//
+//   - One route table (routes) is the single list of what is served: Mount
+//     registers it, every handler is named after its pattern for metrics,
+//     and a test compares it with the hand-written OpenAPI document, so
+//     the document cannot drift from the code.
+//   - Tenancy is decided before anything else: a caller authenticated for
+//     organization A who names organization B in the URL is answered 404,
+//     exactly as for an organization that does not exist, so that a token
+//     never confirms that another tenant exists.
+//   - Authorization is the caller's own effective role, computed by the
+//     same domain code (directory.Effective) that answers authorize: there
+//     is no second notion of "admin". Managing the organization needs
+//     Org Admin; asking about oneself does not.
+//   - Errors are RFC 9457 problem documents with stable type URIs, mapped
+//     from the domain errors in one function (problemOf), so that a client
+//     branches on type and never parses prose.
+//   - Writes pass the caller to the store as the actor, and the store
+//     writes the audit event in the transaction of the change.
+//
+// Authentication is a chain of Authenticators: bearer admin API tokens
+// today; the login session of the OIDC issue joins the chain later. A
+// session cookie is sent by the browser on its own, so writes it
+// authenticates need CSRF protection (Config.CSRF); bearer tokens are
+// never sent implicitly and need none.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/httpserver"
+	"github.com/scimbridge/scimbridge/internal/postgres"
+)
+
+// Store is what the admin API needs of the store. Each method's comment
+// says which domain errors it returns; anything else is an internal error.
+type Store interface {
+	// AuthenticateAPI checks an admin API token and returns its own
+	// organization and its owner (an active user). ErrUnauthorized: any
+	// failure.
+	AuthenticateAPI(ctx context.Context, secret string) (directory.Organization, postgres.APIToken, directory.User, error)
+	// Access computes a user's effective permissions. ErrNotFound: a
+	// malformed id (an unknown one has no permissions).
+	Access(ctx context.Context, orgID, userID string) (directory.Access, error)
+
+	// Members lists users of every source. ErrInvalid: a bad status.
+	Members(ctx context.Context, orgID string, q postgres.MemberQuery) ([]directory.User, int, error)
+	// Member returns one user by id. ErrNotFound.
+	Member(ctx context.Context, orgID, id string) (directory.User, error)
+	// FindMember finds a user by id, userName or email. ErrNotFound;
+	// ErrConflict: an email several users share.
+	FindMember(ctx context.Context, orgID, ref string) (directory.User, error)
+	// UserNames maps user ids to userNames; unknown ids are left out.
+	UserNames(ctx context.Context, orgID string, ids []string) (map[string]string, error)
+	// RemoveMember removes a user no IdP manages. ErrNotFound;
+	// ErrConflict: IdP-managed, or the break-glass owner.
+	RemoveMember(ctx context.Context, actor directory.Actor, orgID, id string) (directory.User, error)
+
+	// Workspaces lists workspaces by name.
+	Workspaces(ctx context.Context, orgID string) ([]directory.Workspace, error)
+	// Workspace finds one by id or name. ErrNotFound.
+	Workspace(ctx context.Context, orgID, idOrName string) (directory.Workspace, error)
+	// WorkspaceOf finds the workspace holding a target. ErrNotFound.
+	WorkspaceOf(ctx context.Context, orgID string, t directory.Target) (string, error)
+	// CreateWorkspace: ErrInvalid (name, targets), ErrConflict (name or a
+	// target taken).
+	CreateWorkspace(ctx context.Context, actor directory.Actor, orgID, name string, targets []directory.Target) (directory.Workspace, error)
+	// UpdateWorkspace: nil leaves name or targets as they are. Errors as
+	// CreateWorkspace, and ErrNotFound.
+	UpdateWorkspace(ctx context.Context, actor directory.Actor, orgID, id string, name *string, targets []directory.Target) (directory.Workspace, error)
+	// DeleteWorkspace deletes it with its bindings. ErrNotFound.
+	DeleteWorkspace(ctx context.Context, actor directory.Actor, orgID, id string) error
+
+	// CreateBinding: ErrInvalid (shape, or a workspace or user not of the
+	// organization), ErrConflict (the same binding exists).
+	CreateBinding(ctx context.Context, actor directory.Actor, b directory.Binding) (directory.Binding, error)
+	// Bindings lists bindings.
+	Bindings(ctx context.Context, orgID string, f postgres.BindingFilter) ([]directory.Binding, error)
+	// DeleteBinding: ErrNotFound.
+	DeleteBinding(ctx context.Context, actor directory.Actor, orgID, id string) error
+
+	// CreateSCIMTokenBy creates a SCIM token (audited) and returns its
+	// secret. ErrInvalid: name; ErrConflict: a live token has the name.
+	CreateSCIMTokenBy(ctx context.Context, actor directory.Actor, orgID, name string, ttl time.Duration) (directory.SCIMToken, string, error)
+	// SCIMTokens lists SCIM tokens, revoked ones too.
+	SCIMTokens(ctx context.Context, orgID string) ([]directory.SCIMToken, error)
+	// RevokeSCIMTokenBy revokes a live SCIM token by name (audited).
+	// ErrNotFound.
+	RevokeSCIMTokenBy(ctx context.Context, actor directory.Actor, orgID, name string) (directory.SCIMToken, error)
+
+	// CreateAPIToken: ErrInvalid (name, owner not of the organization),
+	// ErrConflict (a live token has the name).
+	CreateAPIToken(ctx context.Context, actor directory.Actor, orgID, ownerID, name string, ttl time.Duration) (postgres.APIToken, string, error)
+	// APITokens lists API tokens, revoked ones too.
+	APITokens(ctx context.Context, orgID string) ([]postgres.APIToken, error)
+	// RevokeAPIToken revokes a live token by id or name. ErrNotFound.
+	RevokeAPIToken(ctx context.Context, actor directory.Actor, orgID, idOrName string) error
+
+	// QueryAudit lists audit events, newest first, with the total.
+	QueryAudit(ctx context.Context, orgID string, q postgres.AuditQuery) ([]postgres.AuditEvent, int, error)
+}
+
+// Config configures the admin API.
+type Config struct {
+	Store  Store
+	Logger *slog.Logger
+	// MaxBody bounds request bodies (default 1 MiB).
+	MaxBody int64
+	// Authenticators are tried, in order, after the bearer API token, for
+	// requests that carry none (a login session, later).
+	Authenticators []Authenticator
+	// CSRF checks a write authenticated by an ambient credential (a
+	// cookie). nil refuses every such write: the check fails closed.
+	CSRF func(*http.Request) error
+}
+
+// Handler serves the admin API.
+type Handler struct {
+	store   Store
+	log     *slog.Logger
+	maxBody int64
+	auth    []Authenticator
+	csrf    func(*http.Request) error
+}
+
+// New returns the admin API handler; Mount it on the server's mux.
+func New(cfg Config) *Handler {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{
+		store:   cfg.Store,
+		log:     cfg.Logger,
+		maxBody: cfg.MaxBody,
+		auth:    append([]Authenticator{bearer{store: cfg.Store}}, cfg.Authenticators...),
+		csrf:    cfg.CSRF,
+	}
+}
+
+// Prefix is where the admin API lives.
+const Prefix = "/api/v1/"
+
+// guard says who may call a route.
+type guard int
+
+const (
+	// orgAdmin routes need the caller to be Org Admin (ActionManageOrg).
+	orgAdmin guard = iota
+	// selfOrAdmin routes are open to any member of the organization; the
+	// handler lets a non-admin ask about themself only.
+	selfOrAdmin
+	// public routes need no authentication (the OpenAPI document).
+	public
+)
+
+// route is one entry of the route table.
+type route struct {
+	method  string
+	pattern string // a ServeMux path pattern
+	guard   guard
+	serve   func(h *Handler, w http.ResponseWriter, r *http.Request, c *call) error
+}
+
+// routes is every route served, in one place: Mount registers these, and
+// a test compares them with openapi.json.
+var routes = []route{
+	{"GET", "/api/v1/openapi.json", public, (*Handler).openAPI},
+
+	{"GET", "/api/v1/orgs/{org}/users", orgAdmin, (*Handler).listUsers},
+	{"GET", "/api/v1/orgs/{org}/users/{id}", orgAdmin, (*Handler).getUser},
+	{"DELETE", "/api/v1/orgs/{org}/users/{id}", orgAdmin, (*Handler).removeUser},
+	{"GET", "/api/v1/orgs/{org}/users/{id}/permissions", selfOrAdmin, (*Handler).permissions},
+	{"POST", "/api/v1/orgs/{org}/authorize", selfOrAdmin, (*Handler).authorize},
+
+	{"GET", "/api/v1/orgs/{org}/workspaces", orgAdmin, (*Handler).listWorkspaces},
+	{"POST", "/api/v1/orgs/{org}/workspaces", orgAdmin, (*Handler).createWorkspace},
+	{"GET", "/api/v1/orgs/{org}/workspaces/{id}", orgAdmin, (*Handler).getWorkspace},
+	{"PATCH", "/api/v1/orgs/{org}/workspaces/{id}", orgAdmin, (*Handler).updateWorkspace},
+	{"DELETE", "/api/v1/orgs/{org}/workspaces/{id}", orgAdmin, (*Handler).deleteWorkspace},
+
+	{"GET", "/api/v1/orgs/{org}/bindings", orgAdmin, (*Handler).listBindings},
+	{"POST", "/api/v1/orgs/{org}/bindings", orgAdmin, (*Handler).createBinding},
+	{"DELETE", "/api/v1/orgs/{org}/bindings/{id}", orgAdmin, (*Handler).deleteBinding},
+	{"GET", "/api/v1/orgs/{org}/mappings", orgAdmin, (*Handler).listMappings},
+	{"POST", "/api/v1/orgs/{org}/mappings", orgAdmin, (*Handler).createMapping},
+	{"DELETE", "/api/v1/orgs/{org}/mappings/{id}", orgAdmin, (*Handler).deleteMapping},
+
+	{"GET", "/api/v1/orgs/{org}/scim-tokens", orgAdmin, (*Handler).listSCIMTokens},
+	{"POST", "/api/v1/orgs/{org}/scim-tokens", orgAdmin, (*Handler).createSCIMToken},
+	{"DELETE", "/api/v1/orgs/{org}/scim-tokens/{name}", orgAdmin, (*Handler).revokeSCIMToken},
+	{"GET", "/api/v1/orgs/{org}/api-tokens", orgAdmin, (*Handler).listAPITokens},
+	{"POST", "/api/v1/orgs/{org}/api-tokens", orgAdmin, (*Handler).createAPIToken},
+	{"DELETE", "/api/v1/orgs/{org}/api-tokens/{id}", orgAdmin, (*Handler).revokeAPIToken},
+
+	{"GET", "/api/v1/orgs/{org}/audit", orgAdmin, (*Handler).listAudit},
+}
+
+// Mount registers every route on mux with Go 1.22 method and path
+// patterns, and a fallback that answers problem documents for paths and
+// methods the API does not serve (instead of the mux's plain text).
+func (h *Handler) Mount(mux interface{ Handle(string, http.Handler) }) {
+	known := http.NewServeMux() // every path served, for any method
+	allow := map[string][]string{}
+	for _, rt := range routes {
+		mux.Handle(rt.method+" "+rt.pattern, h.wrap(rt))
+		if allow[rt.pattern] == nil {
+			known.Handle(rt.pattern, http.NotFoundHandler())
+		}
+		allow[rt.pattern] = append(allow[rt.pattern], rt.method)
+	}
+	mux.Handle(Prefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpserver.SetRoute(r, "unmatched /api/v1/")
+		if _, p := known.Handler(r); p != "" {
+			w.Header().Set("Allow", strings.Join(allow[p], ", "))
+			h.fail(w, r, errMethod)
+			return
+		}
+		h.fail(w, r, directory.NotFoundf("no such resource: %s", r.URL.Path))
+	}))
+}
+
+// call is what the guard learned about the caller of a route.
+type call struct {
+	org   directory.Organization
+	user  directory.User  // the caller, whose role authorizes the request
+	actor directory.Actor // recorded on writes
+
+	store Store
+	once  sync.Once
+	acc   directory.Access // the caller's effective permissions
+	admin bool             // the caller is Org Admin
+	err   error
+}
+
+// callerAccess computes the caller's effective permissions once; it is
+// safe to call from several goroutines. admin tells whether the caller is
+// Org Admin.
+func (c *call) callerAccess(ctx context.Context) (acc directory.Access, admin bool, err error) {
+	c.once.Do(func() {
+		c.acc, c.err = c.store.Access(ctx, c.org.ID, c.user.ID)
+		c.admin = c.err == nil && c.acc.Authorize(directory.ActionManageOrg, "").Allowed
+	})
+	return c.acc, c.admin, c.err
+}
+
+// wrap turns a route into a handler: it names the route for metrics,
+// authenticates, checks the tenant, authorizes, runs the route and maps
+// its error to a problem.
+func (h *Handler) wrap(rt route) http.Handler {
+	name := rt.method + " " + rt.pattern
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpserver.SetRoute(r, name)
+		var c *call
+		if rt.guard != public {
+			var err error
+			if c, err = h.admit(r, rt.guard); err != nil {
+				h.fail(w, r, err)
+				return
+			}
+		}
+		if err := rt.serve(h, w, r, c); err != nil {
+			h.fail(w, r, err)
+		}
+	})
+}
+
+// admit authenticates the caller, checks that the URL's organization is
+// the caller's, and authorizes the route's guard.
+func (h *Handler) admit(r *http.Request, g guard) (*call, error) {
+	p, err := h.authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	if r.PathValue("org") != p.Org.Slug {
+		// The same answer as for an organization that does not exist.
+		return nil, errNoOrg
+	}
+	if p.Ambient && !safeMethod(r.Method) {
+		if h.csrf == nil {
+			return nil, errForbiddenf("this write needs CSRF protection, which is not configured")
+		}
+		if err := h.csrf(r); err != nil {
+			return nil, errForbiddenf("the request failed its CSRF check")
+		}
+	}
+	c := &call{org: p.Org, user: p.User, actor: p.Actor, store: h.store}
+	if g == orgAdmin {
+		_, admin, err := c.callerAccess(r.Context())
+		if err != nil {
+			return nil, err
+		}
+		if !admin {
+			return nil, errForbiddenf("%s is not an org admin of %s: only an org admin manages users, workspaces, bindings, mappings, tokens and the audit log",
+				p.User.UserName, p.Org.Slug)
+		}
+	}
+	// selfOrAdmin routes ask callerAccess when the request is about
+	// someone else.
+	return c, nil
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}

@@ -1,0 +1,90 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+)
+
+// Principal is an authenticated caller.
+type Principal struct {
+	// Org is the organization the credential belongs to; a request for
+	// another organization's URL is answered 404.
+	Org directory.Organization
+	// User is whose effective role authorizes the request (a token's owner,
+	// a session's user).
+	User directory.User
+	// Actor is recorded on the audit trail of every write.
+	Actor directory.Actor
+	// Ambient is true when the browser sends the credential on its own (a
+	// session cookie): writes then need a CSRF check. Bearer tokens are
+	// never ambient.
+	Ambient bool
+}
+
+// Authenticator is one way of authenticating a request. Authenticate
+// returns ok=false (and no error) when the request carries no credential
+// of its kind, so that the next authenticator is tried; a credential of
+// its kind that is not valid is an error of kind ErrUnauthorized.
+type Authenticator interface {
+	Authenticate(r *http.Request) (p Principal, ok bool, err error)
+}
+
+var (
+	errNoCredentials = &directory.Error{Kind: directory.ErrUnauthorized,
+		Msg: "authentication is required: send an admin API token as Authorization: Bearer scb_api_…"}
+	errInvalidToken = &directory.Error{Kind: directory.ErrUnauthorized,
+		Msg: "the bearer token is not valid (unknown, revoked or expired, or its owner is no longer active)"}
+	// errNoOrg answers a URL naming an organization other than the
+	// caller's, whether or not it exists.
+	errNoOrg = directory.NotFoundf("organization not found")
+)
+
+func errForbiddenf(format string, args ...any) error {
+	return &directory.Error{Kind: directory.ErrForbidden, Msg: fmt.Sprintf(format, args...)}
+}
+
+// authenticate runs the chain; the first authenticator that recognises a
+// credential decides.
+func (h *Handler) authenticate(r *http.Request) (Principal, error) {
+	for _, a := range h.auth {
+		p, ok, err := a.Authenticate(r)
+		if err != nil {
+			return Principal{}, err
+		}
+		if ok {
+			return p, nil
+		}
+	}
+	return Principal{}, errNoCredentials
+}
+
+// bearer authenticates admin API tokens sent as Authorization: Bearer.
+type bearer struct{ store Store }
+
+func (b bearer) Authenticate(r *http.Request) (Principal, bool, error) {
+	header := r.Header.Get("Authorization")
+	if header == "" {
+		return Principal{}, false, nil
+	}
+	scheme, secret, _ := strings.Cut(header, " ")
+	secret = strings.TrimSpace(secret)
+	if !strings.EqualFold(scheme, "Bearer") || secret == "" {
+		return Principal{}, false, errNoCredentials
+	}
+	org, tok, owner, err := b.store.AuthenticateAPI(r.Context(), secret)
+	if errors.Is(err, directory.ErrUnauthorized) {
+		return Principal{}, false, errInvalidToken
+	}
+	if err != nil {
+		return Principal{}, false, fmt.Errorf("authenticate API token: %w", err)
+	}
+	return Principal{
+		Org:   org,
+		User:  owner,
+		Actor: directory.Actor{Kind: "api-token", Name: fmt.Sprintf("%s (%s)", tok.Name, owner.UserName)},
+	}, true, nil
+}

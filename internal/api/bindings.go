@@ -1,0 +1,235 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/postgres"
+)
+
+// Role bindings and SSO mappings. A mapping is a binding whose subject is
+// an IdP group; the mappings routes are the bindings routes restricted to
+// group subjects, for the "SSO mappings" screen.
+
+func (h *Handler) listBindings(w http.ResponseWriter, r *http.Request, c *call) error {
+	return h.listBindingsOf(w, r, c, false)
+}
+
+func (h *Handler) listMappings(w http.ResponseWriter, r *http.Request, c *call) error {
+	return h.listBindingsOf(w, r, c, true)
+}
+
+// listBindingsOf lists bindings, filtered by ?workspace= (id or name) and,
+// for bindings, ?user= (id, userName or email; that user's direct grants).
+func (h *Handler) listBindingsOf(w http.ResponseWriter, r *http.Request, c *call, groups bool) error {
+	p, err := pageOf(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	q := r.URL.Query()
+	f := postgres.BindingFilter{Groups: groups}
+	if ref := q.Get("workspace"); ref != "" {
+		ws, err := h.store.Workspace(ctx, c.org.ID, ref)
+		if err != nil {
+			return err
+		}
+		f.WorkspaceID = ws.ID
+	}
+	if ref := q.Get("user"); ref != "" && !groups {
+		u, err := h.store.FindMember(ctx, c.org.ID, ref)
+		if err != nil {
+			return err
+		}
+		f.UserID = u.ID
+	}
+	all, err := h.store.Bindings(ctx, c.org.ID, f)
+	if err != nil {
+		return err
+	}
+	page := window(all, p)
+	items, err := h.renderBindings(ctx, c.org.ID, page.Items)
+	if err != nil {
+		return err
+	}
+	return h.writeJSON(w, r, http.StatusOK, list[bindingJSON]{Items: items, Total: page.Total, Offset: p.offset, Limit: p.limit})
+}
+
+// renderBindings names the workspaces and users the bindings refer to.
+func (h *Handler) renderBindings(ctx context.Context, orgID string, bs []directory.Binding) ([]bindingJSON, error) {
+	out := make([]bindingJSON, 0, len(bs))
+	if len(bs) == 0 {
+		return out, nil
+	}
+	var userIDs []string
+	needWorkspaces := false
+	for _, b := range bs {
+		if b.UserID != "" {
+			userIDs = append(userIDs, b.UserID)
+		}
+		needWorkspaces = needWorkspaces || b.WorkspaceID != ""
+	}
+	wsNames := map[string]string{}
+	if needWorkspaces {
+		all, err := h.store.Workspaces(ctx, orgID)
+		if err != nil {
+			return nil, err
+		}
+		for _, ws := range all {
+			wsNames[ws.ID] = ws.Name
+		}
+	}
+	userNames := map[string]string{}
+	if len(userIDs) > 0 {
+		var err error
+		if userNames, err = h.store.UserNames(ctx, orgID, userIDs); err != nil {
+			return nil, err
+		}
+	}
+	for _, b := range bs {
+		j := bindingJSON{ID: b.ID, Role: b.Role.String()}
+		if b.WorkspaceID != "" {
+			j.Workspace = &workspaceRefJSON{ID: b.WorkspaceID, Name: wsNames[b.WorkspaceID]}
+		}
+		if b.UserID != "" {
+			j.User = &userRefJSON{ID: b.UserID, UserName: userNames[b.UserID]}
+		}
+		if b.GroupValue != "" {
+			j.Group = &groupSubjectJSON{Match: string(b.GroupMatch), Value: b.GroupValue}
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+type bindingCreate struct {
+	Role      string            `json:"role"`
+	Workspace string            `json:"workspace"` // id or name; absent for org-admin
+	User      string            `json:"user"`      // id, userName or email
+	Group     *groupSubjectJSON `json:"group"`     // match defaults to displayName
+}
+
+func (h *Handler) createBinding(w http.ResponseWriter, r *http.Request, c *call) error {
+	return h.createBindingOf(w, r, c, false)
+}
+
+func (h *Handler) createMapping(w http.ResponseWriter, r *http.Request, c *call) error {
+	return h.createBindingOf(w, r, c, true)
+}
+
+// createBindingOf resolves the references of a new binding and stores it.
+// A group need not exist yet: a mapping may be made before the IdP pushes
+// the group it names.
+func (h *Handler) createBindingOf(w http.ResponseWriter, r *http.Request, c *call, groups bool) error {
+	var req bindingCreate
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	role, err := directory.ParseRole(req.Role)
+	if err != nil {
+		return err
+	}
+	if groups && req.User != "" {
+		return directory.Invalidf("a mapping names a group; grant a role to a user with /bindings")
+	}
+	if groups && req.Group == nil {
+		return directory.Invalidf("a mapping needs a group: {\"match\": \"displayName\", \"value\": \"…\"}")
+	}
+	if (req.User == "") == (req.Group == nil) {
+		return directory.Invalidf("a binding names exactly one subject: a user or a group")
+	}
+	ctx := r.Context()
+	b := directory.Binding{OrgID: c.org.ID, Role: role}
+	if req.Workspace != "" {
+		ws, err := h.store.Workspace(ctx, c.org.ID, req.Workspace)
+		if err != nil {
+			return err
+		}
+		b.WorkspaceID = ws.ID
+	}
+	if req.User != "" {
+		u, err := h.store.FindMember(ctx, c.org.ID, req.User)
+		if err != nil {
+			return err
+		}
+		if u.Status() == directory.StatusRemoved {
+			return directory.Conflictf("%s was removed from the organization and cannot be granted a role", u.UserName)
+		}
+		b.UserID = u.ID
+	}
+	if req.Group != nil {
+		b.GroupMatch, b.GroupValue = directory.GroupMatch(req.Group.Match), req.Group.Value
+		if b.GroupMatch == "" {
+			b.GroupMatch = directory.MatchGroupDisplayName
+		}
+		if b.GroupValue == "" {
+			return directory.Invalidf("group.value is required")
+		}
+	}
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	created, err := h.store.CreateBinding(ctx, c.actor, b)
+	if err != nil {
+		return err
+	}
+	out, err := h.renderBindings(ctx, c.org.ID, []directory.Binding{created})
+	if err != nil {
+		return err
+	}
+	coll := "bindings"
+	if groups {
+		coll = "mappings"
+	}
+	w.Header().Set("Location", "/api/v1/orgs/"+c.org.Slug+"/"+coll+"/"+created.ID)
+	return h.writeJSON(w, r, http.StatusCreated, out[0])
+}
+
+func (h *Handler) deleteBinding(w http.ResponseWriter, r *http.Request, c *call) error {
+	return h.deleteBindingOf(w, r, c, false)
+}
+
+func (h *Handler) deleteMapping(w http.ResponseWriter, r *http.Request, c *call) error {
+	return h.deleteBindingOf(w, r, c, true)
+}
+
+// deleteBindingOf deletes a binding (a mapping: a group binding only). The
+// break-glass owner's org-admin binding is refused: it is what keeps the
+// organization reachable when its IdP is not.
+func (h *Handler) deleteBindingOf(w http.ResponseWriter, r *http.Request, c *call, groups bool) error {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	all, err := h.store.Bindings(ctx, c.org.ID, postgres.BindingFilter{Groups: groups})
+	if err != nil {
+		return err
+	}
+	var b *directory.Binding
+	for i := range all {
+		if strings.EqualFold(all[i].ID, id) {
+			b = &all[i]
+			break
+		}
+	}
+	if b == nil {
+		if groups {
+			return directory.NotFoundf("mapping %q not found", id)
+		}
+		return directory.NotFoundf("role binding %q not found", id)
+	}
+	if b.Role == directory.RoleOrgAdmin && b.UserID != "" {
+		u, err := h.store.Member(ctx, c.org.ID, b.UserID)
+		if err != nil {
+			return err
+		}
+		if u.Source == directory.SourceBreakGlass {
+			return directory.Conflictf("%s is the organization's break-glass owner: its org-admin binding can never be removed", u.UserName)
+		}
+	}
+	if err := h.store.DeleteBinding(ctx, c.actor, c.org.ID, b.ID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

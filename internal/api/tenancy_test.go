@@ -1,0 +1,128 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/scimbridge/scimbridge/internal/api"
+	"github.com/scimbridge/scimbridge/internal/postgres"
+)
+
+// snapshot is everything of an organization that an admin route can read
+// or change, as JSON.
+func snapshot(t *testing.T, tn *tenant) string {
+	t.Helper()
+	ctx := context.Background()
+	var parts []any
+	add := func(v any, err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, v)
+	}
+	users, _, err := tn.db.Members(ctx, tn.id, postgres.MemberQuery{Limit: 500})
+	add(users, err)
+	add(tn.db.Workspaces(ctx, tn.id))
+	add(tn.db.Bindings(ctx, tn.id, postgres.BindingFilter{}))
+	add(tn.db.SCIMTokens(ctx, tn.id))
+	add(tn.db.APITokens(ctx, tn.id))
+	add(tn.db.AuditEvents(ctx, tn.id, "", ""))
+	b, err := json.Marshal(parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A token of organization A gets 404 for every route of organization B,
+// the same answer as for an organization that does not exist, and
+// nothing of B changes.
+func TestTenantIsolationOfEveryRoute(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a := e.tenant("org-a")
+	b := e.tenant("org-b")
+
+	// B's resources, which A's requests name.
+	bUser := b.user("jit@b.test", "jit")
+	bSCIM := b.scimUser("scim@b.test")
+	b.group("B-Group", bSCIM)
+	ws := b.workspace("b-ws", "b-cluster", "b-ns")
+	binding := b.must(201, "POST", "/bindings", map[string]any{"role": "viewer", "workspace": ws.ID, "user": bUser.ID})["id"].(string)
+	mapping := b.must(201, "POST", "/mappings", map[string]any{"role": "editor", "workspace": ws.ID, "group": map[string]any{"value": "B-Group"}})["id"].(string)
+	b.must(201, "POST", "/scim-tokens", map[string]any{"name": "b-idp"})
+	apiToken := b.must(201, "POST", "/api-tokens", map[string]any{"name": "b-ci", "owner": bUser.ID})["id"].(string)
+	// A has resources of the same names, so that a leak would find them.
+	a.workspace("b-ws", "b-cluster", "b-ns")
+
+	// The id of B's resource for each collection with an {id} or {name}.
+	ids := map[string]string{
+		"users": bUser.ID, "workspaces": ws.ID, "bindings": binding, "mappings": mapping,
+		"scim-tokens": "b-idp", "api-tokens": apiToken,
+	}
+	bodies := map[string]any{
+		"POST /api/v1/orgs/{org}/authorize":        map[string]any{"user": bUser.ID, "action": "pipes.view", "workspace": ws.ID},
+		"POST /api/v1/orgs/{org}/workspaces":       map[string]any{"name": "new", "targets": []any{map[string]any{"cluster": "c", "namespace": "n"}}},
+		"PATCH /api/v1/orgs/{org}/workspaces/{id}": map[string]any{"name": "renamed"},
+		"POST /api/v1/orgs/{org}/bindings":         map[string]any{"role": "org-admin", "user": bUser.ID},
+		"POST /api/v1/orgs/{org}/mappings":         map[string]any{"role": "org-admin", "group": map[string]any{"value": "B-Group"}},
+		"POST /api/v1/orgs/{org}/scim-tokens":      map[string]any{"name": "stolen"},
+		"POST /api/v1/orgs/{org}/api-tokens":       map[string]any{"name": "stolen", "owner": bUser.ID},
+	}
+	queries := map[string]string{
+		"GET /api/v1/orgs/{org}/users":    "?search=b.test",
+		"GET /api/v1/orgs/{org}/bindings": "?user=" + bUser.ID,
+		"GET /api/v1/orgs/{org}/audit":    "?resourceId=" + bUser.ID,
+	}
+
+	before := snapshot(t, b)
+	tested := 0
+	var gets []string
+	for _, rt := range api.Routes() {
+		if rt.Public {
+			continue
+		}
+		key := rt.Method + " " + rt.Pattern
+		segs := strings.Split(rt.Pattern, "/")
+		for i, seg := range segs {
+			if seg == "{id}" || seg == "{name}" {
+				segs[i] = ids[segs[i-1]]
+			}
+		}
+		path := strings.Join(segs, "/")
+		if strings.Contains(strings.TrimPrefix(path, "/api/v1/orgs/{org}"), "{") {
+			t.Fatalf("%s: no id of B for this route; add one to the table", key)
+		}
+		body, hasBody := bodies[key]
+		if (rt.Method == "POST" || rt.Method == "PATCH") && !hasBody {
+			t.Fatalf("%s: no body for this route; add one to the table", key)
+		}
+		path += queries[key]
+		t.Run(key, func(t *testing.T) {
+			onB := a.in(t).send(a.token, rt.Method, strings.Replace(path, "{org}", "org-b", 1), body)
+			p := problem(t, onB, 404, "not-found")
+			onNone := a.in(t).send(a.token, rt.Method, strings.Replace(path, "{org}", "no-such-org", 1), body)
+			if q := problem(t, onNone, 404, "not-found"); q["detail"] != p["detail"] {
+				t.Fatalf("B's 404 differs from a missing organization's: %v vs %v", p, q)
+			}
+		})
+		tested++
+		if rt.Method == "GET" {
+			gets = append(gets, strings.Replace(path, "{org}", "org-b", 1))
+		}
+	}
+	if want := len(api.Routes()) - 1; tested != want {
+		t.Fatalf("tested %d routes, want %d", tested, want)
+	}
+	if after := snapshot(t, b); after != before {
+		t.Fatalf("organization B changed:\nbefore %s\nafter  %s", before, after)
+	}
+	// The paths named B's resources: B's own token finds each of them.
+	for _, p := range gets {
+		if r := b.send(b.token, "GET", p, nil); r.status != 200 {
+			t.Errorf("GET %s with B's token: %d %s", p, r.status, r.body)
+		}
+	}
+}

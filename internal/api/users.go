@@ -1,0 +1,141 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/postgres"
+)
+
+var sources = map[string]bool{
+	directory.SourceSCIM: true, directory.SourceInvitation: true, directory.SourceJIT: true,
+	directory.SourceService: true, directory.SourceBreakGlass: true,
+}
+
+func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, c *call) error {
+	p, err := pageOf(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	mq := postgres.MemberQuery{Search: q.Get("search"), Status: q.Get("status"), Source: q.Get("source"), Offset: p.offset, Limit: p.limit}
+	switch mq.Status {
+	case "", directory.StatusActive, directory.StatusDeactivated, directory.StatusRemoved:
+	default:
+		return directory.Invalidf("status %q: want active, deactivated or removed", mq.Status)
+	}
+	if mq.Source != "" && !sources[mq.Source] {
+		return directory.Invalidf("source %q: want scim, invitation, jit, service or breakglass", mq.Source)
+	}
+	users, total, err := h.store.Members(r.Context(), c.org.ID, mq)
+	if err != nil {
+		return err
+	}
+	out := list[userJSON]{Items: make([]userJSON, 0, len(users)), Total: total, Offset: p.offset, Limit: p.limit}
+	for _, u := range users {
+		out.Items = append(out.Items, renderUser(u))
+	}
+	return h.writeJSON(w, r, http.StatusOK, out)
+}
+
+func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, c *call) error {
+	u, err := h.store.Member(r.Context(), c.org.ID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return h.writeJSON(w, r, http.StatusOK, renderUser(u))
+}
+
+// removeUser ends a membership. The store refuses IdP-managed users (409:
+// remove them in the IdP) and the break-glass owner (409).
+func (h *Handler) removeUser(w http.ResponseWriter, r *http.Request, c *call) error {
+	if _, err := h.store.RemoveMember(r.Context(), c.actor, c.org.ID, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type workspaceAccessJSON struct {
+	Workspace workspaceRefJSON `json:"workspace"`
+	Role      string           `json:"role"`
+	Grants    []grantJSON      `json:"grants"`
+}
+
+type permissionsJSON struct {
+	User userJSON `json:"user"`
+	// Effective is false for a deactivated or removed user: the grants are
+	// listed, but authorize allows nothing.
+	Effective  bool                  `json:"effective"`
+	OrgAdmin   []grantJSON           `json:"orgAdmin"`
+	Workspaces []workspaceAccessJSON `json:"workspaces"`
+	Summary    []string              `json:"summary"`
+}
+
+// permissions answers a user's effective permissions with their
+// provenance. Anyone may ask about themself; asking about others needs
+// Org Admin.
+func (h *Handler) permissions(w http.ResponseWriter, r *http.Request, c *call) error {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	acc, admin, err := c.callerAccess(ctx)
+	if err != nil {
+		return err
+	}
+	if !admin && !strings.EqualFold(id, c.user.ID) {
+		return errForbiddenf("only an org admin may see the permissions of other users")
+	}
+	u, err := h.store.Member(ctx, c.org.ID, id)
+	if err != nil {
+		return err
+	}
+	if u.ID != c.user.ID {
+		if acc, err = h.store.Access(ctx, c.org.ID, u.ID); err != nil {
+			return err
+		}
+	}
+	names := map[string]string{}
+	if len(acc.Workspaces) > 0 {
+		all, err := h.store.Workspaces(ctx, c.org.ID)
+		if err != nil {
+			return err
+		}
+		for _, ws := range all {
+			names[ws.ID] = ws.Name
+		}
+	}
+	out := permissionsJSON{
+		User:       renderUser(u),
+		Effective:  u.Status() == directory.StatusActive,
+		OrgAdmin:   renderGrants(acc.OrgAdmin),
+		Workspaces: make([]workspaceAccessJSON, 0, len(acc.Workspaces)),
+		Summary:    []string{},
+	}
+	for _, g := range acc.OrgAdmin {
+		out.Summary = append(out.Summary, fmt.Sprintf("%s on the organization %s", g.Role, g.Via))
+	}
+	for _, wa := range acc.Workspaces {
+		name, ok := names[wa.WorkspaceID]
+		if !ok {
+			name = wa.WorkspaceID // deleted since the bindings were read
+		}
+		out.Workspaces = append(out.Workspaces, workspaceAccessJSON{
+			Workspace: workspaceRefJSON{ID: wa.WorkspaceID, Name: name},
+			Role:      wa.Role.String(),
+			Grants:    renderGrants(wa.Grants),
+		})
+	}
+	sort.Slice(out.Workspaces, func(i, j int) bool {
+		a, b := out.Workspaces[i].Workspace, out.Workspaces[j].Workspace
+		return a.Name < b.Name || a.Name == b.Name && a.ID < b.ID
+	})
+	for _, wa := range out.Workspaces {
+		for _, g := range wa.Grants {
+			out.Summary = append(out.Summary, fmt.Sprintf("%s on %s %s", g.Role, wa.Workspace.Name, g.Via))
+		}
+	}
+	return h.writeJSON(w, r, http.StatusOK, out)
+}
