@@ -34,6 +34,11 @@ var roleSeparators = strings.NewReplacer("_", "-", " ", "-")
 // ParseRole reads a role name: "viewer", "runner", "editor",
 // "workspace-admin" or "org-admin" (case and "_"/" " for "-" ignored).
 func ParseRole(s string) (Role, error) {
+	for i, n := range roleNames { // the canonical spelling, as stored
+		if i > 0 && n == s {
+			return Role(i), nil
+		}
+	}
 	k := roleSeparators.Replace(strings.ToLower(strings.TrimSpace(s)))
 	for i, n := range roleNames {
 		if i > 0 && n == k {

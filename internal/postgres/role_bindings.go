@@ -127,7 +127,15 @@ func (db *DB) Access(ctx context.Context, orgID, userID string) (directory.Acces
 			})
 			return err
 		})
-	b.Queue(`SELECT `+bindingColumns+` FROM role_bindings b WHERE b.org_id = $1 AND (b.user_id = $2 OR b.group_value IS NOT NULL)`, orgID, userID).
+	// Only the bindings that can apply are read: the user's own, and group
+	// bindings that name one of the user's groups (directory.Effective
+	// decides again; this only keeps the rows few).
+	b.Queue(`WITH mine AS (SELECT g.id::text AS id, g.external_id, g.display_name FROM group_members m
+			JOIN groups g ON g.org_id = m.org_id AND g.id = m.group_id WHERE m.org_id = $1 AND m.user_id = $2)
+		SELECT `+bindingColumns+` FROM role_bindings b WHERE b.org_id = $1 AND (b.user_id = $2
+			OR (b.group_match = 'id' AND b.group_value IN (SELECT id FROM mine))
+			OR (b.group_match = 'externalId' AND b.group_value IN (SELECT external_id FROM mine))
+			OR (b.group_match = 'displayName' AND b.group_value IN (SELECT display_name FROM mine)))`, orgID, userID).
 		Query(func(rows pgx.Rows) error {
 			var err error
 			bindings, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (directory.Binding, error) { return scanBinding(r) })
