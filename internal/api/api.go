@@ -1,6 +1,7 @@
 // Package api serves scimbridge's admin API: JSON over HTTP under
 // /api/v1/orgs/{org}/…, for the platform's "Org → Users" screens and for
-// the platform's own question "may this user do this here" (authorize).
+// the platform's own questions "may this user do this here" (authorize)
+// and "who pushed this commit" (git resolve, fed by git observations).
 //
 // Why it is shaped as it is:
 //
@@ -108,6 +109,51 @@ type Store interface {
 
 	// QueryAudit lists audit events, newest first, with the total.
 	QueryAudit(ctx context.Context, orgID string, q postgres.AuditQuery) ([]postgres.AuditEvent, int, error)
+
+	// Invitations lists invitations, newest first; pending ones only when
+	// pendingOnly.
+	Invitations(ctx context.Context, orgID string, pendingOnly bool) ([]directory.Invitation, error)
+	// CreateInvitation invites an address and queues its mail; bindings
+	// are the initial grants (no subject); ttl 0 is the default (7 days).
+	// ErrInvalid: address or grant; ErrConflict: the address is a
+	// member's (the error names the member) or has a pending invitation.
+	CreateInvitation(ctx context.Context, actor directory.Actor, orgID, email string, anyEmail bool, bindings []directory.Binding, ttl time.Duration) (directory.Invitation, error)
+	// ResendInvitation queues another mail with a new link. ErrNotFound;
+	// ErrConflict: not pending.
+	ResendInvitation(ctx context.Context, actor directory.Actor, orgID, id string) error
+	// RevokeInvitation withdraws a pending invitation. ErrNotFound;
+	// ErrConflict: not pending.
+	RevokeInvitation(ctx context.Context, actor directory.Actor, orgID, id string) error
+
+	// IngestGitObservations records commit authors, idempotent by (repo,
+	// sha). ErrInvalid: a bad observation (named by its 1-based index);
+	// nothing is stored then.
+	IngestGitObservations(ctx context.Context, orgID string, obs []directory.GitObservation) (postgres.IngestResult, error)
+	// GitIdentities lists identities, most recently seen first, with the
+	// total that match.
+	GitIdentities(ctx context.Context, orgID string, q postgres.GitIdentityQuery) ([]directory.GitIdentity, int, error)
+	// MapGitIdentity maps an identity to a user or service account.
+	// ErrNotFound: no such identity; ErrConflict: someone else has it (the
+	// error names them); ErrInvalid: the user is removed or unknown.
+	MapGitIdentity(ctx context.Context, actor directory.Actor, orgID, identityID, userID string) (directory.GitIdentity, error)
+	// UnmapGitIdentity releases an identity. ErrNotFound.
+	UnmapGitIdentity(ctx context.Context, actor directory.Actor, orgID, identityID string) error
+	// ResolveGit answers who an identity is, deactivated users included.
+	// ErrNotFound: unknown or unmapped; ErrInvalid: no email or login.
+	ResolveGit(ctx context.Context, orgID, provider, email, login string) (postgres.Attribution, error)
+
+	// ServiceAccounts lists service accounts by name, deleted ones too.
+	ServiceAccounts(ctx context.Context, orgID string) ([]directory.User, error)
+	// CreateServiceAccount: ErrInvalid (name, owner not a current person),
+	// ErrConflict (the name is any user's).
+	CreateServiceAccount(ctx context.Context, actor directory.Actor, orgID, name, description, ownerID string) (directory.User, error)
+	// SetServiceAccountEnabled disables or enables one by id or name; a
+	// disabled account's tokens stop authenticating. ErrNotFound;
+	// ErrConflict: deleted.
+	SetServiceAccountEnabled(ctx context.Context, actor directory.Actor, orgID, idOrName string, enabled bool) (directory.User, error)
+	// DeleteServiceAccount marks one removed, revoking its tokens and
+	// releasing its bindings and Git identities. ErrNotFound.
+	DeleteServiceAccount(ctx context.Context, actor directory.Actor, orgID, idOrName string) error
 }
 
 // Config configures the admin API.
@@ -206,6 +252,23 @@ var routes = []route{
 	{"DELETE", "/api/v1/orgs/{org}/api-tokens/{id}", orgAdmin, (*Handler).revokeAPIToken},
 
 	{"GET", "/api/v1/orgs/{org}/audit", orgAdmin, (*Handler).listAudit},
+
+	{"GET", "/api/v1/orgs/{org}/invitations", orgAdmin, (*Handler).listInvitations},
+	{"POST", "/api/v1/orgs/{org}/invitations", orgAdmin, (*Handler).createInvitation},
+	{"POST", "/api/v1/orgs/{org}/invitations/{id}/resend", orgAdmin, (*Handler).resendInvitation},
+	{"DELETE", "/api/v1/orgs/{org}/invitations/{id}", orgAdmin, (*Handler).revokeInvitation},
+
+	{"POST", "/api/v1/orgs/{org}/git/observations", orgAdmin, (*Handler).ingestGitObservations},
+	{"GET", "/api/v1/orgs/{org}/git/identities", orgAdmin, (*Handler).listGitIdentities},
+	{"PUT", "/api/v1/orgs/{org}/git/identities/{id}/mapping", orgAdmin, (*Handler).mapGitIdentity},
+	{"DELETE", "/api/v1/orgs/{org}/git/identities/{id}/mapping", orgAdmin, (*Handler).unmapGitIdentity},
+	{"GET", "/api/v1/orgs/{org}/git/resolve", orgAdmin, (*Handler).resolveGit},
+
+	{"GET", "/api/v1/orgs/{org}/service-accounts", orgAdmin, (*Handler).listServiceAccounts},
+	{"POST", "/api/v1/orgs/{org}/service-accounts", orgAdmin, (*Handler).createServiceAccount},
+	{"POST", "/api/v1/orgs/{org}/service-accounts/{name}/disable", orgAdmin, (*Handler).disableServiceAccount},
+	{"POST", "/api/v1/orgs/{org}/service-accounts/{name}/enable", orgAdmin, (*Handler).enableServiceAccount},
+	{"DELETE", "/api/v1/orgs/{org}/service-accounts/{name}", orgAdmin, (*Handler).deleteServiceAccount},
 }
 
 // Mount registers every route on mux with Go 1.22 method and path
@@ -303,7 +366,7 @@ func (h *Handler) admit(r *http.Request, g guard) (*call, error) {
 			return nil, err
 		}
 		if !admin {
-			return nil, errForbiddenf("%s is not an org admin of %s: only an org admin manages users, workspaces, bindings, mappings, tokens and the audit log",
+			return nil, errForbiddenf("%s is not an org admin of %s: only an org admin manages users, invitations, workspaces, bindings, mappings, tokens, service accounts, Git identities and the audit log",
 				p.User.UserName, p.Org.Slug)
 		}
 	}

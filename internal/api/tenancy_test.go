@@ -29,6 +29,10 @@ func snapshot(t *testing.T, tn *tenant) string {
 	add(tn.db.SCIMTokens(ctx, tn.id))
 	add(tn.db.APITokens(ctx, tn.id))
 	add(tn.db.AuditEvents(ctx, tn.id, "", ""))
+	add(tn.db.Invitations(ctx, tn.id, false))
+	ids, _, err := tn.db.GitIdentities(ctx, tn.id, postgres.GitIdentityQuery{Limit: 500})
+	add(ids, err)
+	add(tn.db.ServiceAccounts(ctx, tn.id))
 	b, err := json.Marshal(parts)
 	if err != nil {
 		t.Fatal(err)
@@ -54,13 +58,24 @@ func TestTenantIsolationOfEveryRoute(t *testing.T) {
 	mapping := b.must(201, "POST", "/mappings", map[string]any{"role": "editor", "workspace": ws.ID, "group": map[string]any{"value": "B-Group"}})["id"].(string)
 	b.must(201, "POST", "/scim-tokens", map[string]any{"name": "b-idp"})
 	apiToken := b.must(201, "POST", "/api-tokens", map[string]any{"name": "b-ci", "owner": bUser.ID})["id"].(string)
+	invitation := b.must(201, "POST", "/invitations", map[string]any{"email": "new@b.test"})["id"].(string)
+	observation := map[string]any{"provider": "github", "repo": "b/repo", "sha": strings.Repeat("b", 40), "email": "dev@b.test", "login": "b-dev"}
+	b.must(200, "POST", "/git/observations", map[string]any{"observations": []any{observation}})
+	identity := b.must(200, "GET", "/git/identities", nil)["items"].([]any)[0].(map[string]any)["id"].(string)
+	b.must(200, "PUT", "/git/identities/"+identity+"/mapping", map[string]any{"user": bUser.ID})
+	b.must(201, "POST", "/service-accounts", map[string]any{"name": "b-robot"})
 	// A has resources of the same names, so that a leak would find them.
 	a.workspace("b-ws", "b-cluster", "b-ns")
+	a.must(201, "POST", "/service-accounts", map[string]any{"name": "b-robot"})
+	a.must(200, "POST", "/git/observations", map[string]any{"observations": []any{observation}})
+	aIdentity := a.must(200, "GET", "/git/identities", nil)["items"].([]any)[0].(map[string]any)["id"].(string)
+	a.must(200, "PUT", "/git/identities/"+aIdentity+"/mapping", map[string]any{"user": a.ownerID})
 
 	// The id of B's resource for each collection with an {id} or {name}.
 	ids := map[string]string{
 		"users": bUser.ID, "workspaces": ws.ID, "bindings": binding, "mappings": mapping,
 		"scim-tokens": "b-idp", "api-tokens": apiToken,
+		"invitations": invitation, "identities": identity, "service-accounts": "b-robot",
 	}
 	bodies := map[string]any{
 		"POST /api/v1/orgs/{org}/authorize":        map[string]any{"user": bUser.ID, "action": "pipes.view", "workspace": ws.ID},
@@ -70,11 +85,23 @@ func TestTenantIsolationOfEveryRoute(t *testing.T) {
 		"POST /api/v1/orgs/{org}/mappings":         map[string]any{"role": "org-admin", "group": map[string]any{"value": "B-Group"}},
 		"POST /api/v1/orgs/{org}/scim-tokens":      map[string]any{"name": "stolen"},
 		"POST /api/v1/orgs/{org}/api-tokens":       map[string]any{"name": "stolen", "owner": bUser.ID},
+
+		"POST /api/v1/orgs/{org}/invitations":                     map[string]any{"email": "stolen@b.test", "bindings": []any{map[string]any{"role": "org-admin"}}},
+		"POST /api/v1/orgs/{org}/invitations/{id}/resend":         nil,
+		"POST /api/v1/orgs/{org}/git/observations":                map[string]any{"observations": []any{observation}},
+		"PUT /api/v1/orgs/{org}/git/identities/{id}/mapping":      map[string]any{"user": bUser.ID},
+		"POST /api/v1/orgs/{org}/service-accounts":                map[string]any{"name": "stolen"},
+		"POST /api/v1/orgs/{org}/service-accounts/{name}/disable": nil,
+		"POST /api/v1/orgs/{org}/service-accounts/{name}/enable":  nil,
 	}
 	queries := map[string]string{
 		"GET /api/v1/orgs/{org}/users":    "?search=b.test",
 		"GET /api/v1/orgs/{org}/bindings": "?user=" + bUser.ID,
 		"GET /api/v1/orgs/{org}/audit":    "?resourceId=" + bUser.ID,
+
+		"GET /api/v1/orgs/{org}/git/identities": "?recent=all&user=" + bUser.ID,
+		"GET /api/v1/orgs/{org}/git/resolve":    "?email=dev@b.test&login=b-dev",
+		"GET /api/v1/orgs/{org}/invitations":    "?pending=true",
 	}
 
 	before := snapshot(t, b)
@@ -96,7 +123,7 @@ func TestTenantIsolationOfEveryRoute(t *testing.T) {
 			t.Fatalf("%s: no id of B for this route; add one to the table", key)
 		}
 		body, hasBody := bodies[key]
-		if (rt.Method == "POST" || rt.Method == "PATCH") && !hasBody {
+		if (rt.Method == "POST" || rt.Method == "PATCH" || rt.Method == "PUT") && !hasBody {
 			t.Fatalf("%s: no body for this route; add one to the table", key)
 		}
 		path += queries[key]

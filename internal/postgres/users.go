@@ -98,6 +98,9 @@ func (db *DB) CreateUser(ctx context.Context, actor directory.Actor, u directory
 
 // whyTaken explains a userName conflict with a user SCIM does not manage.
 func (db *DB) whyTaken(ctx context.Context, actor directory.Actor, u directory.User, conflict error) error {
+	if u.Source != "" && u.Source != directory.SourceSCIM {
+		return conflict // only an IdP's push is refused and audited as such
+	}
 	var source string
 	err := db.Pool.QueryRow(ctx, `SELECT source FROM users WHERE org_id = $1 AND lower(user_name) = lower($2)`, u.OrgID, u.UserName).Scan(&source)
 	if err != nil {
