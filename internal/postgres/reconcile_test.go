@@ -1,0 +1,147 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/postgres"
+)
+
+var reconciler = directory.Actor{Kind: "system", Name: "reconciler"}
+
+func TestReconcileLockIsExclusiveAndReleasedOnClose(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _, _, _ := gitSetup(t)
+	s, err := db.LockReconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.LockReconcile(ctx); !errors.Is(err, postgres.ErrReconcileLocked) {
+		t.Fatalf("second lock: %v", err)
+	}
+	s.Close()
+	s, err = db.LockReconcile(ctx)
+	if err != nil {
+		t.Fatalf("lock after close: %v", err)
+	}
+	s.Close()
+}
+
+// AutoMap re-checks at write time what the plan was computed on.
+func TestAutoMapHoldsOnlyWhatWasPlanned(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		change func(t *testing.T, db *postgres.DB, org directory.Organization, ann, bob directory.User, g directory.GitIdentity)
+		want   int
+	}{
+		{"nothing changed", func(*testing.T, *postgres.DB, directory.Organization, directory.User, directory.User, directory.GitIdentity) {
+		}, 1},
+		{"another user took the email meanwhile", func(t *testing.T, db *postgres.DB, org directory.Organization, _, bob directory.User, _ directory.GitIdentity) {
+			setEmails(t, db, org, bob, "bob@example.com", "ann@example.com")
+		}, 0},
+		{"the user was deactivated meanwhile", func(t *testing.T, db *postgres.DB, org directory.Organization, ann, _ directory.User, _ directory.GitIdentity) {
+			if _, err := db.UpdateUser(context.Background(), tester, org.ID, ann.ID, 0, func(u directory.User) (directory.User, error) {
+				u.Attributes["active"] = false
+				return u, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}, 0},
+		{"the user lost the email meanwhile", func(t *testing.T, db *postgres.DB, org directory.Organization, ann, _ directory.User, _ directory.GitIdentity) {
+			setEmails(t, db, org, ann, "ann@elsewhere.example")
+		}, 0},
+		{"an admin mapped the identity meanwhile", func(t *testing.T, db *postgres.DB, org directory.Organization, _, bob directory.User, g directory.GitIdentity) {
+			if _, err := db.MapGitIdentity(context.Background(), tester, org.ID, g.ID, bob.ID); err != nil {
+				t.Fatal(err)
+			}
+		}, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db, org, ann, bob := gitSetup(t)
+			if _, err := db.IngestGitObservations(ctx, org.ID, []directory.GitObservation{obs("acme/api", sha1, "ann@example.com", "")}); err != nil {
+				t.Fatal(err)
+			}
+			g, _ := db.FindGitIdentity(ctx, org.ID, "github", "ann@example.com", "")
+			tc.change(t, db, org, ann, bob, g)
+			s, err := db.LockReconcile(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			n, err := s.AutoMap(ctx, reconciler, org.ID, []postgres.AutoMapping{{IdentityID: g.ID, UserID: ann.ID, Reason: "test"}})
+			if err != nil || n != tc.want {
+				t.Fatalf("mapped %d, %v; want %d", n, err, tc.want)
+			}
+			events, _ := db.AuditEvents(ctx, org.ID, "GitIdentity", g.ID)
+			auto := 0
+			for _, e := range events {
+				if e.Actor == reconciler.String() {
+					auto++
+				}
+			}
+			if auto != tc.want {
+				t.Fatalf("%d audit events by the reconciler, want %d", auto, tc.want)
+			}
+		})
+	}
+}
+
+func setEmails(t *testing.T, db *postgres.DB, org directory.Organization, u directory.User, emails ...string) {
+	t.Helper()
+	list := make([]any, len(emails))
+	for i, e := range emails {
+		list[i] = map[string]any{"value": e}
+	}
+	if _, err := db.UpdateUser(context.Background(), tester, org.ID, u.ID, 0, func(cur directory.User) (directory.User, error) {
+		cur.Attributes["emails"] = list
+		return cur, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTouchedAtFollowsEveryWrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, org, ann, _ := gitSetup(t)
+	if _, err := db.IngestGitObservations(ctx, org.ID, []directory.GitObservation{obs("acme/api", sha1, "ann@example.com", "")}); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := db.FindGitIdentity(ctx, org.ID, "github", "ann@example.com", "")
+	touched := func() (at string) {
+		if err := db.Pool.QueryRow(ctx, `SELECT touched_at::text FROM git_identities WHERE org_id = $1 AND id = $2`, org.ID, g.ID).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	// Each write is its own transaction, so now() moves on.
+	prev := touched()
+	writes := []struct {
+		name  string
+		write func() error
+	}{
+		{"map", func() error { _, err := db.MapGitIdentity(ctx, tester, org.ID, g.ID, ann.ID); return err }},
+		{"unmap", func() error { return db.UnmapGitIdentity(ctx, tester, org.ID, g.ID) }},
+		{"ingest", func() error {
+			_, err := db.IngestGitObservations(ctx, org.ID, []directory.GitObservation{obs("acme/web", sha2, "ann@example.com", "")})
+			return err
+		}},
+	}
+	for _, w := range writes {
+		if err := w.write(); err != nil {
+			t.Fatal(err)
+		}
+		if cur := touched(); cur == prev {
+			t.Errorf("%s left touched_at at %s", w.name, cur)
+		} else {
+			prev = cur
+		}
+	}
+}

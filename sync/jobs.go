@@ -1,0 +1,244 @@
+package sync
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/postgres"
+)
+
+// plan is what a run means to do, computed from the survey alone (no I/O),
+// so that a dry run reports exactly what a run would write.
+type plan struct {
+	maps     []postgres.AutoMapping
+	mappings []Mapping
+	// unmapped identities not auto-mapped, by reason
+	ambiguous, nonPersonal, heldBack int
+
+	open     []Conflict                // conflicts that hold, as the run leaves them
+	save     []postgres.ConflictRecord // new ones, and open ones to refresh
+	resolve  []string                  // ids of open conflicts that no longer hold
+	resolved []Conflict
+
+	releases  []string // identities mapped to removed users
+	suspended int      // mappings of deactivated users (changed since the watermark)
+}
+
+const autoMapReason = "the only active user with this verified email"
+
+// makePlan applies the rules to the identities a run read.
+func makePlan(sv postgres.ReconcileSurvey) plan {
+	var p plan
+	type key struct{ kind, identity string }
+	open := map[key]postgres.ReconcileConflict{}
+	for _, c := range sv.Open {
+		open[key{c.Kind, c.IdentityID}] = c
+	}
+	holds := map[key]bool{}
+	found := func(g postgres.ReconcileIdentity, kind, detail string) {
+		k := key{kind, g.ID}
+		holds[k] = true
+		cur, isOpen := open[k]
+		p.open = append(p.open, Conflict{Kind: kind, IdentityID: g.ID, Identity: g.Label(), Detail: detail, New: !isOpen})
+		if !isOpen || cur.Detail != detail || postgres.ConflictStale(cur, sv.Now) {
+			p.save = append(p.save, postgres.ConflictRecord{Kind: kind, IdentityID: g.ID, Detail: detail})
+		}
+	}
+	withOpen := make(map[string]bool, len(sv.Open))
+	for _, c := range sv.Open {
+		withOpen[c.IdentityID] = true
+	}
+	labels := make(map[string]string, len(sv.Open))
+	for _, g := range sv.Identities {
+		if withOpen[g.ID] {
+			labels[g.ID] = g.Label()
+		}
+		if g.UserID == "" {
+			p.unmapped(g, sv.Claims[g.Email], found)
+		} else {
+			p.mapped(g, sv.Claims[g.Email], found)
+		}
+	}
+	for _, c := range sv.Open {
+		if !holds[key{c.Kind, c.IdentityID}] {
+			p.resolve = append(p.resolve, c.ID)
+			p.resolved = append(p.resolved, Conflict{Kind: c.Kind, IdentityID: c.IdentityID, Identity: labels[c.IdentityID], Detail: c.Detail})
+		}
+	}
+	byLabel := func(a, b Conflict) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Identity, b.Identity), cmp.Compare(a.IdentityID, b.IdentityID))
+	}
+	slices.SortFunc(p.open, byLabel)
+	slices.SortFunc(p.resolved, byLabel)
+	slices.SortFunc(p.mappings, func(a, b Mapping) int { return cmp.Compare(a.Identity, b.Identity) })
+	return p
+}
+
+// ConflictKinds lists the kinds of conflicts, as stored and shown.
+var ConflictKinds = []string{postgres.ConflictAmbiguousEmail, postgres.ConflictMappedToRemoved, postgres.ConflictContradictsEmail}
+
+// unmapped plans an unmapped identity: auto-map it, report it, or leave it.
+func (p *plan) unmapped(g postgres.ReconcileIdentity, claims []postgres.EmailClaim, found func(postgres.ReconcileIdentity, string, string)) {
+	switch {
+	case g.Stale:
+		return // the expiry job prunes it
+	case g.Email == "":
+		// A login-only identity. Matching a GitHub login against users'
+		// stored logins joins here once users carry one.
+		return
+	case !directory.PersonalEmail(g.Email):
+		p.nonPersonal++
+		return
+	}
+	active := activeClaims(claims, "")
+	switch {
+	case len(active) == 1 && g.NeverMapped:
+		p.maps = append(p.maps, postgres.AutoMapping{IdentityID: g.ID, UserID: active[0].UserID, Reason: autoMapReason})
+		p.mappings = append(p.mappings, Mapping{IdentityID: g.ID, Identity: g.Label(), UserID: active[0].UserID, User: active[0].UserName})
+	case len(active) == 1:
+		p.heldBack++ // someone unmapped it: a person maps it again
+	case len(active) > 1:
+		p.ambiguous++
+		found(g, postgres.ConflictAmbiguousEmail, fmt.Sprintf("%s is a verified email of %d active users (%s): map the identity by hand",
+			g.Email, len(active), names(active)))
+	}
+}
+
+// mapped checks a mapped identity against its owner's lifecycle and the
+// emails users have now.
+func (p *plan) mapped(g postgres.ReconcileIdentity, claims []postgres.EmailClaim, found func(postgres.ReconcileIdentity, string, string)) {
+	if g.OwnerRemoved {
+		found(g, postgres.ConflictMappedToRemoved, fmt.Sprintf("mapped to %s, who was removed from the organization: the mapping is released", g.OwnerName))
+		p.releases = append(p.releases, g.ID)
+		return
+	}
+	if g.OwnerChanged && !g.OwnerActive {
+		p.suspended++
+	}
+	if g.Email == "" || !directory.PersonalEmail(g.Email) {
+		return
+	}
+	for _, c := range claims {
+		if c.UserID == g.UserID {
+			return // the owner still has the address
+		}
+	}
+	if others := activeClaims(claims, g.UserID); len(others) > 0 {
+		found(g, postgres.ConflictContradictsEmail, fmt.Sprintf("mapped to %s, but %s is now an email of %s and no longer of %s: remap or unmap the identity",
+			g.OwnerName, g.Email, names(others), g.OwnerName))
+	}
+}
+
+// activeClaims returns the active, non-removed claimants other than except.
+func activeClaims(claims []postgres.EmailClaim, except string) []postgres.EmailClaim {
+	var out []postgres.EmailClaim
+	for _, c := range claims {
+		if c.Active && !c.Removed && c.UserID != except {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// names lists users' names in a stable order: a conflict's detail must not
+// change (and be rewritten) when nothing did.
+func names(claims []postgres.EmailClaim) string {
+	n := make([]string, len(claims))
+	for i, c := range claims {
+		n[i] = c.UserName
+	}
+	slices.Sort(n)
+	return strings.Join(n, ", ")
+}
+
+func autoMap(ctx context.Context, _ *Reconciler, o *orgRun, js *JobSummary) error {
+	p := &o.plan
+	js.Planned = len(p.maps)
+	js.Counts = map[string]int{"ambiguous": p.ambiguous, "non-personal": p.nonPersonal, "unmapped-by-hand": p.heldBack}
+	if o.dry {
+		return nil
+	}
+	n, err := o.sess.AutoMap(ctx, Actor, o.org.ID, p.maps)
+	js.Changed = n
+	return err
+}
+
+func conflicts(ctx context.Context, _ *Reconciler, o *orgRun, js *JobSummary) error {
+	p := &o.plan
+	js.Planned = len(p.save) + len(p.resolve)
+	js.Conflicts = len(p.open)
+	newOnes := 0
+	for _, c := range p.open {
+		if c.New {
+			newOnes++
+		}
+	}
+	js.Counts = map[string]int{"new": newOnes, "resolved": len(p.resolve)}
+	if o.dry {
+		return nil
+	}
+	n, err := o.sess.SaveConflicts(ctx, o.org.ID, p.save, p.resolve)
+	js.Changed = n
+	return err
+}
+
+func lifecycle(ctx context.Context, _ *Reconciler, o *orgRun, js *JobSummary) error {
+	p := &o.plan
+	js.Planned = len(p.releases)
+	js.Counts = map[string]int{"released": len(p.releases), "suspended": p.suspended}
+	if o.dry {
+		return nil
+	}
+	n, err := o.sess.ReleaseRemoved(ctx, Actor, o.org.ID, p.releases)
+	js.Changed, js.Counts["released"] = n, n
+	return err
+}
+
+// serviceAccounts is the slot of declared service accounts.
+//
+// TODO(issue 6): read Config.ServiceAccountsFile (reject it whole, with
+// the line and the reason, when invalid), plan against the organization's
+// service accounts (create missing, update what differs, disable what the
+// file no longer lists; never delete), report the plan in js like the
+// other jobs, and apply it in one transaction unless o.dry.
+func serviceAccounts(_ context.Context, r *Reconciler, _ *orgRun, js *JobSummary) error {
+	if r.cfg.ServiceAccountsFile == "" {
+		js.Skipped = "no service accounts file"
+	} else {
+		js.Skipped = "declared service accounts are not implemented yet: " + r.cfg.ServiceAccountsFile + " is ignored"
+	}
+	return nil
+}
+
+func expiry(ctx context.Context, _ *Reconciler, o *orgRun, js *JobSummary) error {
+	sv := &o.survey
+	js.Planned = sv.Prunable + sv.HistoryPrunable
+	js.Counts = map[string]int{"expired-invitations": sv.ExpiredInvitations, "expired-scim-tokens": sv.ExpiredSCIMTokens,
+		"expired-api-tokens": sv.ExpiredAPITokens, "pruned-identities": sv.Prunable, "pruned-history": sv.HistoryPrunable}
+	if o.dry {
+		return nil
+	}
+	// Writes only when the survey found something: a run with nothing to
+	// do opens no transaction here.
+	if sv.Prunable > 0 {
+		n, err := o.sess.PruneIdentities(ctx, Actor, o.org.ID, o.pruneBefore)
+		js.Changed += n
+		js.Counts["pruned-identities"] = n
+		if err != nil {
+			return err
+		}
+	}
+	if sv.HistoryPrunable > 0 {
+		n, err := o.sess.PruneHistory(ctx, o.org.ID, o.historyFrom)
+		js.Changed += n
+		js.Counts["pruned-history"] = n
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
