@@ -89,3 +89,26 @@ func TestServiceAccountAndGitCommands(t *testing.T) {
 		t.Fatalf("git list: %q %v", out, err)
 	}
 }
+
+func TestReconcileOncePrintsItsSummary(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	ctx := context.Background()
+	cmd := func(args ...string) (string, error) {
+		var out syncBuffer
+		err := run(ctx, append(args, "--data-dir", dir), func(string) string { return "" }, &out, io.Discard)
+		return out.String(), err
+	}
+	if _, err := cmd("org", "create", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"reconcile", "--once", "--dry-run"}, {"reconcile", "--once", "--org", "acme"}} {
+		out, err := cmd(args...)
+		if err != nil || !strings.Contains(out, "acme") || !strings.Contains(out, "auto-map") {
+			t.Fatalf("%v: %q %v", args, out, err)
+		}
+	}
+	if _, err := cmd("reconcile"); err == nil {
+		t.Fatal("reconcile without --once ran")
+	}
+}

@@ -39,6 +39,7 @@ type serveConfig struct {
 	scimRate        float64
 	smtpURL         string
 	mailFrom        string
+	reconcile       *reconcileConfig
 }
 
 func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
@@ -51,6 +52,7 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 	fs.IntVar(&cfg.maxConns, "db-max-conns", 20, "maximum PostgreSQL connections of this replica (SCIMBRIDGE_DB_MAX_CONNS)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish at shutdown (SCIMBRIDGE_SHUTDOWN_TIMEOUT)")
 	fs.Int64Var(&cfg.maxBody, "max-body", int64(1<<20), "largest accepted request body in bytes (SCIMBRIDGE_MAX_BODY)")
+	cfg.reconcile = reconcileFlagSet(fs)
 	fs.StringVar(&cfg.smtpURL, "smtp-url", "", "SMTP server for invitation mail, smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none]; empty writes mails to the log (SCIMBRIDGE_SMTP_URL)")
 	fs.StringVar(&cfg.mailFrom, "mail-from", "scimbridge@localhost", "sender address of mail (SCIMBRIDGE_MAIL_FROM)")
 	fs.Float64Var(&cfg.scimRate, "scim-rate", 5000, "SCIM requests per second per organization on this replica, bursts of twice that; 0 = unbounded (SCIMBRIDGE_SCIM_RATE)")
@@ -73,6 +75,9 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 		}
 		if cfg.maxBody < 1024 {
 			return usagef("--max-body %d: want at least 1024 bytes", cfg.maxBody)
+		}
+		if err := cfg.reconcile.validate(); err != nil {
+			return err
 		}
 		if cfg.smtpURL != "" {
 			if _, err := mail.ParseSMTP(cfg.smtpURL, cfg.mailFrom); err != nil {
@@ -147,6 +152,15 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	usageCtx, stopUsage := context.WithCancel(dbCtx)
 	usageDone := make(chan struct{})
 	go func() { usage.Run(usageCtx, 30*time.Second); close(usageDone) }()
+	// The reconciler runs on its cron schedule; only one replica runs a job
+	// at a time (a PostgreSQL advisory lock), so every replica may start it.
+	stopReconcile, err := cfg.reconcile.reconciler(db, log, newReconcileMetrics(hs.Registry)).Start(gctx)
+	if err != nil {
+		stopUsage()
+		<-usageDone
+		ln.Close()
+		return usagef("--reconcile-schedule: %v", err)
+	}
 	mailDone := make(chan struct{})
 	go func() { newMailWorker(db, cfg, base, log).Run(gctx, 5*time.Second); close(mailDone) }()
 	g.Go(func() error {
@@ -163,6 +177,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 		return srv.Shutdown(sctx)
 	})
 	err = g.Wait()
+	stopReconcile()
 	stopUsage()
 	<-usageDone
 	<-mailDone
