@@ -107,6 +107,10 @@ type Store interface {
 	// RevokeAPIToken revokes a live token by id or name. ErrNotFound.
 	RevokeAPIToken(ctx context.Context, actor directory.Actor, orgID, idOrName string) error
 
+	// ReconcileRuns lists the reconciler's recorded runs, newest first.
+	ReconcileRuns(ctx context.Context, orgID string, limit int) ([]postgres.ReconcileRun, error)
+	// ReconcileConflicts lists the reconciler's conflicts, open ones first.
+	ReconcileConflicts(ctx context.Context, orgID string, q postgres.ConflictQuery) ([]postgres.ReconcileConflict, error)
 	// QueryAudit lists audit events, newest first, with the total.
 	QueryAudit(ctx context.Context, orgID string, q postgres.AuditQuery) ([]postgres.AuditEvent, int, error)
 
@@ -269,6 +273,9 @@ var routes = []route{
 	{"POST", "/api/v1/orgs/{org}/service-accounts/{name}/disable", orgAdmin, (*Handler).disableServiceAccount},
 	{"POST", "/api/v1/orgs/{org}/service-accounts/{name}/enable", orgAdmin, (*Handler).enableServiceAccount},
 	{"DELETE", "/api/v1/orgs/{org}/service-accounts/{name}", orgAdmin, (*Handler).deleteServiceAccount},
+
+	{"GET", "/api/v1/orgs/{org}/git/conflicts", orgAdmin, (*Handler).listGitConflicts},
+	{"GET", "/api/v1/orgs/{org}/reconcile/runs", orgAdmin, (*Handler).listReconcileRuns},
 }
 
 // Mount registers every route on mux with Go 1.22 method and path
