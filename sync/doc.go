@@ -37,8 +37,10 @@
 //     "suspended" means here, and a reactivation restores them by itself.
 //     Removal releases them (RemoveMember does; this job releases what
 //     escaped it and resolves the conflict).
-//  4. service-accounts: declared service accounts (a YAML file) — a slot
-//     for now, see Config.ServiceAccountsFile.
+//  4. service-accounts: declared service accounts (a YAML file,
+//     Config.ServiceAccountsFile; format in declared.go): creates what is
+//     missing, updates what differs, disables declared accounts the file
+//     no longer lists (never deletes); an invalid file changes nothing.
 //  5. expiry: invitations and tokens expire by their own time (their state
 //     is computed at use), so they are counted, not written; unmapped
 //     identities nobody saw within the retention window are deleted; run

@@ -198,20 +198,15 @@ func lifecycle(ctx context.Context, _ *Reconciler, o *orgRun, js *JobSummary) er
 	return err
 }
 
-// serviceAccounts is the slot of declared service accounts.
-//
-// TODO(issue 6): read Config.ServiceAccountsFile (reject it whole, with
-// the line and the reason, when invalid), plan against the organization's
-// service accounts (create missing, update what differs, disable what the
-// file no longer lists; never delete), report the plan in js like the
-// other jobs, and apply it in one transaction unless o.dry.
-func serviceAccounts(_ context.Context, r *Reconciler, _ *orgRun, js *JobSummary) error {
+// serviceAccounts is the slot of declared service accounts (see
+// declared.go): the file is read and checked whole each run, then the
+// organization's declared accounts are made to match it.
+func serviceAccounts(ctx context.Context, r *Reconciler, o *orgRun, js *JobSummary) error {
 	if r.cfg.ServiceAccountsFile == "" {
 		js.Skipped = "no service accounts file"
-	} else {
-		js.Skipped = "declared service accounts are not implemented yet: " + r.cfg.ServiceAccountsFile + " is ignored"
+		return nil
 	}
-	return nil
+	return reconcileDeclared(ctx, r, o, js)
 }
 
 func expiry(ctx context.Context, _ *Reconciler, o *orgRun, js *JobSummary) error {

@@ -67,12 +67,9 @@ type Config struct {
 	Overlap time.Duration
 	// ServiceAccountsFile is the YAML file declaring service accounts
 	// (issue 6, `serve --service-accounts FILE`).
-	//
-	// TODO(issue 6): the service-accounts job reports "skipped" for now.
-	// It is to parse the file (rejected whole, with line and reason, when
-	// invalid), then create what is missing, update what differs and
-	// disable what the file no longer lists — never delete — in one
-	// transaction; see serviceAccounts in jobs.go.
+	// It is read each run; an invalid file is rejected whole (the job
+	// fails with every line and reason) and changes nothing. "" for none.
+	// See declared.go for the format.
 	ServiceAccountsFile string
 	// Observer receives metrics; nil for none.
 	Observer Observer
@@ -338,9 +335,6 @@ func (r *Reconciler) Start(ctx context.Context) (stop func(), err error) {
 	c := cron.New(cron.WithLogger(cl), cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
 	if _, err := c.AddFunc(r.cfg.Schedule, func() { r.scheduled(ctx) }); err != nil {
 		return nil, directory.Invalidf("reconcile schedule %q: %v", r.cfg.Schedule, err)
-	}
-	if r.cfg.ServiceAccountsFile != "" {
-		r.log.Warn("reconcile: declared service accounts are not implemented yet; the file is ignored", "file", r.cfg.ServiceAccountsFile)
 	}
 	c.Start()
 	r.log.Info("reconciler scheduled", "schedule", r.cfg.Schedule)

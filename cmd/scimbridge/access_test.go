@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -110,5 +112,36 @@ func TestReconcileOncePrintsItsSummary(t *testing.T) {
 	}
 	if _, err := cmd("reconcile"); err == nil {
 		t.Fatal("reconcile without --once ran")
+	}
+}
+
+func TestReconcileAppliesDeclaredServiceAccounts(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	ctx := context.Background()
+	cmd := func(args ...string) (string, error) {
+		var out syncBuffer
+		err := run(ctx, append(args, "--data-dir", dir), func(string) string { return "" }, &out, io.Discard)
+		return out.String(), err
+	}
+	if _, err := cmd("org", "create", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(filepath.Dir(dir), "robots.yaml")
+	if err := os.WriteFile(file, []byte("serviceAccounts:\n  - name: ci-robot\n    org: acme\n    description: builds main\n    bindings:\n      - role: org-admin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cmd("reconcile", "--once", "--service-accounts", file); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	out, err := cmd("user", "show", "ci-robot", "--org", "acme")
+	if err != nil || !strings.Contains(out, "source:      service") || !strings.Contains(out, "org-admin directly") {
+		t.Fatalf("declared account: %q %v", out, err)
+	}
+	if err := os.WriteFile(file, []byte("serviceAccounts:\n  - name: ci-robot\n    org: acme\n    colour: blue\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cmd("reconcile", "--once", "--service-accounts", file); err == nil || !strings.Contains(err.Error()+out, ":4") {
+		t.Fatalf("an invalid file was accepted or its line not named: %q %v", out, err)
 	}
 }

@@ -18,14 +18,16 @@ func init() {
 }
 
 type reconcileConfig struct {
-	schedule      string
-	retentionDays int
+	schedule        string
+	retentionDays   int
+	serviceAccounts string
 }
 
 func reconcileFlagSet(fs *flag.FlagSet) *reconcileConfig {
 	rc := &reconcileConfig{}
 	fs.StringVar(&rc.schedule, "reconcile-schedule", "@every 5m", "cron schedule of the reconciler inside serve, e.g. \"@every 5m\" or \"*/10 * * * *\" (SCIMBRIDGE_RECONCILE_SCHEDULE)")
 	fs.IntVar(&rc.retentionDays, "retention-days", 180, "prune unmapped Git identities nobody saw for this many days (SCIMBRIDGE_RETENTION_DAYS)")
+	fs.StringVar(&rc.serviceAccounts, "service-accounts", "", "YAML file declaring service accounts, their role bindings and Git identities; the reconciler makes the database match it (SCIMBRIDGE_SERVICE_ACCOUNTS)")
 	return rc
 }
 
@@ -37,7 +39,8 @@ func (rc *reconcileConfig) validate() error {
 }
 
 func (rc *reconcileConfig) reconciler(db *database, log *slog.Logger, obs reconcile.Observer) *reconcile.Reconciler {
-	return reconcile.New(reconcile.Config{Store: db.DB, Logger: log, Schedule: rc.schedule, RetentionDays: rc.retentionDays, Observer: obs})
+	return reconcile.New(reconcile.Config{Store: db.DB, Logger: log, Schedule: rc.schedule, RetentionDays: rc.retentionDays,
+		ServiceAccountsFile: rc.serviceAccounts, Observer: obs})
 }
 
 func reconcileFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
