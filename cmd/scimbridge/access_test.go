@@ -12,12 +12,7 @@ import (
 func TestAccessCommandsAreThinClientsOfTheStore(t *testing.T) {
 	t.Parallel()
 	dir := dataDir(t)
-	ctx := context.Background()
-	cmd := func(args ...string) (string, error) {
-		var out syncBuffer
-		err := run(ctx, append(args, "--data-dir", dir), func(string) string { return "" }, &out, io.Discard)
-		return out.String(), err
-	}
+	cmd := cli(dir)
 	must := func(args ...string) string {
 		t.Helper()
 		out, err := cmd(args...)
@@ -65,12 +60,7 @@ func TestAccessCommandsAreThinClientsOfTheStore(t *testing.T) {
 func TestServiceAccountAndGitCommands(t *testing.T) {
 	t.Parallel()
 	dir := dataDir(t)
-	ctx := context.Background()
-	cmd := func(args ...string) (string, error) {
-		var out syncBuffer
-		err := run(ctx, append(args, "--data-dir", dir), func(string) string { return "" }, &out, io.Discard)
-		return out.String(), err
-	}
+	cmd := cli(dir)
 	if _, err := cmd("org", "create", "acme"); err != nil {
 		t.Fatal(err)
 	}
@@ -95,12 +85,7 @@ func TestServiceAccountAndGitCommands(t *testing.T) {
 func TestReconcileOncePrintsItsSummary(t *testing.T) {
 	t.Parallel()
 	dir := dataDir(t)
-	ctx := context.Background()
-	cmd := func(args ...string) (string, error) {
-		var out syncBuffer
-		err := run(ctx, append(args, "--data-dir", dir), func(string) string { return "" }, &out, io.Discard)
-		return out.String(), err
-	}
+	cmd := cli(dir)
 	if _, err := cmd("org", "create", "acme"); err != nil {
 		t.Fatal(err)
 	}
@@ -118,12 +103,7 @@ func TestReconcileOncePrintsItsSummary(t *testing.T) {
 func TestReconcileAppliesDeclaredServiceAccounts(t *testing.T) {
 	t.Parallel()
 	dir := dataDir(t)
-	ctx := context.Background()
-	cmd := func(args ...string) (string, error) {
-		var out syncBuffer
-		err := run(ctx, append(args, "--data-dir", dir), func(string) string { return "" }, &out, io.Discard)
-		return out.String(), err
-	}
+	cmd := cli(dir)
 	if _, err := cmd("org", "create", "acme"); err != nil {
 		t.Fatal(err)
 	}
@@ -143,5 +123,14 @@ func TestReconcileAppliesDeclaredServiceAccounts(t *testing.T) {
 	}
 	if out, err := cmd("reconcile", "--once", "--service-accounts", file); err == nil || !strings.Contains(err.Error()+out, ":4") {
 		t.Fatalf("an invalid file was accepted or its line not named: %q %v", out, err)
+	}
+}
+
+// cli runs scimbridge commands on one data dir, returning their stdout.
+func cli(dir string) func(args ...string) (string, error) {
+	return func(args ...string) (string, error) {
+		var out syncBuffer
+		err := run(context.Background(), append(args, "--data-dir", dir), func(string) string { return "" }, &out, io.Discard)
+		return out.String(), err
 	}
 }

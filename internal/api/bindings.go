@@ -71,22 +71,9 @@ func (h *Handler) renderBindings(ctx context.Context, orgID string, bs []directo
 		}
 		needWorkspaces = needWorkspaces || b.WorkspaceID != ""
 	}
-	wsNames := map[string]string{}
-	if needWorkspaces {
-		all, err := h.store.Workspaces(ctx, orgID)
-		if err != nil {
-			return nil, err
-		}
-		for _, ws := range all {
-			wsNames[ws.ID] = ws.Name
-		}
-	}
-	userNames := map[string]string{}
-	if len(userIDs) > 0 {
-		var err error
-		if userNames, err = h.store.UserNames(ctx, orgID, userIDs); err != nil {
-			return nil, err
-		}
+	wsNames, userNames, err := h.names(ctx, orgID, needWorkspaces, userIDs)
+	if err != nil {
+		return nil, err
 	}
 	for _, b := range bs {
 		j := bindingJSON{ID: b.ID, Role: b.Role.String()}
@@ -232,4 +219,25 @@ func (h *Handler) deleteBindingOf(w http.ResponseWriter, r *http.Request, c *cal
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// names looks up, in at most two queries, the workspace names (when
+// needed) and the userNames of ids that a listing shows.
+func (h *Handler) names(ctx context.Context, orgID string, needWorkspaces bool, userIDs []string) (wsNames, userNames map[string]string, err error) {
+	wsNames, userNames = map[string]string{}, map[string]string{}
+	if needWorkspaces {
+		all, err := h.store.Workspaces(ctx, orgID)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, ws := range all {
+			wsNames[ws.ID] = ws.Name
+		}
+	}
+	if len(userIDs) > 0 {
+		if userNames, err = h.store.UserNames(ctx, orgID, userIDs); err != nil {
+			return nil, nil, err
+		}
+	}
+	return wsNames, userNames, nil
 }

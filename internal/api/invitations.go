@@ -49,22 +49,9 @@ func (h *Handler) renderInvitations(ctx context.Context, orgID string, invs []di
 			needWorkspaces = needWorkspaces || b.WorkspaceID != ""
 		}
 	}
-	wsNames := map[string]string{}
-	if needWorkspaces {
-		all, err := h.store.Workspaces(ctx, orgID)
-		if err != nil {
-			return nil, err
-		}
-		for _, ws := range all {
-			wsNames[ws.ID] = ws.Name
-		}
-	}
-	userNames := map[string]string{}
-	if len(accepted) > 0 {
-		var err error
-		if userNames, err = h.store.UserNames(ctx, orgID, accepted); err != nil {
-			return nil, err
-		}
+	wsNames, userNames, err := h.names(ctx, orgID, needWorkspaces, accepted)
+	if err != nil {
+		return nil, err
 	}
 	for _, inv := range invs {
 		j := invitationJSON{
