@@ -1,0 +1,160 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+)
+
+func forbiddenf(format string, args ...any) error {
+	return &directory.Error{Kind: directory.ErrForbidden, Msg: fmt.Sprintf(format, args...)}
+}
+
+// LinkLogin resolves a verified OpenID Connect login to a user of the
+// organization, in this order:
+//
+//  1. an existing link (issuer, subject);
+//  2. the SCIM user whose externalId equals the oid claim (Entra ID sends
+//     its object id as both);
+//  3. the one user whose userName or email equals the login's email,
+//     case-insensitively, when the IdP says the email is verified;
+//  4. a new user (source "jit") when policy allows it.
+//
+// A new link is stored with an audit event in the same transaction, and
+// linked reports it. A deactivated or removed user, a service account,
+// the break-glass owner, and an unknown person under scim-only get
+// ErrForbidden with a message fit for the person signing in.
+func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClaims, policy directory.JITPolicy) (directory.User, bool, error) {
+	if c.Issuer == "" || c.Subject == "" {
+		return directory.User{}, false, directory.Invalidf("the login has no issuer or subject")
+	}
+	c.Email = strings.ToLower(strings.TrimSpace(c.Email))
+	actor := directory.Actor{Kind: "oidc", Name: c.Issuer + "#" + c.Subject}
+	var (
+		out    directory.User
+		linked bool
+	)
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM user_links l JOIN users u ON u.org_id = l.org_id AND u.id = l.user_id
+			WHERE l.org_id = $1 AND l.issuer = $2 AND l.subject = $3`, orgID, c.Issuer, c.Subject))
+		switch {
+		case err == nil:
+			out = u
+			return mayLogIn(u)
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		how := ""
+		var found []directory.User
+		if c.OID != "" {
+			if found, err = usersWhere(ctx, tx, `u.org_id = $1 AND u.external_id = $2 AND u.source = 'scim'`, orgID, c.OID); err != nil {
+				return err
+			}
+			how = "oid"
+		}
+		if len(found) == 0 && c.Email != "" && c.EmailVerified {
+			// Only a verified email may claim an account: otherwise whoever
+			// can set an unverified address at the IdP could take over the
+			// user that owns it.
+			if found, err = usersWhere(ctx, tx, `u.org_id = $1 AND (lower(u.user_name) = $2 OR u.emails @> ARRAY[$2])`, orgID, c.Email); err != nil {
+				return err
+			}
+			how = "email"
+		}
+		switch {
+		case len(found) > 1:
+			return forbiddenf("your login matches more than one account in this organization (by %s); ask an administrator to resolve it", how)
+		case len(found) == 1:
+			u = found[0]
+			if err := mayLogIn(u); err != nil {
+				return err
+			}
+			// A user keeps one identity per issuer: a second subject
+			// claiming it by email is more likely a takeover than a
+			// re-created IdP account, and an administrator can unlink.
+			var other bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM user_links WHERE org_id = $1 AND user_id = $2 AND issuer = $3)`,
+				orgID, u.ID, c.Issuer).Scan(&other); err != nil {
+				return err
+			}
+			if other {
+				return forbiddenf("the account %s is already linked to another login of this identity provider; ask an administrator", u.UserName)
+			}
+		case policy.Allows(c.Email, c.EmailVerified):
+			if u, err = createJITUser(ctx, tx, actor, orgID, c); err != nil {
+				return err
+			}
+			how = "jit"
+		case c.Email == "":
+			return forbiddenf("you have no account in this organization, and your identity provider sent no email to find one by")
+		default:
+			return forbiddenf("%s has no account in this organization; ask an administrator to provision or invite you", c.Email)
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO user_links (org_id, issuer, subject, user_id) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (org_id, issuer, subject) DO NOTHING`, orgID, c.Issuer, c.Subject, u.ID)
+		if err != nil {
+			return mapErr(err, "login link")
+		}
+		if tag.RowsAffected() == 0 { // a concurrent first login linked it
+			return directory.Conflictf("this login was linked meanwhile; sign in again")
+		}
+		out, linked = u, true
+		return audit(ctx, tx, orgID, actor, "user.link", "User", u.ID, nil,
+			map[string]any{"issuer": c.Issuer, "subject": c.Subject, "userName": u.UserName, "matchedBy": how})
+	})
+	if err != nil {
+		return directory.User{}, false, err
+	}
+	return out, linked, nil
+}
+
+// mayLogIn tells whether a user may sign in through the IdP.
+func mayLogIn(u directory.User) error {
+	switch {
+	case u.Kind == directory.KindService || u.Source == directory.SourceService:
+		return forbiddenf("%s is a service account: it authenticates with API tokens and cannot sign in", u.UserName)
+	case u.Source == directory.SourceBreakGlass:
+		return forbiddenf("the break-glass owner cannot sign in through the identity provider; use the break-glass login")
+	case u.RemovedAt != nil:
+		return forbiddenf("your account %s was removed from this organization", u.UserName)
+	case !u.Active:
+		return forbiddenf("your account %s is deactivated in this organization", u.UserName)
+	}
+	return nil
+}
+
+func usersWhere(ctx context.Context, tx pgx.Tx, where string, args ...any) ([]directory.User, error) {
+	rows, err := tx.Query(ctx, `SELECT `+userColumns+` FROM users u WHERE `+where+` ORDER BY u.seq LIMIT 2`, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (directory.User, error) { return scanUser(r) })
+}
+
+// createJITUser creates the user of a first login, named by its email.
+func createJITUser(ctx context.Context, tx pgx.Tx, actor directory.Actor, orgID string, c directory.LoginClaims) (directory.User, error) {
+	attrs := map[string]any{"userName": c.Email, "active": true, "emails": []any{map[string]any{"value": c.Email, "primary": true}}}
+	if c.Name != "" {
+		attrs["displayName"] = c.Name
+	}
+	u := directory.User{OrgID: orgID, Attributes: attrs}
+	if err := u.Derive(); err != nil {
+		return u, err
+	}
+	created, err := scanUser(tx.QueryRow(ctx, `INSERT INTO users AS u (org_id, user_name, active, display_name, emails, attributes, kind, source)
+		VALUES ($1, $2, true, $3, $4, $5, 'human', 'jit') ON CONFLICT DO NOTHING RETURNING `+userColumns,
+		orgID, u.UserName, nullIfEmpty(u.DisplayName), u.Emails, u.Attributes))
+	if errors.Is(err, pgx.ErrNoRows) {
+		// An unverified email that is another user's userName.
+		return u, forbiddenf("an account named %s exists already in this organization but could not be matched to your login; ask an administrator", c.Email)
+	}
+	if err != nil {
+		return u, userErr(err, u)
+	}
+	return created, audit(ctx, tx, orgID, actor, "user.create", "User", created.ID, nil, auditUser(created))
+}

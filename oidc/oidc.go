@@ -1,0 +1,202 @@
+// Package oidc signs people in to an organization through its OpenID
+// Provider (Okta, Entra ID, any OpenID Connect IdP), and keeps them signed
+// in with server-side sessions.
+//
+// Routes:
+//
+//	GET  /auth/{org}/login?return_to=/path  starts the authorization code flow
+//	GET  /auth/callback                     finishes it and sets the session
+//	POST /auth/{org}/logout                 ends the session
+//	GET  /auth/{org}/me                     the session's user, as JSON
+//
+// The flow uses PKCE (S256), state and nonce, all bound to a short-lived
+// HMAC-signed HttpOnly cookie, so that no server-side state is needed
+// between the redirect and the callback: any replica can finish a login
+// another one started. The ID token is verified by go-oidc (signature via
+// the provider's JWKS, issuer, audience, expiry) and the nonce here; the
+// login is then resolved to a user by the store (postgres.LinkLogin).
+package oidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/postgres"
+)
+
+// Store is what login needs of the store (a *postgres.DB).
+type Store interface {
+	Organization(ctx context.Context, slug string) (directory.Organization, error)
+	IdPSettings(ctx context.Context, orgID string) (directory.IdPSettings, error)
+	LinkLogin(ctx context.Context, orgID string, c directory.LoginClaims, policy directory.JITPolicy) (directory.User, bool, error)
+	CreateSession(ctx context.Context, orgID, userID string, ttl time.Duration) (string, error)
+	SessionUser(ctx context.Context, orgSlug, id string, idle time.Duration) (postgres.Session, directory.User, error)
+	RevokeSession(ctx context.Context, orgSlug, id string) error
+}
+
+// Box seals and opens secrets (a *secretbox.Box).
+type Box interface {
+	Seal(plaintext, context []byte) []byte
+	Open(sealed, context []byte) ([]byte, error)
+}
+
+// SecretContext binds a sealed client secret to its organization: a
+// sealed secret copied to another organization's row does not open.
+func SecretContext(orgID string) []byte { return []byte("idp/" + orgID + "/client_secret") }
+
+// Config configures the Handler.
+type Config struct {
+	Store Store
+	Box   Box // opens the sealed client secrets
+	// CookieKey signs the login state cookie (HMAC-SHA256); at least 32
+	// bytes, the same on every replica.
+	CookieKey []byte
+	// PublicURL is the service's external origin, such as
+	// https://scim.example.com; the redirect URI is PublicURL/auth/callback.
+	PublicURL string
+	// SecureCookies marks cookies Secure even when the request arrived
+	// over plain HTTP (TLS ends at a proxy).
+	SecureCookies bool
+	SessionTTL    time.Duration // absolute lifetime; default 12h
+	IdleTimeout   time.Duration // default 1h
+	HTTPClient    *http.Client  // for the provider; default a client with a 10s timeout
+	Logger        *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultSessionTTL  = 12 * time.Hour
+	DefaultIdleTimeout = time.Hour
+	stateTTL           = 10 * time.Minute
+	providerTTL        = 5 * time.Minute
+)
+
+// Handler serves the login routes.
+type Handler struct {
+	cfg Config
+	log *slog.Logger
+
+	mu        sync.Mutex
+	providers map[string]cachedProvider // by issuer
+}
+
+type cachedProvider struct {
+	p       *gooidc.Provider
+	fetched time.Time
+}
+
+// New returns the login handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Store == nil || cfg.Box == nil {
+		return nil, errors.New("oidc: a store and a secret box are required")
+	}
+	if len(cfg.CookieKey) < 32 {
+		return nil, errors.New("oidc: the cookie key must be at least 32 bytes")
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if !strings.HasPrefix(cfg.PublicURL, "https://") && !strings.HasPrefix(cfg.PublicURL, "http://") {
+		return nil, fmt.Errorf("oidc: public URL %q must be an http(s) origin", cfg.PublicURL)
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{cfg: cfg, log: cfg.Logger, providers: map[string]cachedProvider{}}, nil
+}
+
+// Mount registers the routes.
+func (h *Handler) Mount(mux interface{ Handle(string, http.Handler) }) {
+	mux.Handle("GET /auth/{org}/login", http.HandlerFunc(h.login))
+	mux.Handle("GET /auth/callback", http.HandlerFunc(h.callback))
+	mux.Handle("POST /auth/{org}/logout", http.HandlerFunc(h.logout))
+	mux.Handle("GET /auth/{org}/me", http.HandlerFunc(h.me))
+}
+
+// ctx carries the configured HTTP client to go-oidc and oauth2.
+func (h *Handler) ctx(ctx context.Context) context.Context {
+	return gooidc.ClientContext(ctx, h.cfg.HTTPClient)
+}
+
+// provider returns the issuer's discovered provider, cached for a few
+// minutes: discovery on every login would tie login latency to the IdP's
+// metadata endpoint, and a cached Provider also keeps its JWKS cache.
+func (h *Handler) provider(ctx context.Context, issuer string) (*gooidc.Provider, error) {
+	h.mu.Lock()
+	c, ok := h.providers[issuer]
+	h.mu.Unlock()
+	if ok && time.Since(c.fetched) < providerTTL {
+		return c.p, nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	// The Provider keeps the client of this context for its key fetches,
+	// not the context itself, so a request-scoped context is fine here.
+	p, err := gooidc.NewProvider(h.ctx(dctx), issuer)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	h.providers[issuer] = cachedProvider{p: p, fetched: time.Now()}
+	h.mu.Unlock()
+	return p, nil
+}
+
+// ValidateSettings checks that issuer answers OpenID Connect discovery
+// (and names itself issuer), for saving IdP settings with a clear error
+// rather than failing at the first login. client nil: a default client.
+func ValidateSettings(ctx context.Context, client *http.Client, issuer string) error {
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	p, err := gooidc.NewProvider(gooidc.ClientContext(ctx, client), issuer)
+	if err != nil {
+		return directory.Invalidf("the issuer %s does not answer OpenID Connect discovery at %s/.well-known/openid-configuration: %v",
+			issuer, strings.TrimSuffix(issuer, "/"), err)
+	}
+	if p.Endpoint().AuthURL == "" || p.Endpoint().TokenURL == "" {
+		return directory.Invalidf("the issuer %s's discovery document names no authorization or token endpoint", issuer)
+	}
+	return nil
+}
+
+// SettingsStore is what SaveSettings needs (a *postgres.DB).
+type SettingsStore interface {
+	SetIdPSettings(ctx context.Context, actor directory.Actor, s directory.IdPSettings) (directory.IdPSettings, error)
+}
+
+// SaveSettings checks s, checks discovery, seals clientSecret (when not
+// empty; empty keeps the stored one) and stores the settings: what both
+// `scimbridge idp set` and the admin API call.
+func SaveSettings(ctx context.Context, store SettingsStore, box Box, client *http.Client, actor directory.Actor,
+	s directory.IdPSettings, clientSecret string) (directory.IdPSettings, error) {
+	if err := s.Normalize(); err != nil {
+		return s, err
+	}
+	if err := ValidateSettings(ctx, client, s.Issuer); err != nil {
+		return s, err
+	}
+	s.ClientSecretSealed = nil
+	if clientSecret != "" {
+		s.ClientSecretSealed = box.Seal([]byte(clientSecret), SecretContext(s.OrgID))
+	}
+	return store.SetIdPSettings(ctx, actor, s)
+}
