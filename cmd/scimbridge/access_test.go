@@ -134,3 +134,19 @@ func cli(dir string) func(args ...string) (string, error) {
 		return out.String(), err
 	}
 }
+
+func TestIdPSetChecksDiscoveryFirst(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	cmd := cli(dir)
+	if _, err := cmd("org", "create", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cmd("idp", "set", "--org", "acme", "--issuer", "http://127.0.0.1:1/nowhere", "--client-id", "scimbridge")
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("an issuer that does not answer: %v", err)
+	}
+	if _, err := cmd("idp", "set", "--org", "acme", "--client-id", "x"); err == nil {
+		t.Fatal("no issuer accepted")
+	}
+}

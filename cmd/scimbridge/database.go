@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -106,23 +107,31 @@ func ensureDatabase(ctx context.Context, adminDSN, name string) error {
 	return err
 }
 
-// secretBox returns the box that seals readable secrets (webhook secrets):
-// the key is SCIMBRIDGE_SECRET_KEY, or on the embedded default a key file
-// kept in the data dir. With DATABASE_URL and no key: secretbox.ErrNoKey.
-func secretBox(e env, c *common, d *database) (*secretbox.Box, error) {
+// secretKey returns the key that seals readable secrets (webhook and IdP
+// client secrets): SCIMBRIDGE_SECRET_KEY, or on the embedded default a key
+// file kept in the data dir. With DATABASE_URL and no key: secretbox.ErrNoKey.
+func secretKey(e env, c *common, d *database) ([]byte, error) {
 	if s := e.getenv("SCIMBRIDGE_SECRET_KEY"); s != "" {
-		key, err := secretbox.ParseKey(s)
-		if err != nil {
-			return nil, err
-		}
-		return secretbox.New(key)
+		return secretbox.ParseKey(s)
 	}
 	if d == nil || !d.embedded {
 		return nil, secretbox.ErrNoKey
 	}
-	key, err := secretbox.LoadOrCreateKeyFile(filepath.Join(c.dataDir, "secret.key"))
+	return secretbox.LoadOrCreateKeyFile(filepath.Join(c.dataDir, "secret.key"))
+}
+
+// secretBox returns the box for secretKey.
+func secretBox(e env, c *common, d *database) (*secretbox.Box, error) {
+	key, err := secretKey(e, c, d)
 	if err != nil {
 		return nil, err
 	}
 	return secretbox.New(key)
+}
+
+// cookieKey derives the key that signs login cookies from the secret key,
+// so that every replica with the same secret key accepts the same cookies.
+func cookieKey(secret []byte) []byte {
+	sum := sha256.Sum256(append([]byte("scimbridge login cookies v1\x00"), secret...))
+	return sum[:]
 }

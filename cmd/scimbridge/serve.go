@@ -18,6 +18,7 @@ import (
 	"github.com/scimbridge/scimbridge/internal/httpserver"
 	"github.com/scimbridge/scimbridge/internal/mail"
 	"github.com/scimbridge/scimbridge/internal/pgcluster"
+	"github.com/scimbridge/scimbridge/oidc"
 )
 
 func init() {
@@ -138,6 +139,18 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	base := cfg.publicURL
 	if base == "" {
 		base = "http://" + ln.Addr().String()
+	}
+	if box != nil {
+		key, _ := secretKey(e, c, db)
+		login, err := oidc.New(oidc.Config{Store: db.DB, Box: box, CookieKey: cookieKey(key), PublicURL: base,
+			SecureCookies: strings.HasPrefix(base, "https://"), Logger: log})
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		login.Mount(hs)
+	} else {
+		log.Warn("SSO login is off until a secret key is set (SCIMBRIDGE_SECRET_KEY)")
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "embedded_db", db.embedded)
 	if cfg.initOrg != "" {

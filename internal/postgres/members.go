@@ -93,7 +93,8 @@ func (db *DB) Members(ctx context.Context, orgID string, q MemberQuery) ([]direc
 
 // RemoveMember removes a user that no identity provider manages from the
 // organization: the user stays (past attribution keeps the name) but is
-// marked removed, its API tokens are revoked and its direct bindings go,
+// marked removed, its API tokens and sessions are revoked and its direct
+// bindings go,
 // in one transaction with an audit event. ErrConflict: the user is
 // IdP-managed (remove it in the IdP) or the break-glass owner.
 func (db *DB) RemoveMember(ctx context.Context, actor directory.Actor, orgID, id string) (directory.User, error) {
@@ -120,6 +121,9 @@ func (db *DB) RemoveMember(ctx context.Context, actor directory.Actor, orgID, id
 		}
 		tokens, err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE org_id = $1 AND owner_id = $2 AND revoked_at IS NULL`, orgID, id)
 		if err != nil {
+			return err
+		}
+		if _, err := revokeUserSessions(ctx, tx, orgID, id); err != nil {
 			return err
 		}
 		bindings, err := tx.Exec(ctx, `DELETE FROM role_bindings WHERE org_id = $1 AND user_id = $2`, orgID, id)

@@ -172,8 +172,11 @@ func (db *DB) UpdateUser(ctx context.Context, actor directory.Actor, orgID, id s
 		case cur.Active && !out.Active:
 			action = "user.deactivate"
 			// A deactivated user is inactive for the whole system: its API
-			// tokens end with it (sessions too, once they exist).
+			// tokens and login sessions end with it.
 			if _, err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE org_id = $1 AND owner_id = $2 AND revoked_at IS NULL`, orgID, id); err != nil {
+				return err
+			}
+			if _, err := revokeUserSessions(ctx, tx, orgID, id); err != nil {
 				return err
 			}
 		case !cur.Active && out.Active:
