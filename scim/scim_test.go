@@ -11,6 +11,7 @@ import (
 
 	"net/http/httptest"
 
+	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/httpserver"
 	"github.com/scimbridge/scimbridge/internal/pgtest"
 	"github.com/scimbridge/scimbridge/scim"
@@ -544,4 +545,36 @@ func TestBreakGlassOwnerIsBeyondSCIM(t *testing.T) {
 	if refused != 4 {
 		t.Fatalf("%d refusals audited, want 4", refused)
 	}
+}
+
+func TestSCIMPushAdoptsTheUserWhoSignedInFirst(t *testing.T) {
+	t.Parallel()
+	tn := setup(t)
+	ctx := context.Background()
+	jit, err := tn.db.CreateUser(ctx, directory.Actor{Kind: "oidc", Name: "login"}, directory.User{OrgID: tn.orgID, Source: directory.SourceJIT,
+		Attributes: map[string]any{"userName": "early@example.com", "emails": []any{map[string]any{"value": "early@example.com"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := tn.do("POST", "/Users", userBody("Early@Example.com", "externalId", "00u-early"))
+	if r.status != 201 {
+		t.Fatalf("SCIM POST after a JIT login: %d %s", r.status, r.body)
+	}
+	got := r.json(t)
+	if got["id"] != jit.ID || got["externalId"] != "00u-early" {
+		t.Fatalf("adopted %v, want the JIT user %s", got, jit.ID)
+	}
+	u, _ := tn.db.Member(ctx, tn.orgID, jit.ID)
+	if u.Source != directory.SourceSCIM {
+		t.Fatalf("source after adoption: %s", u.Source)
+	}
+	if l := tn.must(200, "GET", "/Users?filter="+urlq(`userName eq "early@example.com"`), nil); l["totalResults"] != float64(1) {
+		t.Fatalf("SCIM lookup after adoption: %v", l)
+	}
+	events, _ := tn.db.AuditEvents(ctx, tn.orgID, "User", jit.ID)
+	if events[len(events)-1].Action != "user.adopt" {
+		t.Fatalf("audit %v", events[len(events)-1].Action)
+	}
+	// A second push of the same user is a plain duplicate again.
+	scimError(t, tn.do("POST", "/Users", userBody("early@example.com")), 409, "uniqueness")
 }

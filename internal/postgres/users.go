@@ -89,7 +89,7 @@ func (db *DB) CreateUser(ctx context.Context, actor directory.Actor, u directory
 	if err != nil {
 		err = userErr(err, u)
 		if errors.Is(err, directory.ErrConflict) {
-			err = db.whyTaken(ctx, actor, u, err)
+			return db.whyTaken(ctx, actor, u, err)
 		}
 		return directory.User{}, err
 	}
@@ -97,22 +97,24 @@ func (db *DB) CreateUser(ctx context.Context, actor directory.Actor, u directory
 }
 
 // whyTaken explains a userName conflict with a user SCIM does not manage.
-func (db *DB) whyTaken(ctx context.Context, actor directory.Actor, u directory.User, conflict error) error {
+func (db *DB) whyTaken(ctx context.Context, actor directory.Actor, u directory.User, conflict error) (directory.User, error) {
 	if u.Source != "" && u.Source != directory.SourceSCIM {
-		return conflict // only an IdP's push is refused and audited as such
+		return directory.User{}, conflict // only an IdP's push is refused, or adopts, as such
 	}
 	var source string
 	err := db.Pool.QueryRow(ctx, `SELECT source FROM users WHERE org_id = $1 AND lower(user_name) = lower($2)`, u.OrgID, u.UserName).Scan(&source)
 	if err != nil {
-		return conflict
+		return directory.User{}, conflict
 	}
 	switch source {
+	case directory.SourceJIT:
+		return db.adopt(ctx, actor, u, conflict)
 	case directory.SourceBreakGlass:
-		return db.refused(ctx, actor, u.OrgID, "user.create", "", errBreakGlass{userName: u.UserName})
+		return directory.User{}, db.refused(ctx, actor, u.OrgID, "user.create", "", errBreakGlass{userName: u.UserName})
 	case directory.SourceService:
-		return directory.Conflictf("userName %q belongs to a service account, which no identity provider manages", u.UserName)
+		return directory.User{}, directory.Conflictf("userName %q belongs to a service account, which no identity provider manages", u.UserName)
 	}
-	return conflict
+	return directory.User{}, conflict
 }
 
 // User returns one SCIM-managed user with its groups. ErrNotFound: no
@@ -280,6 +282,34 @@ func listPage[T any](ctx context.Context, db *DB, table, alias, where, order, co
 		return nil, 0, err
 	}
 	return items, total, nil
+}
+
+// adopt turns the JIT user that signed in before the IdP pushed it into
+// the SCIM user being created: one user, not a 409 loop (DESIGN §4). The
+// IdP's document replaces what the login gave, the source becomes scim,
+// and the adoption is audited, in one transaction.
+func (db *DB) adopt(ctx context.Context, actor directory.Actor, u directory.User, conflict error) (directory.User, error) {
+	var out directory.User
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		cur, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND lower(u.user_name) = lower($2)
+			AND u.source = 'jit' AND u.removed_at IS NULL FOR UPDATE`, u.OrgID, u.UserName))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return conflict
+		}
+		if err != nil {
+			return err
+		}
+		out, err = scanUser(tx.QueryRow(ctx, `UPDATE users u SET user_name = $3, external_id = $4, active = $5, display_name = $6,
+				given_name = $7, family_name = $8, emails = $9, attributes = $10, source = 'scim', version = u.version + 1, updated_at = now()
+			WHERE u.org_id = $1 AND u.id = $2 RETURNING `+userColumns,
+			u.OrgID, cur.ID, u.UserName, nullIfEmpty(u.ExternalID), u.Active, nullIfEmpty(u.DisplayName),
+			nullIfEmpty(u.GivenName), nullIfEmpty(u.FamilyName), u.Emails, u.Attributes))
+		if err != nil {
+			return userErr(err, u)
+		}
+		return audit(ctx, tx, u.OrgID, actor, "user.adopt", "User", cur.ID, auditUser(cur), auditUser(out))
+	})
+	return out, err
 }
 
 // errBreakGlass marks an IdP's attempt to change the break-glass owner.
