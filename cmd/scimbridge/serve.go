@@ -18,6 +18,7 @@ import (
 	"github.com/scimbridge/scimbridge/internal/httpserver"
 	"github.com/scimbridge/scimbridge/internal/mail"
 	"github.com/scimbridge/scimbridge/internal/pgcluster"
+	"github.com/scimbridge/scimbridge/internal/secretbox"
 	"github.com/scimbridge/scimbridge/oidc"
 )
 
@@ -125,7 +126,12 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	hs := httpserver.New(httpserver.Config{Logger: log, Ready: db.Ready})
 	hs.Registry.MustRegister(httpserver.NewPoolCollector(db.Pool))
 	usage := db.NewTokenUsage()
-	box, err := secretBox(e, c, db)
+	// One secret key seals webhook and IdP secrets and keys login cookies.
+	var box *secretbox.Box
+	key, err := secretKey(e, c, db)
+	if err == nil {
+		box, err = secretbox.New(key)
+	}
 	if err != nil {
 		log.Warn("webhook deliveries will be refused until a secret key is set", "reason", err)
 		box = nil
@@ -141,7 +147,6 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 		base = "http://" + ln.Addr().String()
 	}
 	if box != nil {
-		key, _ := secretKey(e, c, db)
 		login, err := oidc.New(oidc.Config{Store: db.DB, Box: box, CookieKey: cookieKey(key), PublicURL: base,
 			SecureCookies: strings.HasPrefix(base, "https://"), Logger: log})
 		if err != nil {
