@@ -44,7 +44,8 @@
 //  5. expiry: invitations and tokens expire by their own time (their state
 //     is computed at use), so they are counted, not written; unmapped
 //     identities nobody saw within the retention window are deleted; run
-//     records and resolved conflicts older than the history window go.
+//     records and resolved conflicts older than the history window go, and
+//     so do login sessions that ended (expired or revoked) over a day ago.
 //
 // # Safety
 //

@@ -211,9 +211,10 @@ func serviceAccounts(ctx context.Context, r *Reconciler, o *orgRun, js *JobSumma
 
 func expiry(ctx context.Context, _ *Reconciler, o *orgRun, js *JobSummary) error {
 	sv := &o.survey
-	js.Planned = sv.Prunable + sv.HistoryPrunable
+	js.Planned = sv.Prunable + sv.HistoryPrunable + sv.SessionsPrunable
 	js.Counts = map[string]int{"expired-invitations": sv.ExpiredInvitations, "expired-scim-tokens": sv.ExpiredSCIMTokens,
-		"expired-api-tokens": sv.ExpiredAPITokens, "pruned-identities": sv.Prunable, "pruned-history": sv.HistoryPrunable}
+		"expired-api-tokens": sv.ExpiredAPITokens, "pruned-identities": sv.Prunable, "pruned-history": sv.HistoryPrunable,
+		"pruned-sessions": sv.SessionsPrunable}
 	if o.dry {
 		return nil
 	}
@@ -231,6 +232,14 @@ func expiry(ctx context.Context, _ *Reconciler, o *orgRun, js *JobSummary) error
 		n, err := o.sess.PruneHistory(ctx, o.org.ID, o.historyFrom)
 		js.Changed += n
 		js.Counts["pruned-history"] = n
+		if err != nil {
+			return err
+		}
+	}
+	if sv.SessionsPrunable > 0 {
+		n, err := o.sess.PruneSessions(ctx, o.org.ID, o.sessionsBefore)
+		js.Changed += n
+		js.Counts["pruned-sessions"] = n
 		if err != nil {
 			return err
 		}

@@ -91,6 +91,11 @@ const (
 	DefaultOverlap        = time.Minute
 )
 
+// sessionRetention is how long an ended login session is kept: a day
+// lets an admin see why someone was logged out (revoked, or expired) before
+// the row goes, and an ended session is never usable again.
+const sessionRetention = 24 * time.Hour
+
 // Actor is who the reconciler's changes are audited as.
 var Actor = directory.Actor{Kind: "system", Name: "reconciler"}
 
@@ -200,6 +205,8 @@ type orgRun struct {
 	plan        plan
 	pruneBefore time.Time
 	historyFrom time.Time
+	// sessionsBefore: login sessions that ended before it are deleted.
+	sessionsBefore time.Time
 	// surveyed is the local clock when the survey began, for durations
 	// (StartedAt is the database's clock).
 	surveyed time.Time
@@ -237,6 +244,7 @@ func (r *Reconciler) runOrg(ctx context.Context, sess *postgres.ReconcileSession
 	now := r.now()
 	o.pruneBefore = now.AddDate(0, 0, -r.cfg.RetentionDays)
 	o.historyFrom = now.AddDate(0, 0, -r.cfg.HistoryDays)
+	o.sessionsBefore = now.Add(-sessionRetention)
 	wm, err := sess.Watermark(ctx, org.ID)
 	if err != nil {
 		fail("read the watermark", err)
@@ -248,7 +256,7 @@ func (r *Reconciler) runOrg(ctx context.Context, sess *postgres.ReconcileSession
 	}
 	o.surveyed = time.Now()
 	o.survey, err = sess.Survey(ctx, postgres.SurveyQuery{OrgID: org.ID, Since: res.Since, Now: now,
-		PruneBefore: o.pruneBefore, HistoryBefore: o.historyFrom})
+		PruneBefore: o.pruneBefore, HistoryBefore: o.historyFrom, SessionsBefore: o.sessionsBefore})
 	if err != nil {
 		fail("survey", err)
 		return r.finish(ctx, o, res, began)

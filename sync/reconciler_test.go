@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -355,6 +356,78 @@ func TestExpiryCountsAndWritesNothing(t *testing.T) {
 	}
 	if e.digest("invitations", "api_tokens", "scim_tokens") != before {
 		t.Fatal("expiry wrote to invitations or tokens")
+	}
+}
+
+func TestExpiryPrunesLoginSessionsEndedOverADayAgo(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	other := e.newOrg("other")
+	ann := e.member("ann", "ann@example.com")
+	cases := []struct {
+		name string
+		org  directory.Organization
+		// expires and revoked are offsets from now ("" for none), as
+		// PostgreSQL intervals.
+		expires, revoked string
+		kept             bool
+	}{
+		{"live session", e.org, "1 hour", "", true},
+		{"expired an hour ago", e.org, "-1 hour", "", true},
+		{"revoked an hour ago", e.org, "1 hour", "-1 hour", true},
+		{"expired two days ago", e.org, "-2 days", "", false},
+		{"revoked two days ago, expiring later", e.org, "1 hour", "-2 days", false},
+		{"revoked two days ago, expired since", e.org, "-1 hour", "-2 days", false},
+		{"another organization's, expired two days ago", other, "-2 days", "", true},
+	}
+	hashes := make([][]byte, len(cases))
+	for i, c := range cases {
+		owner := ann
+		if c.org.ID != e.org.ID {
+			owner = e.userIn(other, fmt.Sprintf("user%d", i), "")
+		}
+		id, err := e.db.CreateSession(e.ctx, c.org.ID, owner.ID, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes[i] = directory.HashSecret(id)
+		e.exec(`UPDATE sessions SET expires_at = now() + $3::interval,
+				revoked_at = CASE WHEN $4 = '' THEN NULL ELSE now() + $4::interval END,
+				created_at = now() - interval '3 days', last_seen_at = now() - interval '3 days'
+			WHERE org_id = $1 AND id_hash = $2`, c.org.ID, hashes[i], c.expires, c.revoked)
+	}
+	want := 0
+	for _, c := range cases {
+		if !c.kept {
+			want++
+		}
+	}
+
+	before := e.digest("sessions")
+	dry := job(e.run(true), reconcile.JobExpiry)
+	if dry.Counts["pruned-sessions"] != want || dry.Planned != want || dry.Changed != 0 {
+		t.Fatalf("dry expiry %+v, want %d sessions planned", dry, want)
+	}
+	if e.digest("sessions") != before {
+		t.Fatal("a dry run deleted sessions")
+	}
+	j := job(e.run(false), reconcile.JobExpiry)
+	if j.Counts["pruned-sessions"] != want || j.Changed != want {
+		t.Fatalf("expiry %+v, want %d sessions pruned", j, want)
+	}
+	for i, c := range cases {
+		n := e.count(`SELECT count(*) FROM sessions WHERE org_id = $1 AND id_hash = $2`, c.org.ID, hashes[i])
+		if (n == 1) != c.kept {
+			t.Errorf("%s: %d rows left, kept %v", c.name, n, c.kept)
+		}
+	}
+	// Nothing left to prune: the next run counts none and deletes none.
+	before = e.digest("sessions")
+	if j := job(e.run(false), reconcile.JobExpiry); j.Counts["pruned-sessions"] != 0 || j.Changed != 0 {
+		t.Fatalf("second expiry %+v", j)
+	}
+	if e.digest("sessions") != before {
+		t.Fatal("a run with no ended sessions wrote to sessions")
 	}
 }
 

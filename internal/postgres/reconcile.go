@@ -118,6 +118,9 @@ type SurveyQuery struct {
 	PruneBefore time.Time
 	// HistoryBefore: runs and resolved conflicts older than it are pruned.
 	HistoryBefore time.Time
+	// SessionsBefore: login sessions that ended (expired or were revoked)
+	// before it are pruned.
+	SessionsBefore time.Time
 }
 
 // ReconcileIdentity is a Git identity as the reconciler sees it, with the
@@ -181,6 +184,8 @@ type ReconcileSurvey struct {
 	Prunable int
 	// HistoryPrunable counts runs and resolved conflicts before HistoryBefore.
 	HistoryPrunable int
+	// SessionsPrunable counts login sessions that ended before SessionsBefore.
+	SessionsPrunable int
 }
 
 // The identities a run reads. A full run reads them all; an incremental
@@ -302,9 +307,11 @@ func (s *ReconcileSession) Survey(ctx context.Context, q SurveyQuery) (Reconcile
 					AND expires_at <= $2 AND ($3::timestamptz IS NULL OR expires_at > $3)),
 				(SELECT count(*) FROM git_identities WHERE org_id = $1 AND user_id IS NULL AND greatest(last_seen, touched_at) < $4),
 				(SELECT count(*) FROM reconcile_runs WHERE org_id = $1 AND started_at < $5)
-				+ (SELECT count(*) FROM reconcile_conflicts WHERE org_id = $1 AND resolved_at < $5)`,
-			q.OrgID, q.Now, q.Since, q.PruneBefore, q.HistoryBefore).
-			Scan(&sv.ExpiredInvitations, &sv.ExpiredSCIMTokens, &sv.ExpiredAPITokens, &sv.Prunable, &sv.HistoryPrunable)
+				+ (SELECT count(*) FROM reconcile_conflicts WHERE org_id = $1 AND resolved_at < $5),
+				(SELECT count(*) FROM sessions WHERE org_id = $1 AND `+sessionEnded+` < $6)`,
+			q.OrgID, q.Now, q.Since, q.PruneBefore, q.HistoryBefore, q.SessionsBefore).
+			Scan(&sv.ExpiredInvitations, &sv.ExpiredSCIMTokens, &sv.ExpiredAPITokens, &sv.Prunable, &sv.HistoryPrunable,
+				&sv.SessionsPrunable)
 	})
 	return sv, err
 }
@@ -491,6 +498,21 @@ func (s *ReconcileSession) PruneHistory(ctx context.Context, orgID string, cutof
 			SELECT (SELECT count(*) FROM runs) + (SELECT count(*) FROM conflicts)`, orgID, cutoff).Scan(&n)
 	})
 	return n, err
+}
+
+// sessionEnded is when a login session ended: its absolute expiry, or its
+// revocation when that came first (least ignores a NULL revoked_at). It is
+// the expression sessions_ended_idx holds, so that counting and pruning
+// read the ended sessions only, not the live ones.
+const sessionEnded = `least(expires_at, revoked_at)`
+
+// PruneSessions deletes, in one transaction, the organization's login
+// sessions that ended (expired or were revoked) before cutoff. An ended
+// session can never be used again (SessionUser refuses it), so nothing is
+// audited: its row is only clutter. It returns how many it deleted.
+func (s *ReconcileSession) PruneSessions(ctx context.Context, orgID string, cutoff time.Time) (int, error) {
+	tag, err := s.conn.Exec(ctx, `DELETE FROM sessions WHERE org_id = $1 AND `+sessionEnded+` < $2`, orgID, cutoff)
+	return int(tag.RowsAffected()), err
 }
 
 // ReconcileRun is the record of one run for one organization.

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
@@ -142,6 +143,52 @@ func TestTouchedAtFollowsEveryWrite(t *testing.T) {
 			t.Errorf("%s left touched_at at %s", w.name, cur)
 		} else {
 			prev = cur
+		}
+	}
+}
+
+// github_login (a generated column) is the rule of
+// directory.GitHubNoreplyLogin, lower-cased: the login when there is one,
+// else the login a GitHub noreply address carries.
+func TestGitHubLoginIsTheLoginOrTheNoreplyAddressLogin(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, org, _, _ := gitSetup(t)
+	cases := []struct {
+		provider, email, login string
+		want                   string // "" for NULL
+	}{
+		{"github", "ann@example.com", "Ann-B", "ann-b"},
+		{"github", "12345+ann-b@users.noreply.github.com", "", "ann-b"},
+		{"github", "Ann-B@Users.Noreply.GitHub.com", "", "ann-b"},
+		{"github", "41898282+github-actions[bot]@users.noreply.github.com", "", "github-actions[bot]"},
+		{"github", "12345+ann@users.noreply.github.com", "other", "other"},
+		{"github", "abc+ann@users.noreply.github.com", "", ""},
+		{"github", "ann.b@users.noreply.github.com", "", ""},
+		{"github", "1234567890123456789012345678901234567890@users.noreply.github.com", "", ""},
+		{"github", "ann@noreply.github.example", "", ""},
+		{"github", "ann@example.com", "", ""},
+		{"gitlab", "12345+ann@users.noreply.github.com", "", ""},
+		{"gitlab", "ann@example.com", "ann", ""},
+	}
+	for _, c := range cases {
+		var got *string
+		err := db.Pool.QueryRow(ctx, `INSERT INTO git_identities (org_id, provider, email, login, first_seen, last_seen)
+			VALUES ($1, $2, $3, $4, now(), now()) RETURNING github_login`,
+			org.ID, c.provider, directory.NormalizeEmail(c.email), c.login).Scan(&got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := ""
+		if got != nil {
+			s = *got
+		}
+		if s != c.want {
+			t.Errorf("%s %q %q: github_login %q, want %q", c.provider, c.email, c.login, s, c.want)
+		}
+		// The Go rule agrees on the noreply addresses.
+		if l, ok := directory.GitHubNoreplyLogin(c.email); c.provider == "github" && c.login == "" && (ok != (c.want != "") || ok && !strings.EqualFold(l, c.want)) {
+			t.Errorf("%q: GitHubNoreplyLogin %q %v, column %q", c.email, l, ok, c.want)
 		}
 	}
 }
