@@ -18,13 +18,16 @@ import (
 const stateCookie = "scb_oidc_state"
 
 type loginState struct {
-	Org      string    `json:"o"` // slug
-	OrgID    string    `json:"i"`
-	State    string    `json:"s"`
-	Nonce    string    `json:"n"`
-	Verifier string    `json:"v"`
-	ReturnTo string    `json:"r"`
-	Expires  time.Time `json:"e"`
+	Org      string `json:"o"` // slug
+	OrgID    string `json:"i"`
+	State    string `json:"s"`
+	Nonce    string `json:"n"`
+	Verifier string `json:"v"`
+	ReturnTo string `json:"r"`
+	// Invitation is the join link's token when the login accepts an
+	// invitation.
+	Invitation string    `json:"j,omitempty"`
+	Expires    time.Time `json:"e"`
 }
 
 func (h *Handler) sign(payload []byte) string {
@@ -78,8 +81,12 @@ func (h *Handler) clearState(w http.ResponseWriter, r *http.Request) {
 func SessionCookieName(orgSlug string) string { return "scb_session_" + orgSlug }
 
 func (h *Handler) setSession(w http.ResponseWriter, r *http.Request, orgSlug, id string) {
+	h.setSessionFor(w, r, orgSlug, id, h.cfg.SessionTTL)
+}
+
+func (h *Handler) setSessionFor(w http.ResponseWriter, r *http.Request, orgSlug, id string, ttl time.Duration) {
 	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookieName(orgSlug), Value: id, Path: "/", MaxAge: int(h.cfg.SessionTTL / time.Second),
+		Name: SessionCookieName(orgSlug), Value: id, Path: "/", MaxAge: int(ttl / time.Second),
 		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode,
 	})
 }

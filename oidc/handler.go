@@ -91,6 +91,13 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "load IdP settings", err)
 		return
 	}
+	h.begin(w, r, o, s, loginState{ReturnTo: returnTo})
+}
+
+// begin sends the browser to the organization's IdP, with the login in
+// flight (st plus fresh state, nonce and PKCE verifier) in the state
+// cookie.
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request, o directory.Organization, s directory.IdPSettings, st loginState) {
 	p, err := h.provider(r.Context(), s.Issuer)
 	if err != nil {
 		h.log.WarnContext(r.Context(), "OIDC discovery", "org", o.Slug, "issuer", s.Issuer, "err", err)
@@ -102,8 +109,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "open IdP client secret (was SCIMBRIDGE_SECRET_KEY changed?)", err)
 		return
 	}
-	st := loginState{Org: o.Slug, OrgID: o.ID, State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(),
-		ReturnTo: returnTo, Expires: time.Now().Add(stateTTL)}
+	st.Org, st.OrgID, st.State, st.Nonce, st.Verifier = o.Slug, o.ID, random(), random(), oauth2.GenerateVerifier()
+	st.Expires = time.Now().Add(stateTTL)
 	h.setState(w, r, st)
 	http.Redirect(w, r, oc.AuthCodeURL(st.State, gooidc.Nonce(st.Nonce), oauth2.S256ChallengeOption(st.Verifier)), http.StatusFound)
 }
@@ -173,8 +180,17 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		h.page(w, http.StatusBadGateway, "Cannot sign in", "The identity provider's claims could not be read.")
 		return
 	}
-	u, _, err := h.cfg.Store.LinkLogin(r.Context(), st.OrgID, claims, s.JIT)
-	if err != nil {
+	var u directory.User
+	if st.Invitation != "" {
+		// Accepting an invitation: the invitation, not the JIT policy,
+		// decides who may join.
+		_, u, err = h.cfg.Store.AcceptInvitation(r.Context(), st.Invitation, directory.Login{Email: claims.Email,
+			EmailVerified: claims.EmailVerified, Name: claims.Name, Issuer: claims.Issuer, Subject: claims.Subject})
+		if err != nil {
+			h.invitationError(w, r, err)
+			return
+		}
+	} else if u, _, err = h.cfg.Store.LinkLogin(r.Context(), st.OrgID, claims, s.JIT); err != nil {
 		h.storeError(w, r, "link login", err)
 		return
 	}
@@ -271,7 +287,7 @@ func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": u.ID, "orgId": u.OrgID, "userName": u.UserName, "displayName": u.DisplayName,
-		"emails": u.Emails, "source": u.Source})
+		"emails": u.Emails, "source": u.Source, "csrfToken": h.CSRFToken(r, r.PathValue("org"))})
 }
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {

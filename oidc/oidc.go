@@ -7,7 +7,10 @@
 //	GET  /auth/{org}/login?return_to=/path  starts the authorization code flow
 //	GET  /auth/callback                     finishes it and sets the session
 //	POST /auth/{org}/logout                 ends the session
-//	GET  /auth/{org}/me                     the session's user, as JSON
+//	GET  /auth/{org}/me                     the session's user and CSRF token, as JSON
+//	GET  /auth/{org}/breakglass?token=…     confirms a one-time break-glass link
+//	POST /auth/{org}/breakglass             spends it: a session for the owner
+//	GET  /invite/accept?token=…             a join link: login, then acceptance
 //
 // The flow uses PKCE (S256), state and nonce, all bound to a short-lived
 // HMAC-signed HttpOnly cookie, so that no server-side state is needed
@@ -41,6 +44,9 @@ type Store interface {
 	CreateSession(ctx context.Context, orgID, userID string, ttl time.Duration) (string, error)
 	SessionUser(ctx context.Context, orgSlug, id string, idle time.Duration) (postgres.Session, directory.User, error)
 	RevokeSession(ctx context.Context, orgSlug, id string) error
+	InvitationByToken(ctx context.Context, secret string) (directory.Invitation, directory.Organization, error)
+	AcceptInvitation(ctx context.Context, secret string, login directory.Login) (directory.Invitation, directory.User, error)
+	UseBreakGlassLink(ctx context.Context, orgSlug, secret, from string) (directory.Organization, directory.User, error)
 }
 
 // Box seals and opens secrets (a *secretbox.Box).
@@ -127,6 +133,9 @@ func (h *Handler) Mount(mux interface{ Handle(string, http.Handler) }) {
 	mux.Handle("GET /auth/callback", http.HandlerFunc(h.callback))
 	mux.Handle("POST /auth/{org}/logout", http.HandlerFunc(h.logout))
 	mux.Handle("GET /auth/{org}/me", http.HandlerFunc(h.me))
+	mux.Handle("GET /auth/{org}/breakglass", http.HandlerFunc(h.breakGlassPage))
+	mux.Handle("POST /auth/{org}/breakglass", http.HandlerFunc(h.breakGlass))
+	mux.Handle("GET /invite/accept", http.HandlerFunc(h.acceptInvitation))
 }
 
 // ctx carries the configured HTTP client to go-oidc and oauth2.

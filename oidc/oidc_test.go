@@ -6,6 +6,8 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"os"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -18,6 +20,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/oauth2-proxy/mockoidc"
 
+	"github.com/scimbridge/scimbridge/internal/api"
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/pgtest"
 	"github.com/scimbridge/scimbridge/internal/postgres"
@@ -116,12 +119,16 @@ func newEnv(t *testing.T, policy directory.JITPolicy, orgs ...string) *env {
 	t.Cleanup(e.srv.Close)
 	cookieKey := make([]byte, 32)
 	_, _ = rand.Read(cookieKey)
-	h, err := oidc.New(oidc.Config{Store: e.db, Box: box, CookieKey: cookieKey, PublicURL: e.srv.URL,
+	h, err := oidc.New(oidc.Config{Store: e.db, Box: box, CookieKey: cookieKey, PublicURL: e.srv.URL, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 		SessionTTL: time.Hour, IdleTimeout: 30 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.Mount(mux)
+	// The admin API on the same server, authenticated by the login
+	// session, as serve wires it.
+	api.New(api.Config{Store: e.db, Authenticators: []api.Authenticator{api.SessionFunc(h.Session)},
+		CSRF: func(r *http.Request) error { return h.CheckCSRF(r, r.PathValue("org")) }}).Mount(mux)
 	if len(orgs) == 0 {
 		orgs = []string{"acme"}
 	}

@@ -2,17 +2,20 @@ package main
 
 import (
 	"log/slog"
+	"net/http"
 
 	"github.com/scimbridge/scimbridge/internal/api"
 	"github.com/scimbridge/scimbridge/internal/hooks"
 	"github.com/scimbridge/scimbridge/internal/httpserver"
 	"github.com/scimbridge/scimbridge/internal/postgres"
 	"github.com/scimbridge/scimbridge/internal/secretbox"
+	"github.com/scimbridge/scimbridge/internal/web"
+	"github.com/scimbridge/scimbridge/oidc"
 	"github.com/scimbridge/scimbridge/scim"
 )
 
 // mountAdapters mounts the protocol adapters on the server.
-func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, usage *postgres.TokenUsage, cfg serveConfig, log *slog.Logger) {
+func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, login *oidc.Handler, usage *postgres.TokenUsage, cfg serveConfig, log *slog.Logger) {
 	scim.New(scim.Config{
 		Store:      db.DB,
 		Usage:      usage,
@@ -26,5 +29,13 @@ func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, usag
 		opener = box
 	}
 	hooks.New(db.DB, opener, log).Mount(hs)
-	api.New(api.Config{Store: db.DB, Logger: log, MaxBody: cfg.maxBody}).Mount(hs)
+	apiCfg := api.Config{Store: db.DB, Logger: log, MaxBody: cfg.maxBody}
+	if login != nil {
+		// The console calls the admin API with the login session.
+		apiCfg.Authenticators = []api.Authenticator{api.SessionFunc(login.Session)}
+		apiCfg.CSRF = func(r *http.Request) error { return login.CheckCSRF(r, r.PathValue("org")) }
+		login.Mount(hs)
+	}
+	api.New(apiCfg).Mount(hs)
+	web.New().Mount(hs)
 }

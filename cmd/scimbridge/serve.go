@@ -136,8 +136,6 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 		log.Warn("webhook deliveries will be refused until a secret key is set", "reason", err)
 		box = nil
 	}
-	mountAdapters(hs, db, box, usage, cfg, log)
-
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
@@ -146,17 +144,18 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	if base == "" {
 		base = "http://" + ln.Addr().String()
 	}
+	var login *oidc.Handler
 	if box != nil {
-		login, err := oidc.New(oidc.Config{Store: db.DB, Box: box, CookieKey: cookieKey(key), PublicURL: base,
+		login, err = oidc.New(oidc.Config{Store: db.DB, Box: box, CookieKey: cookieKey(key), PublicURL: base,
 			SecureCookies: strings.HasPrefix(base, "https://"), Logger: log})
 		if err != nil {
 			ln.Close()
 			return err
 		}
-		login.Mount(hs)
 	} else {
-		log.Warn("SSO login is off until a secret key is set (SCIMBRIDGE_SECRET_KEY)")
+		log.Warn("SSO login and the web console are off until a secret key is set (SCIMBRIDGE_SECRET_KEY)")
 	}
+	mountAdapters(hs, db, box, login, usage, cfg, log)
 	log.Info("serving", "addr", ln.Addr().String(), "embedded_db", db.embedded)
 	if cfg.initOrg != "" {
 		if err := announceInitOrg(ctx, e, db, cfg.initOrg, base); err != nil {

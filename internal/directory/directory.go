@@ -24,6 +24,8 @@ var (
 	ErrForbidden    = errors.New("forbidden")
 	// ErrPrecondition reports a stale version (If-Match).
 	ErrPrecondition = errors.New("precondition failed")
+	// ErrRateLimited reports too many attempts in a window.
+	ErrRateLimited = errors.New("rate limited")
 )
 
 // Error is a domain error with a message fit for the client: Error()

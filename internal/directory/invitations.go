@@ -58,4 +58,7 @@ type Login struct {
 	Email         string
 	EmailVerified bool
 	Name          string
+	// Issuer and Subject, when set, are linked to the new member, so that
+	// their next login finds them whatever the JIT policy.
+	Issuer, Subject string
 }

@@ -132,3 +132,16 @@ type LoginClaims struct {
 	Name          string
 	OID           string // Entra's object id, when the IdP sends one
 }
+
+// BreakGlassPrefix marks one-time break-glass login links.
+const BreakGlassPrefix = "scb_brk_"
+
+// Break-glass login bounds: a link lives for BreakGlassLinkTTL and works
+// once; at most BreakGlassMaxFailures failed attempts per organization are
+// answered within BreakGlassWindow, then every attempt is refused until the
+// window has passed, so that the owner's way in cannot be guessed at.
+const (
+	BreakGlassLinkTTL     = 15 * time.Minute
+	BreakGlassWindow      = 15 * time.Minute
+	BreakGlassMaxFailures = 10
+)

@@ -22,11 +22,12 @@ type invitationGrant struct {
 	WorkspaceID string `json:"workspaceId,omitempty"`
 }
 
-func scanInvitation(row pgx.Row) (directory.Invitation, error) {
+// scanInvitation scans invitationColumns, then extra.
+func scanInvitation(row pgx.Row, extra ...any) (directory.Invitation, error) {
 	var i directory.Invitation
 	var grants []invitationGrant
-	err := row.Scan(&i.ID, &i.OrgID, &i.Email, &i.AnyEmail, &grants, &i.InvitedBy, &i.CreatedAt, &i.ExpiresAt,
-		&i.SentAt, &i.AcceptedAt, &i.AcceptedBy, &i.RevokedAt)
+	err := row.Scan(append([]any{&i.ID, &i.OrgID, &i.Email, &i.AnyEmail, &grants, &i.InvitedBy, &i.CreatedAt, &i.ExpiresAt,
+		&i.SentAt, &i.AcceptedAt, &i.AcceptedBy, &i.RevokedAt}, extra...)...)
 	for _, g := range grants {
 		r, perr := directory.ParseRole(g.Role)
 		if perr != nil && err == nil {
@@ -61,7 +62,9 @@ func (db *DB) CreateInvitation(ctx context.Context, actor directory.Actor, orgID
 		}
 		grants = append(grants, invitationGrant{Role: b.Role.String(), WorkspaceID: b.WorkspaceID})
 	}
-	if u, err := db.FindMember(ctx, orgID, addr); err == nil {
+	// A removed member may be invited back: accepting revives the row, so
+	// past attribution and audit keep pointing at one user.
+	if u, err := db.FindMember(ctx, orgID, addr); err == nil && u.RemovedAt == nil {
 		return directory.Invitation{}, directory.Conflictf("%s is already a member: %s (%s, %s)", addr, u.UserName, u.Source, u.Status())
 	} else if errors.Is(err, directory.ErrConflict) {
 		return directory.Invitation{}, directory.Conflictf("%s is already the email of several members", addr)
@@ -96,6 +99,26 @@ func (db *DB) CreateInvitation(ctx context.Context, actor directory.Actor, orgID
 func queueInvitationMail(ctx context.Context, tx pgx.Tx, orgID, invitationID string) error {
 	_, err := tx.Exec(ctx, `INSERT INTO outbox (org_id, kind, ref_id) VALUES ($1, 'invitation', $2)`, orgID, invitationID)
 	return err
+}
+
+// InvitationByToken returns the invitation a join link carries and its
+// organization, whatever its state (the join page explains an expired or
+// used one), without spending it. ErrUnauthorized: no such link.
+func (db *DB) InvitationByToken(ctx context.Context, secret string) (directory.Invitation, directory.Organization, error) {
+	if !directory.LooksLikeSecret(directory.InvitationTokenPrefix, secret) {
+		return directory.Invitation{}, directory.Organization{}, directory.ErrUnauthorized
+	}
+	var slug string
+	inv, err := scanInvitation(db.Pool.QueryRow(ctx, `SELECT `+invitationColumns+`, o.slug FROM invitations i
+		JOIN organizations o ON o.id = i.org_id WHERE i.token_hash = $1`, directory.HashSecret(secret)), &slug)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return inv, directory.Organization{}, directory.ErrUnauthorized
+	}
+	if err != nil {
+		return inv, directory.Organization{}, err
+	}
+	o, err := db.Organization(ctx, slug)
+	return inv, o, err
 }
 
 // Invitations lists the organization's invitations, newest first; pending
@@ -201,11 +224,27 @@ func (db *DB) AcceptInvitation(ctx context.Context, secret string, login directo
 		if err := member.Derive(); err != nil {
 			return err
 		}
-		member, err = scanUser(tx.QueryRow(ctx, `INSERT INTO users AS u (org_id, user_name, display_name, emails, attributes, kind, source)
-			VALUES ($1, $2, $3, $4, $5, 'human', 'invitation') RETURNING `+userColumns,
-			inv.OrgID, member.UserName, nullIfEmpty(member.DisplayName), member.Emails, member.Attributes))
+		want := member
+		revived := true
+		member, err = scanUser(tx.QueryRow(ctx, `UPDATE users AS u SET removed_at = NULL, active = true, source = 'invitation',
+				display_name = $3, emails = $4, attributes = $5, version = u.version + 1, updated_at = now()
+			WHERE u.org_id = $1 AND lower(u.user_name) = lower($2) AND u.removed_at IS NOT NULL AND u.kind = 'human'
+			RETURNING `+userColumns,
+			inv.OrgID, want.UserName, nullIfEmpty(want.DisplayName), want.Emails, want.Attributes))
+		if errors.Is(err, pgx.ErrNoRows) {
+			revived = false
+			member, err = scanUser(tx.QueryRow(ctx, `INSERT INTO users AS u (org_id, user_name, display_name, emails, attributes, kind, source)
+				VALUES ($1, $2, $3, $4, $5, 'human', 'invitation') RETURNING `+userColumns,
+				inv.OrgID, want.UserName, nullIfEmpty(want.DisplayName), want.Emails, want.Attributes))
+		}
 		if err != nil {
-			return userErr(err, member)
+			return userErr(err, want)
+		}
+		if login.Issuer != "" && login.Subject != "" {
+			if _, err := tx.Exec(ctx, `INSERT INTO user_links (org_id, issuer, subject, user_id) VALUES ($1, $2, $3, $4)`,
+				inv.OrgID, login.Issuer, login.Subject, member.ID); err != nil {
+				return mapErr(err, "login link")
+			}
 		}
 		for _, b := range inv.Bindings {
 			if _, err := tx.Exec(ctx, `INSERT INTO role_bindings (org_id, role, workspace_id, user_id, created_by) VALUES ($1, $2, $3, $4, $5)
@@ -222,7 +261,7 @@ func (db *DB) AcceptInvitation(ctx context.Context, secret string, login directo
 			return directory.Conflictf("this invitation was accepted already")
 		}
 		return audit(ctx, tx, inv.OrgID, directory.Actor{Kind: "user", Name: member.UserName}, "invitation.accept", "Invitation", inv.ID,
-			nil, map[string]any{"member": member.ID, "email": email})
+			nil, map[string]any{"member": member.ID, "email": email, "revived": revived})
 	})
 	return inv, member, err
 }

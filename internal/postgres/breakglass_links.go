@@ -1,0 +1,90 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+)
+
+// CreateBreakGlassLink mints a one-time login link for the organization's
+// break-glass owner and returns its secret (shown once) and expiry. The
+// issuance is audited.
+func (db *DB) CreateBreakGlassLink(ctx context.Context, actor directory.Actor, orgID string) (string, time.Time, error) {
+	secret := directory.NewSecret(directory.BreakGlassPrefix)
+	var id string
+	var expires time.Time
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO breakglass_links (org_id, token_hash, created_by, expires_at)
+			VALUES ($1, $2, $3, now() + $4::interval) RETURNING id, expires_at`,
+			orgID, directory.HashSecret(secret), actor.String(), directory.BreakGlassLinkTTL).Scan(&id, &expires)
+		if err != nil {
+			return mapErr(err, "break-glass link")
+		}
+		return audit(ctx, tx, orgID, actor, "breakglass.link", "BreakGlassLink", id, nil, map[string]any{"expiresAt": expires})
+	})
+	return secret, expires, err
+}
+
+// UseBreakGlassLink spends a break-glass link of the organization named by
+// orgSlug and returns the organization and its break-glass owner. Errors:
+// ErrNotFound (no such organization), ErrRateLimited (too many failed
+// attempts lately), ErrUnauthorized (an unknown, used or expired link;
+// recorded as a failed attempt), ErrForbidden (the owner is not active).
+// Every outcome but the first two is audited.
+func (db *DB) UseBreakGlassLink(ctx context.Context, orgSlug, secret, from string) (directory.Organization, directory.User, error) {
+	o, err := db.Organization(ctx, orgSlug)
+	if err != nil {
+		return o, directory.User{}, err
+	}
+	var owner directory.User
+	denied := false
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		// Failures are counted from the audit trail, which every replica
+		// shares: a limit kept in memory would multiply by the replicas.
+		// Attempts on one organization are taken one at a time, so that
+		// racing guesses cannot all slip under the limit.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('breakglass:' || $1::text))`, o.ID); err != nil {
+			return err
+		}
+		var failures int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM audit_events
+			WHERE org_id = $1 AND occurred_at > now() - $2::interval AND action = 'breakglass.denied'`,
+			o.ID, directory.BreakGlassWindow).Scan(&failures); err != nil {
+			return err
+		}
+		if failures >= directory.BreakGlassMaxFailures {
+			return &directory.Error{Kind: directory.ErrRateLimited,
+				Msg: "too many failed break-glass attempts for this organization; wait a quarter of an hour and use a new link"}
+		}
+		var linkID string
+		err := tx.QueryRow(ctx, `UPDATE breakglass_links SET used_at = now()
+			WHERE org_id = $1 AND token_hash = $2 AND used_at IS NULL AND expires_at > now() RETURNING id`,
+			o.ID, directory.HashSecret(secret)).Scan(&linkID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// The failed attempt is committed: it counts towards the limit.
+			denied = true
+			return audit(ctx, tx, o.ID, directory.Actor{Kind: "anonymous", Name: from}, "breakglass.denied", "Organization", o.ID, nil, nil)
+		}
+		if err != nil {
+			return err
+		}
+		owner, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u
+			WHERE u.org_id = $1 AND u.source = 'breakglass' AND u.removed_at IS NULL`, o.ID))
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && !owner.Active) {
+			return forbiddenf("the break-glass owner of %s is not active", o.Slug)
+		}
+		if err != nil {
+			return err
+		}
+		return audit(ctx, tx, o.ID, directory.Actor{Kind: "breakglass", Name: owner.UserName}, "breakglass.login", "User", owner.ID,
+			nil, map[string]any{"link": linkID, "from": from})
+	})
+	if err == nil && denied {
+		err = &directory.Error{Kind: directory.ErrUnauthorized, Msg: "this break-glass link is not valid: it is unknown, used already or expired; print a new one with scimbridge breakglass"}
+	}
+	return o, owner, err
+}

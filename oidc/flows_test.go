@@ -1,0 +1,287 @@
+package oidc_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/postgres"
+)
+
+// sessionCookie returns the value of the organization's session cookie
+// that c holds for the test server.
+func (e *env) sessionCookie(c *http.Client, org string) string {
+	u, _ := url.Parse(e.srv.URL)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == "scb_session_"+org {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+func do(t *testing.T, c *http.Client, method, u string, body string, header map[string]string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (e *env) makeAdmin(org, userID string) {
+	e.t.Helper()
+	if _, err := e.db.CreateBinding(context.Background(), directory.Actor{Kind: "cli", Name: "test"},
+		directory.Binding{OrgID: e.orgs[org].ID, Role: directory.RoleOrgAdmin, UserID: userID}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestAdminAPIWithTheLoginSession(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, directory.JITPolicy{Mode: directory.JITSCIMOnly}, "a", "b")
+	admin := e.scimUser("a", "admin@a.example", "", true)
+	e.makeAdmin("a", admin.ID)
+	c := browser(t, true)
+	status, body := e.login(c, "a", idpUser{sub: "s-admin", email: "admin@a.example", verified: true})
+	if status != 200 {
+		t.Fatalf("login: %d %s", status, body)
+	}
+	csrf, _ := me(t, body)["csrfToken"].(string)
+	if csrf == "" {
+		t.Fatalf("me has no csrfToken: %s", body)
+	}
+	base := e.srv.URL + "/api/v1/orgs/"
+	invite := `{"email":"new@a.example"}`
+	cases := []struct {
+		name   string
+		method string
+		url    string
+		body   string
+		header map[string]string
+		want   int
+	}{
+		{"a read needs no CSRF token", "GET", base + "a/users", "", nil, 200},
+		{"a write without the CSRF token is refused", "POST", base + "a/invitations", invite, nil, 403},
+		{"a write with a wrong CSRF token is refused", "POST", base + "a/invitations", invite, map[string]string{"X-CSRF-Token": "forged"}, 403},
+		{"a write from another origin is refused", "POST", base + "a/invitations", invite,
+			map[string]string{"X-CSRF-Token": csrf, "Origin": "https://evil.example"}, 403},
+		{"a write with the CSRF token and our origin passes", "POST", base + "a/invitations", invite,
+			map[string]string{"X-CSRF-Token": csrf, "Origin": e.srv.URL}, 201},
+		{"the session is no credential for another organization", "GET", base + "b/users", "", nil, 401},
+	}
+	for _, tc := range cases {
+		if got, body := do(t, c, tc.method, tc.url, tc.body, tc.header); got != tc.want {
+			t.Errorf("%s: %d, want %d: %s", tc.name, got, tc.want, body)
+		}
+	}
+	// The invitation was written once, by the session's user.
+	invs, err := e.db.Invitations(context.Background(), e.orgs["a"].ID, true)
+	if err != nil || len(invs) != 1 || !strings.Contains(invs[0].InvitedBy, "admin@a.example") {
+		t.Fatalf("invitations: %+v %v", invs, err)
+	}
+
+	// A member who is no admin is refused management, with the session.
+	e.scimUser("a", "bea@a.example", "", true)
+	c2 := browser(t, true)
+	if status, body := e.login(c2, "a", idpUser{sub: "s-bea", email: "bea@a.example", verified: true}); status != 200 {
+		t.Fatalf("login: %d %s", status, body)
+	}
+	if got, body := do(t, c2, "GET", base+"a/users", "", nil); got != 403 {
+		t.Fatalf("non-admin: %d %s", got, body)
+	}
+	// Deactivating the admin ends the session for the API at once.
+	if _, err := e.db.UpdateUser(context.Background(), directory.Actor{Kind: "scim-token", Name: "t"}, e.orgs["a"].ID, admin.ID, 0,
+		func(u directory.User) (directory.User, error) {
+			u.Attributes["active"] = false
+			return u, nil
+		}); err != nil {
+		t.Fatal(err)
+	}
+	if got, body := do(t, c, "GET", base+"a/users", "", nil); got != 401 {
+		t.Fatalf("after deactivation: %d %s", got, body)
+	}
+}
+
+// invitationLink queues and "sends" the invitation's mail, returning the
+// join link's token as the mail would carry it.
+func (e *env) invitationLink(org, email string, anyEmail bool) string {
+	e.t.Helper()
+	ctx := context.Background()
+	if _, err := e.db.CreateInvitation(ctx, directory.Actor{Kind: "cli", Name: "test"}, e.orgs[org].ID, email, anyEmail,
+		[]directory.Binding{{OrgID: e.orgs[org].ID, Role: directory.RoleOrgAdmin}}, 0); err != nil {
+		e.t.Fatal(err)
+	}
+	var secret string
+	if _, err := e.db.DeliverNext(ctx, func(_ context.Context, _ directory.Invitation, s string) error {
+		secret = s
+		return nil
+	}); err != nil || secret == "" {
+		e.t.Fatalf("deliver: %v", err)
+	}
+	return secret
+}
+
+func TestInvitationAcceptedThroughLogin(t *testing.T) {
+	t.Parallel()
+	// scim-only: the invitation, not the JIT policy, lets the new member in.
+	e := newEnv(t, directory.JITPolicy{Mode: directory.JITSCIMOnly})
+	token := e.invitationLink("acme", "cleo@example.com", false)
+	join := e.srv.URL + "/invite/accept?token=" + url.QueryEscape(token)
+
+	// Another address may not use Cleo's invitation.
+	e.idp.QueueUser(idpUser{sub: "s-eve", email: "eve@example.com", verified: true})
+	if status, body, _ := get(t, browser(t, true), join); status != 403 || !strings.Contains(body, "cleo@example.com") {
+		t.Fatalf("another address: %d %s", status, body)
+	}
+	// Cleo joins: she lands in the console, a member with the invitation's grant.
+	e.idp.QueueUser(idpUser{sub: "s-cleo", email: "Cleo@example.com", verified: true, name: "Cleo"})
+	c := browser(t, false)
+	status, _, resp := get(t, c, join)
+	for status == http.StatusFound && !strings.HasPrefix(resp.Header.Get("Location"), "/orgs/") {
+		status, _, resp = get(t, c, resp.Request.URL.ResolveReference(mustURL(t, resp.Header.Get("Location"))).String())
+	}
+	if loc := resp.Header.Get("Location"); status != http.StatusFound || loc != "/orgs/acme/" {
+		t.Fatalf("after acceptance: %d → %q", status, loc)
+	}
+	status, body, _ := get(t, c, e.srv.URL+"/auth/acme/me")
+	if status != 200 || me(t, body)["source"] != "invitation" {
+		t.Fatalf("me: %d %s", status, body)
+	}
+	id := me(t, body)["id"].(string)
+	acc, err := e.db.Access(context.Background(), e.orgs["acme"].ID, id)
+	if err != nil || !acc.Authorize(directory.ActionManageOrg, "").Allowed {
+		t.Fatalf("the invitation's grant did not come with it: %+v %v", acc, err)
+	}
+	// The link works once.
+	e.idp.QueueUser(idpUser{sub: "s-cleo", email: "cleo@example.com", verified: true})
+	if status, body, _ := get(t, browser(t, true), join); status != 404 && status != 410 {
+		t.Fatalf("second use: %d %s", status, body)
+	}
+	// Her next login finds her by the stored link, under scim-only, even
+	// with another email.
+	if status, body := e.login(browser(t, true), "acme", idpUser{sub: "s-cleo", email: "cleo@elsewhere.example", verified: true}); status != 200 || me(t, body)["id"] != id {
+		t.Fatalf("next login: %d %s", status, body)
+	}
+	if status, body, _ := get(t, browser(t, true), e.srv.URL+"/invite/accept?token=scb_inv_made-up"); status != 404 {
+		t.Fatalf("made-up link: %d %s", status, body)
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func TestRemovedMemberInvitedBackIsTheSameUser(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, directory.JITPolicy{Mode: directory.JITSCIMOnly})
+	ctx := context.Background()
+	token := e.invitationLink("acme", "dan@example.com", false)
+	e.idp.QueueUser(idpUser{sub: "s-dan", email: "dan@example.com", verified: true})
+	if status, body, _ := get(t, browser(t, true), e.srv.URL+"/invite/accept?token="+url.QueryEscape(token)); status != 200 && status != 404 {
+		t.Fatalf("accept: %d %s", status, body)
+	}
+	dan, err := e.db.FindMember(ctx, e.orgs["acme"].ID, "dan@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.RemoveMember(ctx, directory.Actor{Kind: "cli", Name: "test"}, e.orgs["acme"].ID, dan.ID); err != nil {
+		t.Fatal(err)
+	}
+	token = e.invitationLink("acme", "dan@example.com", false) // no 409 for a removed member
+	e.idp.QueueUser(idpUser{sub: "s-dan-2", email: "dan@example.com", verified: true})
+	_, _, _ = get(t, browser(t, true), e.srv.URL+"/invite/accept?token="+url.QueryEscape(token))
+	back, err := e.db.FindMember(ctx, e.orgs["acme"].ID, "dan@example.com")
+	if err != nil || back.ID != dan.ID || back.Status() != directory.StatusActive {
+		t.Fatalf("revived: %+v %v (was %s)", back, err, dan.ID)
+	}
+}
+
+func TestBreakGlassLogin(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, directory.JITPolicy{Mode: directory.JITSCIMOnly})
+	ctx := context.Background()
+	org := e.orgs["acme"]
+	secret, _, err := e.db.CreateBreakGlassLink(ctx, directory.Actor{Kind: "cli", Name: "operator"}, org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := browser(t, false)
+	// Opening the link spends nothing: it asks to confirm with a POST.
+	status, body, _ := get(t, c, e.srv.URL+"/auth/acme/breakglass?token="+url.QueryEscape(secret))
+	if status != 200 || !strings.Contains(body, `method="post"`) {
+		t.Fatalf("page: %d %s", status, body)
+	}
+	post := func(c *http.Client, token string) *http.Response {
+		t.Helper()
+		resp, err := c.PostForm(e.srv.URL+"/auth/acme/breakglass", url.Values{"token": {token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if resp := post(c, secret); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/orgs/acme/" {
+		t.Fatalf("confirm: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	status, body, _ = get(t, c, e.srv.URL+"/auth/acme/me")
+	if status != 200 || me(t, body)["userName"] != postgres.BreakGlassUserName {
+		t.Fatalf("me: %d %s", status, body)
+	}
+	// The owner is Org Admin, through the session, without any IdP.
+	if got, body := do(t, c, "GET", e.srv.URL+"/api/v1/orgs/acme/users", "", nil); got != 200 {
+		t.Fatalf("admin API: %d %s", got, body)
+	}
+	// Once only.
+	if resp := post(browser(t, false), secret); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("reuse: %d", resp.StatusCode)
+	}
+	events, _, err := e.db.QueryAudit(ctx, org.ID, postgres.AuditQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, ev := range events {
+		seen[ev.Action]++
+	}
+	if seen["breakglass.link"] != 1 || seen["breakglass.login"] != 1 || seen["breakglass.denied"] != 1 {
+		t.Fatalf("audit: %v", seen)
+	}
+	// Guessing is cut off: after the allowed failures, even a good link is refused for a while.
+	for range 9 {
+		post(browser(t, false), "scb_brk_"+strings.Repeat("x", 43))
+	}
+	good, _, err := e.db.CreateBreakGlassLink(ctx, directory.Actor{Kind: "cli", Name: "operator"}, org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := post(browser(t, false), good); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("after 10 failures: %d", resp.StatusCode)
+	}
+	if _, _, err := e.db.UseBreakGlassLink(ctx, "acme", good, "test"); !errors.Is(err, directory.ErrRateLimited) {
+		t.Fatalf("store: %v", err)
+	}
+}
