@@ -27,10 +27,20 @@
 //     were never mapped are auto-mapped: one an admin unmapped, or one
 //     released when its user was removed, stays unmapped until a person
 //     maps it, so the reconciler never undoes a person's decision.
+//     A GitHub identity is also mapped by its login (GitHub logins compare
+//     case-insensitively; a noreply address ID+login@users.noreply.github.com
+//     carries one): when the organization's mapped GitHub identities with
+//     that login all belong to one active user, the account is that
+//     user's, whatever the address (the address is not what is matched).
+//     A deactivated owner holds its login's siblings unmapped; its
+//     reactivation maps them.
 //  2. conflicts: instead of guessing it records, with the reason in words,
-//     an email that two or more active users claim, an identity mapped to
-//     a removed user, and a mapping that contradicts a newer email (mapped
-//     to A, but the address is now B's and no longer A's). A conflict is
+//     an email that two or more active users claim, a GitHub login on
+//     identities mapped to two users (or mapped to A while the identity's
+//     email is B's, or on unmapped identities whose emails are two users'),
+//     an identity mapped to a removed user, and a mapping that contradicts
+//     a newer email (mapped to A, but the address is now B's and no longer
+//     A's). A conflict is
 //     resolved (resolved_at) by the first run that finds it no longer holds.
 //  3. lifecycle: a deactivated user keeps its mappings, so that resolve
 //     still answers who pushed, marked deactivated; that is what
@@ -67,8 +77,9 @@
 // A run reads only what changed since the organization's last successful
 // run (its watermark): identities written since (git_identities.touched_at,
 // on the database's clock — last_seen is a commit's own date), identities
-// of users updated since, identities whose email is a changed user's, and
-// identities with an open conflict. Its cost grows with the changes, not
+// of users updated since, identities whose email is a changed user's,
+// identities with an open conflict, and the unmapped identities sharing a
+// GitHub login with any of those. Its cost grows with the changes, not
 // with the tables, and a run with nothing to do writes nothing but its own
 // record. The watermark is moved back by Config.Overlap, because now() in
 // PostgreSQL is a transaction's start time: a change committed just after

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -15,9 +16,10 @@ import (
 // so that a dry run reports exactly what a run would write.
 type plan struct {
 	maps     []postgres.AutoMapping
+	mapsOf   []postgres.ReconcileIdentity // the identity of each of maps
 	mappings []Mapping
 	// unmapped identities not auto-mapped, by reason
-	ambiguous, nonPersonal, heldBack int
+	ambiguous, ambiguousLogin, nonPersonal, heldBack, loginOwnerInactive int
 
 	open     []Conflict                // conflicts that hold, as the run leaves them
 	save     []postgres.ConflictRecord // new ones, and open ones to refresh
@@ -29,6 +31,11 @@ type plan struct {
 }
 
 const autoMapReason = "the only active user with this verified email"
+
+// loginReason is the audited reason of a mapping by GitHub login.
+func loginReason(login, user string) string {
+	return fmt.Sprintf("same GitHub login (%s) as an identity mapped to %s", login, user)
+}
 
 // makePlan applies the rules to the identities a run read.
 func makePlan(sv postgres.ReconcileSurvey) plan {
@@ -58,11 +65,12 @@ func makePlan(sv postgres.ReconcileSurvey) plan {
 			labels[g.ID] = g.Label()
 		}
 		if g.UserID == "" {
-			p.unmapped(g, sv.Claims[g.Email], found)
+			p.unmapped(g, sv.Claims[g.Email], sv.LoginClaims[g.GitHubLogin], found)
 		} else {
 			p.mapped(g, sv.Claims[g.Email], found)
 		}
 	}
+	p.splitLogins(found)
 	for _, c := range sv.Open {
 		if !holds[key{c.Kind, c.IdentityID}] {
 			p.resolve = append(p.resolve, c.ID)
@@ -79,33 +87,118 @@ func makePlan(sv postgres.ReconcileSurvey) plan {
 }
 
 // ConflictKinds lists the kinds of conflicts, as stored and shown.
-var ConflictKinds = []string{postgres.ConflictAmbiguousEmail, postgres.ConflictMappedToRemoved, postgres.ConflictContradictsEmail}
+var ConflictKinds = []string{postgres.ConflictAmbiguousEmail, postgres.ConflictMappedToRemoved, postgres.ConflictContradictsEmail,
+	postgres.ConflictAmbiguousLogin}
 
 // unmapped plans an unmapped identity: auto-map it, report it, or leave it.
-func (p *plan) unmapped(g postgres.ReconcileIdentity, claims []postgres.EmailClaim, found func(postgres.ReconcileIdentity, string, string)) {
-	switch {
-	case g.Stale:
+// Two things can name its user: its email, when the address is a person's
+// and exactly one active user has verified it; and its GitHub login, when
+// the mapped identities with that login all belong to one user (GitHub
+// matched the commit to that account, and someone mapped the account's
+// other identities to that user). When they disagree, or either names
+// several users, it is a conflict.
+func (p *plan) unmapped(g postgres.ReconcileIdentity, claims []postgres.EmailClaim, logins []postgres.LoginClaim, found func(postgres.ReconcileIdentity, string, string)) {
+	if g.Stale {
 		return // the expiry job prunes it
-	case g.Email == "":
-		// A login-only identity. Matching a GitHub login against users'
-		// stored logins joins here once users carry one.
-		return
-	case !directory.PersonalEmail(g.Email):
-		p.nonPersonal++
-		return
 	}
-	active := activeClaims(claims, "")
+	personal := g.Email != "" && directory.PersonalEmail(g.Email)
+	conflicted := false
+	var byEmail *postgres.EmailClaim
+	if personal {
+		active := activeClaims(claims, "")
+		switch {
+		case len(active) == 1:
+			byEmail = &active[0]
+		case len(active) > 1:
+			p.ambiguous++
+			conflicted = true
+			found(g, postgres.ConflictAmbiguousEmail, fmt.Sprintf("%s is a verified email of %d active users (%s): map the identity by hand",
+				g.Email, len(active), names(active)))
+		}
+	}
+	var byLogin *postgres.LoginClaim
+	// Removed users' mappings are being released: they hold no login.
+	owners := slices.DeleteFunc(slices.Clone(logins), func(c postgres.LoginClaim) bool { return c.Removed })
 	switch {
-	case len(active) == 1 && g.NeverMapped:
-		p.maps = append(p.maps, postgres.AutoMapping{IdentityID: g.ID, UserID: active[0].UserID, Reason: autoMapReason})
-		p.mappings = append(p.mappings, Mapping{IdentityID: g.ID, Identity: g.Label(), UserID: active[0].UserID, User: active[0].UserName})
-	case len(active) == 1:
-		p.heldBack++ // someone unmapped it: a person maps it again
-	case len(active) > 1:
-		p.ambiguous++
-		found(g, postgres.ConflictAmbiguousEmail, fmt.Sprintf("%s is a verified email of %d active users (%s): map the identity by hand",
-			g.Email, len(active), names(active)))
+	case g.GitHubLogin == "" || len(owners) == 0:
+	case len(owners) > 1:
+		p.ambiguousLogin++
+		conflicted = true
+		found(g, postgres.ConflictAmbiguousLogin, fmt.Sprintf("GitHub login %s is on identities mapped to %d users (%s): map the identity by hand",
+			g.GitHubLogin, len(owners), loginNames(owners)))
+	case byEmail != nil && owners[0].UserID != byEmail.UserID:
+		p.ambiguousLogin++
+		conflicted = true
+		found(g, postgres.ConflictAmbiguousLogin, fmt.Sprintf("GitHub login %s is on an identity mapped to %s, but %s is a verified email of %s: map the identity by hand",
+			g.GitHubLogin, owners[0].UserName, g.Email, byEmail.UserName))
+	case !owners[0].Active:
+		// The account is a deactivated user's (byEmail, active, would
+		// have disagreed above): it is not mapped to anyone else.
+		p.loginOwnerInactive++
+		return
+	default:
+		byLogin = &owners[0]
 	}
+	switch {
+	case conflicted:
+		return
+	case byEmail == nil && byLogin == nil:
+		if g.Email != "" && !personal {
+			p.nonPersonal++
+		}
+		return
+	case !g.NeverMapped:
+		p.heldBack++ // someone unmapped it: a person maps it again
+		return
+	}
+	m := postgres.AutoMapping{IdentityID: g.ID, Login: g.GitHubLogin, PersonalEmail: personal}
+	name := ""
+	if byEmail != nil {
+		m.UserID, m.Reason, name = byEmail.UserID, autoMapReason, byEmail.UserName
+	} else {
+		m.UserID, m.ByLogin, name = byLogin.UserID, true, byLogin.UserName
+		m.Reason = loginReason(g.GitHubLogin, name)
+	}
+	p.maps = append(p.maps, m)
+	p.mapsOf = append(p.mapsOf, g)
+	p.mappings = append(p.mappings, Mapping{IdentityID: g.ID, Identity: g.Label(), UserID: m.UserID, User: name, Reason: m.Reason})
+}
+
+// splitLogins withdraws the planned mappings that would give one GitHub
+// login to two users: identities with no mapped sibling, whose emails
+// are different users' verified emails. Each is reported instead.
+func (p *plan) splitLogins(found func(postgres.ReconcileIdentity, string, string)) {
+	users := map[string]map[string]string{} // login → user id → name
+	for i, m := range p.maps {
+		if m.Login == "" {
+			continue
+		}
+		if users[m.Login] == nil {
+			users[m.Login] = map[string]string{}
+		}
+		users[m.Login][m.UserID] = p.mappings[i].User
+	}
+	split := map[string]string{} // login → the users' names
+	for login, us := range users {
+		if len(us) > 1 {
+			split[login] = joinNames(slices.Collect(maps.Values(us)))
+		}
+	}
+	if len(split) == 0 {
+		return
+	}
+	keep := 0
+	for i, m := range p.maps {
+		if who, ok := split[m.Login]; ok {
+			p.ambiguousLogin++
+			found(p.mapsOf[i], postgres.ConflictAmbiguousLogin, fmt.Sprintf("GitHub login %s is on identities whose emails are verified emails of %d users (%s): map the identities by hand",
+				m.Login, len(users[m.Login]), who))
+			continue
+		}
+		p.maps[keep], p.mapsOf[keep], p.mappings[keep] = m, p.mapsOf[i], p.mappings[i]
+		keep++
+	}
+	p.maps, p.mapsOf, p.mappings = p.maps[:keep], p.mapsOf[:keep], p.mappings[:keep]
 }
 
 // mapped checks a mapped identity against its owner's lifecycle and the
@@ -151,6 +244,18 @@ func names(claims []postgres.EmailClaim) string {
 	for i, c := range claims {
 		n[i] = c.UserName
 	}
+	return joinNames(n)
+}
+
+func loginNames(claims []postgres.LoginClaim) string {
+	n := make([]string, len(claims))
+	for i, c := range claims {
+		n[i] = c.UserName
+	}
+	return joinNames(n)
+}
+
+func joinNames(n []string) string {
 	slices.Sort(n)
 	return strings.Join(n, ", ")
 }
@@ -158,7 +263,14 @@ func names(claims []postgres.EmailClaim) string {
 func autoMap(ctx context.Context, _ *Reconciler, o *orgRun, js *JobSummary) error {
 	p := &o.plan
 	js.Planned = len(p.maps)
-	js.Counts = map[string]int{"ambiguous": p.ambiguous, "non-personal": p.nonPersonal, "unmapped-by-hand": p.heldBack}
+	byLogin := 0
+	for _, m := range p.maps {
+		if m.ByLogin {
+			byLogin++
+		}
+	}
+	js.Counts = map[string]int{"ambiguous": p.ambiguous, "ambiguous-login": p.ambiguousLogin, "non-personal": p.nonPersonal,
+		"unmapped-by-hand": p.heldBack, "login-owner-inactive": p.loginOwnerInactive, "by-login": byLogin}
 	if o.dry {
 		return nil
 	}

@@ -107,13 +107,24 @@ func (e *env) setActive(u directory.User, active bool) {
 // seenIn records a commit by email (and login) on org's repository.
 func (e *env) seenIn(org directory.Organization, email, login string) directory.GitIdentity {
 	e.t.Helper()
+	return e.seenOnIn(org, directory.GitProviderGitHub, email, login)
+}
+
+// seenOn records a commit on a repository of the provider.
+func (e *env) seenOn(provider, email, login string) directory.GitIdentity {
+	e.t.Helper()
+	return e.seenOnIn(e.org, provider, email, login)
+}
+
+func (e *env) seenOnIn(org directory.Organization, provider, email, login string) directory.GitIdentity {
+	e.t.Helper()
 	sha := fmt.Sprintf("%040x", shaSeq.Add(1))
-	o := directory.GitObservation{Provider: "github", Repo: "acme/api", SHA: sha, Name: "Someone", Email: email, Login: login,
+	o := directory.GitObservation{Provider: provider, Repo: "acme/api", SHA: sha, Name: "Someone", Email: email, Login: login,
 		At: time.Now(), Role: directory.GitRoleAuthor}
 	if _, err := e.db.IngestGitObservations(e.ctx, org.ID, []directory.GitObservation{o}); err != nil {
 		e.t.Fatal(err)
 	}
-	g, err := e.db.FindGitIdentity(e.ctx, org.ID, "github", email, login)
+	g, err := e.db.FindGitIdentity(e.ctx, org.ID, provider, email, login)
 	if err != nil {
 		e.t.Fatal(err)
 	}

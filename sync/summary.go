@@ -63,6 +63,7 @@ type JobSummary struct {
 type Mapping struct {
 	IdentityID, Identity string
 	UserID, User         string
+	Reason               string // as audited
 }
 
 // Conflict is something the reconciler would not guess about.
@@ -143,7 +144,7 @@ func (s Summary) String() string {
 				fmt.Fprintf(&b, "  … and %d more mappings\n", len(o.Mappings)-listMax)
 				break
 			}
-			fmt.Fprintf(&b, "  %s %s → %s\n", verb, m.Identity, m.User)
+			fmt.Fprintf(&b, "  %s %s → %s (%s)\n", verb, m.Identity, m.User, m.Reason)
 		}
 		for i, c := range o.Conflicts {
 			if i == listMax {

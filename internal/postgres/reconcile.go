@@ -37,6 +37,10 @@ const (
 	// ConflictContradictsEmail: an identity is mapped to one user, but its
 	// email is now another active user's and no longer the first one's.
 	ConflictContradictsEmail = "contradicts-email"
+	// ConflictAmbiguousLogin: an unmapped GitHub identity's login is on
+	// identities mapped to two or more users, or on an identity mapped to
+	// another user than the one its email names.
+	ConflictAmbiguousLogin = "ambiguous-login"
 )
 
 // Run outcomes.
@@ -127,7 +131,11 @@ type SurveyQuery struct {
 // state of the user it is mapped to.
 type ReconcileIdentity struct {
 	ID, Provider, Email, Login string
-	UserID                     string // "" when unmapped
+	// GitHubLogin is the GitHub login, lower-cased: Login, or the one a
+	// GitHub noreply address carries; "" for other providers and for
+	// identities with neither (git_identities.github_login).
+	GitHubLogin string
+	UserID      string // "" when unmapped
 	// NeverMapped: nobody ever mapped or unmapped it. An identity that was
 	// unmapped (by an admin, or released on removal) has mapped_at set.
 	NeverMapped bool
@@ -157,6 +165,12 @@ type EmailClaim struct {
 	Active, Removed         bool
 }
 
+// LoginClaim is a user that holds mapped GitHub identities with a login.
+type LoginClaim struct {
+	Login, UserID, UserName string
+	Active, Removed         bool
+}
+
 // ReconcileConflict is a conflict the reconciler reported.
 type ReconcileConflict struct {
 	ID, OrgID, Kind, IdentityID, Detail string
@@ -174,6 +188,10 @@ type ReconcileSurvey struct {
 	// Claims holds, by email, the users claiming each personal address of
 	// Identities (directory.PersonalEmail; others are never matched).
 	Claims map[string][]EmailClaim
+	// LoginClaims holds, by GitHub login, the users (one entry each) that
+	// the mapped identities with the login of an unmapped identity of
+	// Identities belong to.
+	LoginClaims map[string][]LoginClaim
 	// Open lists the open conflicts; their identities are in Identities.
 	Open []ReconcileConflict
 	// Expired counts invitations and tokens that expired since the
@@ -191,9 +209,13 @@ type ReconcileSurvey struct {
 // The identities a run reads. A full run reads them all; an incremental
 // run reads those written since the watermark, those mapped to a user who
 // changed since, those whose email is a changed user's, and those with an
-// open conflict (which must be re-checked to be resolved). Each branch of
-// the union is an index range, so the cost follows the changes.
-const surveyIdentityColumns = `i.id, i.provider, i.email, i.login, coalesce(i.user_id::text, ''), i.mapped_at IS NULL,
+// open conflict (which must be re-checked to be resolved); then the
+// unmapped identities with the GitHub login of any of those, because a
+// login's owner decides them (an identity mapped by hand lets its siblings
+// map; a deactivated owner holds them). Each branch of the union is an
+// index range, so the cost follows the changes.
+const surveyIdentityColumns = `i.id, i.provider, i.email, i.login, coalesce(i.github_login, ''),
+	coalesce(i.user_id::text, ''), i.mapped_at IS NULL,
 	i.user_id IS NULL AND greatest(i.last_seen, i.touched_at) < $3,
 	coalesce(u.user_name, ''), coalesce(u.active, false), u.removed_at IS NOT NULL`
 
@@ -212,15 +234,22 @@ const surveyIncrementalSQL = `WITH cu AS (
 			JOIN git_identities i ON i.org_id = $1 AND i.email = e.email AND i.email <> ''
 		UNION
 		SELECT c.identity_id FROM reconcile_conflicts c WHERE c.org_id = $1 AND c.resolved_at IS NULL
+	), siblings AS (
+		SELECT s.id FROM ids JOIN git_identities c ON c.org_id = $1 AND c.id = ids.id
+			JOIN git_identities s ON s.org_id = $1 AND s.github_login = c.github_login AND s.user_id IS NULL
+		WHERE c.github_login IS NOT NULL
+	), all_ids AS (
+		SELECT id FROM ids UNION SELECT id FROM siblings
 	)
 	SELECT ` + surveyIdentityColumns + `, coalesce(u.updated_at >= $2, false)
-	FROM ids JOIN git_identities i ON i.org_id = $1 AND i.id = ids.id
+	FROM all_ids ids JOIN git_identities i ON i.org_id = $1 AND i.id = ids.id
 	LEFT JOIN users u ON u.org_id = i.org_id AND u.id = i.user_id`
 
 // Verified emails are users.emails: SCIM emails (the IdP verified them),
 // and the address an invitation was accepted with (the login verified it).
 // OIDC-verified emails of a login join here when the OIDC issue stores
-// them; GitHub logins, when users carry them.
+// them. (GitHub logins are matched against mapped identities instead: see
+// surveyLogins.)
 //
 // A few addresses are looked up in the GIN index one by one; many (a full
 // run, a busy interval) are matched by one pass over the organization's
@@ -256,7 +285,7 @@ func (s *ReconcileSession) Survey(ctx context.Context, q SurveyQuery) (Reconcile
 		}
 		sv.Identities, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ReconcileIdentity, error) {
 			var g ReconcileIdentity
-			err := r.Scan(&g.ID, &g.Provider, &g.Email, &g.Login, &g.UserID, &g.NeverMapped, &g.Stale,
+			err := r.Scan(&g.ID, &g.Provider, &g.Email, &g.Login, &g.GitHubLogin, &g.UserID, &g.NeverMapped, &g.Stale,
 				&g.OwnerName, &g.OwnerActive, &g.OwnerRemoved, &g.OwnerChanged)
 			return g, err
 		})
@@ -289,6 +318,9 @@ func (s *ReconcileSession) Survey(ctx context.Context, q SurveyQuery) (Reconcile
 				return err
 			}
 		}
+		if err := surveyLogins(ctx, tx, q.OrgID, &sv); err != nil {
+			return err
+		}
 		rows, err = tx.Query(ctx, `SELECT c.id, c.org_id, c.kind, c.identity_id, c.detail, c.first_seen, c.last_seen, c.resolved_at, ''
 			FROM reconcile_conflicts c WHERE c.org_id = $1 AND c.resolved_at IS NULL ORDER BY c.first_seen, c.id`, q.OrgID)
 		if err != nil {
@@ -316,6 +348,37 @@ func (s *ReconcileSession) Survey(ctx context.Context, q SurveyQuery) (Reconcile
 	return sv, err
 }
 
+// surveyLogins reads the owners of the GitHub logins of the unmapped
+// identities a run read: the distinct users their mapped identities
+// belong to.
+func surveyLogins(ctx context.Context, tx pgx.Tx, orgID string, sv *ReconcileSurvey) error {
+	seen := map[string]bool{}
+	var logins []string
+	for _, g := range sv.Identities {
+		if g.UserID == "" && !g.Stale && g.GitHubLogin != "" && !seen[g.GitHubLogin] {
+			seen[g.GitHubLogin] = true
+			logins = append(logins, g.GitHubLogin)
+		}
+	}
+	sv.LoginClaims = map[string][]LoginClaim{}
+	if len(logins) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT DISTINCT i.github_login, u.id, u.user_name, u.active, u.removed_at IS NOT NULL
+		FROM git_identities i JOIN users u ON u.org_id = i.org_id AND u.id = i.user_id
+		WHERE i.org_id = $1 AND i.github_login = ANY($2::text[]) AND i.user_id IS NOT NULL
+		ORDER BY 1, 3, 2`, orgID, logins)
+	if err != nil {
+		return err
+	}
+	var c LoginClaim
+	_, err = pgx.ForEachRow(rows, []any{&c.Login, &c.UserID, &c.UserName, &c.Active, &c.Removed}, func() error {
+		sv.LoginClaims[c.Login] = append(sv.LoginClaims[c.Login], c)
+		return nil
+	})
+	return err
+}
+
 func scanConflict(r pgx.CollectableRow) (ReconcileConflict, error) {
 	var c ReconcileConflict
 	err := r.Scan(&c.ID, &c.OrgID, &c.Kind, &c.IdentityID, &c.Detail, &c.FirstSeen, &c.LastSeen, &c.ResolvedAt, &c.Identity)
@@ -325,21 +388,42 @@ func scanConflict(r pgx.CollectableRow) (ReconcileConflict, error) {
 // AutoMapping maps one identity to one user.
 type AutoMapping struct {
 	IdentityID, UserID, Reason string
+	// ByLogin: planned on the identity's GitHub login (the user holds the
+	// mapped identities with it), not on its email.
+	ByLogin bool
+	// Login is the identity's GitHub login ("" for none): whatever the
+	// mapping was planned on, no mapped identity with this login may
+	// belong to another user.
+	Login string
+	// PersonalEmail: the identity's email is a person's
+	// (directory.PersonalEmail). A mapping by login then also needs that
+	// no other active user has the address.
+	PersonalEmail bool
 }
 
 // AutoMap maps identities in one transaction, each only if it still holds
-// what it was planned on: the identity was never mapped, and the user is
-// active, not removed, and the only such user with the identity's email
-// among its verified emails. It is MapGitIdentity's conditional update
-// (user_id IS NULL) with the plan's conditions added, and writes an audit
-// event per mapping. It returns how many it mapped.
+// what it was planned on: the identity was never mapped, the user is
+// active and not removed, and
+//   - by email: the user is the only such user with the identity's email
+//     among its verified emails;
+//   - by login: the user holds a mapped identity with the identity's
+//     GitHub login, and, when the email is a person's, no other active
+//     user has it;
+//   - either way, no mapped identity with the identity's GitHub login
+//     belongs to another (non-removed) user.
+//
+// It is MapGitIdentity's conditional update (user_id IS NULL) with the
+// plan's conditions added, and writes an audit event per mapping. It
+// returns how many it mapped.
 func (s *ReconcileSession) AutoMap(ctx context.Context, actor directory.Actor, orgID string, maps []AutoMapping) (int, error) {
 	if len(maps) == 0 {
 		return 0, nil
 	}
 	ids, users, reasons := make([]string, len(maps)), make([]string, len(maps)), make([]string, len(maps))
+	byLogin, logins, personal := make([]bool, len(maps)), make([]string, len(maps)), make([]bool, len(maps))
 	for i, m := range maps {
 		ids[i], users[i], reasons[i] = m.IdentityID, m.UserID, m.Reason
+		byLogin[i], logins[i], personal[i] = m.ByLogin, m.Login, m.PersonalEmail
 	}
 	// rivals counts, per address of the plan, the active users that have
 	// it; a mapping holds when its user is the only one.
@@ -355,16 +439,31 @@ func (s *ReconcileSession) AutoMap(ctx context.Context, actor directory.Actor, o
 	}
 	var n int
 	err := pgx.BeginFunc(ctx, s.conn, func(tx pgx.Tx) error {
+		// owners lists, per login of the plan, the non-removed users its
+		// mapped identities belong to (a removed user's are being released).
 		return tx.QueryRow(ctx, `WITH plan AS (
-				SELECT * FROM unnest($2::uuid[], $3::uuid[], $5::text[]) AS p(identity_id, user_id, reason)
+				SELECT * FROM unnest($2::uuid[], $3::uuid[], $5::text[], $6::bool[], $7::text[], $8::bool[])
+					AS p(identity_id, user_id, reason, by_login, login, personal)
 			), targets AS (
 				SELECT i.email FROM plan p JOIN git_identities i ON i.org_id = $1 AND i.id = p.identity_id
-			), `+rivals+`, mapped AS (
+				WHERE i.email <> '' AND (NOT p.by_login OR p.personal)
+			), `+rivals+`, owners AS MATERIALIZED (
+				SELECT DISTINCT s.github_login AS login, s.user_id FROM git_identities s
+				JOIN users o ON o.org_id = s.org_id AND o.id = s.user_id AND o.removed_at IS NULL
+				WHERE s.org_id = $1 AND s.github_login IN (SELECT login FROM plan WHERE login <> '') AND s.user_id IS NOT NULL
+			), mapped AS (
 				UPDATE git_identities i SET user_id = u.id, mapped_by = $4, mapped_at = now()
-				FROM plan p JOIN users u ON u.org_id = $1 AND u.id = p.user_id, rivals r
+				FROM plan p JOIN users u ON u.org_id = $1 AND u.id = p.user_id
 				WHERE i.org_id = $1 AND i.id = p.identity_id AND i.user_id IS NULL AND i.mapped_at IS NULL
-				  AND u.active AND u.removed_at IS NULL AND i.email <> '' AND u.emails @> ARRAY[i.email]
-				  AND r.email = i.email AND r.n = 1
+				  AND u.active AND u.removed_at IS NULL
+				  AND (p.by_login OR i.email <> '' AND u.emails @> ARRAY[i.email]
+				       AND (SELECT r.n FROM rivals r WHERE r.email = i.email) = 1)
+				  AND (NOT p.by_login OR i.github_login = p.login
+				       AND EXISTS (SELECT 1 FROM owners o WHERE o.login = p.login AND o.user_id = u.id)
+				       AND (NOT p.personal OR coalesce((SELECT r.n FROM rivals r WHERE r.email = i.email), 0)
+				            = CASE WHEN u.emails @> ARRAY[i.email] THEN 1 ELSE 0 END))
+				  AND (p.login = '' OR i.github_login = p.login
+				       AND NOT EXISTS (SELECT 1 FROM owners o WHERE o.login = p.login AND o.user_id <> u.id))
 				RETURNING i.id, i.provider, i.email, i.login, u.user_name, p.reason
 			), audited AS (
 				INSERT INTO audit_events (org_id, actor, action, resource_type, resource_id, after)
@@ -372,7 +471,7 @@ func (s *ReconcileSession) AutoMap(ctx context.Context, actor directory.Actor, o
 					'login', m.login, 'user', m.user_name, 'auto', true, 'reason', m.reason)
 				FROM mapped m
 			)
-			SELECT count(*) FROM mapped`, orgID, ids, users, actor.String(), reasons).Scan(&n)
+			SELECT count(*) FROM mapped`, orgID, ids, users, actor.String(), reasons, byLogin, logins, personal).Scan(&n)
 	})
 	return n, err
 }

@@ -192,3 +192,106 @@ func TestGitHubLoginIsTheLoginOrTheNoreplyAddressLogin(t *testing.T) {
 		}
 	}
 }
+
+// A mapping by GitHub login re-checks at write time what it was planned on:
+// the user still holds the login, nobody else does, and the identity's
+// personal address is no other active user's.
+func TestAutoMapByLoginHoldsOnlyWhatWasPlanned(t *testing.T) {
+	t.Parallel()
+	type fixture struct {
+		db            *postgres.DB
+		org           directory.Organization
+		ann, bob      directory.User
+		held, sibling directory.GitIdentity // ann's mapped identity; the one to map
+	}
+	cases := []struct {
+		name string
+		// byEmail: the mapping was planned on the sibling's address, which
+		// ann has; it must still respect the login.
+		byEmail bool
+		change  func(t *testing.T, f fixture)
+		want    int
+	}{
+		{"nothing changed", false, func(*testing.T, fixture) {}, 1},
+		{"the held identity was unmapped meanwhile", false, func(t *testing.T, f fixture) {
+			if err := f.db.UnmapGitIdentity(context.Background(), tester, f.org.ID, f.held.ID); err != nil {
+				t.Fatal(err)
+			}
+		}, 0},
+		{"the held identity was remapped to another user meanwhile", false, func(t *testing.T, f fixture) {
+			if err := f.db.UnmapGitIdentity(context.Background(), tester, f.org.ID, f.held.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.db.MapGitIdentity(context.Background(), tester, f.org.ID, f.held.ID, f.bob.ID); err != nil {
+				t.Fatal(err)
+			}
+		}, 0},
+		{"another identity with the login was mapped to another user meanwhile", false, func(t *testing.T, f fixture) {
+			ingest(t, f.db, f.org, obs("acme/api", sha2, "bob@home.example", "Ann-GH"))
+			g, _ := f.db.FindGitIdentity(context.Background(), f.org.ID, "github", "bob@home.example", "ann-gh")
+			if _, err := f.db.MapGitIdentity(context.Background(), tester, f.org.ID, g.ID, f.bob.ID); err != nil {
+				t.Fatal(err)
+			}
+		}, 0},
+		{"the owner was deactivated meanwhile", false, func(t *testing.T, f fixture) {
+			if _, err := f.db.UpdateUser(context.Background(), tester, f.org.ID, f.ann.ID, 0, func(u directory.User) (directory.User, error) {
+				u.Attributes["active"] = false
+				return u, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}, 0},
+		{"another user took the identity's address meanwhile", false, func(t *testing.T, f fixture) {
+			setEmails(t, f.db, f.org, f.bob, "bob@example.com", "ann@laptop.example")
+		}, 0},
+		{"the owner took the identity's address meanwhile", false, func(t *testing.T, f fixture) {
+			setEmails(t, f.db, f.org, f.ann, "ann@example.com", "ann@laptop.example")
+		}, 1},
+		{"by email, nothing changed", true, func(*testing.T, fixture) {}, 1},
+		{"by email, another identity with the login was mapped to another user meanwhile", true, func(t *testing.T, f fixture) {
+			if err := f.db.UnmapGitIdentity(context.Background(), tester, f.org.ID, f.held.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.db.MapGitIdentity(context.Background(), tester, f.org.ID, f.held.ID, f.bob.ID); err != nil {
+				t.Fatal(err)
+			}
+		}, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db, org, ann, bob := gitSetup(t)
+			ingest(t, db, org, obs("acme/api", sha1, "ann@home.example", "ann-gh"), obs("acme/web", sha1, "ann@laptop.example", "ann-gh"))
+			held, _ := db.FindGitIdentity(ctx, org.ID, "github", "ann@home.example", "ann-gh")
+			sibling, _ := db.FindGitIdentity(ctx, org.ID, "github", "ann@laptop.example", "ann-gh")
+			if _, err := db.MapGitIdentity(ctx, tester, org.ID, held.ID, ann.ID); err != nil {
+				t.Fatal(err)
+			}
+			if tc.byEmail {
+				setEmails(t, db, org, ann, "ann@example.com", "ann@laptop.example")
+			}
+			tc.change(t, fixture{db, org, ann, bob, held, sibling})
+			s, err := db.LockReconcile(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			n, err := s.AutoMap(ctx, reconciler, org.ID, []postgres.AutoMapping{{IdentityID: sibling.ID, UserID: ann.ID,
+				Reason: "test", ByLogin: !tc.byEmail, Login: "ann-gh", PersonalEmail: true}})
+			if err != nil || n != tc.want {
+				t.Fatalf("mapped %d, %v; want %d", n, err, tc.want)
+			}
+			if g, _ := db.GitIdentity(ctx, org.ID, sibling.ID); (g.UserID == ann.ID) != (tc.want == 1) {
+				t.Fatalf("identity %+v", g)
+			}
+		})
+	}
+}
+
+func ingest(t *testing.T, db *postgres.DB, org directory.Organization, o ...directory.GitObservation) {
+	t.Helper()
+	if _, err := db.IngestGitObservations(context.Background(), org.ID, o); err != nil {
+		t.Fatal(err)
+	}
+}
