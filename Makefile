@@ -11,9 +11,10 @@ run:
 	$(GO) run ./cmd/scimbridge serve --init-org default
 
 # Runs every test against real PostgreSQL (a throwaway cluster, or
-# TEST_DATABASE_URL when set).
+# TEST_DATABASE_URL when set), the console's in a real Chromium.
 test:
 	@scripts/ensure-postgres
+	@scripts/ensure-chromium
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...

@@ -119,7 +119,7 @@ func newEnv(t *testing.T, policy directory.JITPolicy, orgs ...string) *env {
 	t.Cleanup(e.srv.Close)
 	cookieKey := make([]byte, 32)
 	_, _ = rand.Read(cookieKey)
-	h, err := oidc.New(oidc.Config{Store: e.db, Box: box, CookieKey: cookieKey, PublicURL: e.srv.URL, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+	h, err := oidc.New(oidc.Config{Store: e.db, Box: box, CookieKey: cookieKey, PublicURL: e.srv.URL, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		SessionTTL: time.Hour, IdleTimeout: 30 * time.Minute})
 	if err != nil {
 		t.Fatal(err)

@@ -217,3 +217,54 @@ func TestInvitationRequestsAreValidated(t *testing.T) {
 		t.Fatalf("mails queued: %v %v", mails, err)
 	}
 }
+
+// The Org → Users list shows pending invitations as users of status
+// invited, first, paged as one list with the members; a removed member's
+// address may be invited again.
+func TestUsersListShowsInvitedPeople(t *testing.T) {
+	t.Parallel()
+	tn := newEnv(t).tenant("acme")
+	tn.scimUser("ann@acme.test")
+	gone := tn.user("gone@acme.test", directory.SourceJIT)
+	tn.must(204, "DELETE", "/users/"+gone.ID, nil)
+	inv := tn.must(201, "POST", "/invitations", map[string]any{"email": "Zed@acme.test"})
+	tn.must(201, "POST", "/invitations", map[string]any{"email": "gone@acme.test"}) // removed: no 409
+	revoked := tn.must(201, "POST", "/invitations", map[string]any{"email": "rev@acme.test"})
+	tn.must(204, "DELETE", "/invitations/"+str(revoked["id"]), nil)
+
+	cases := []struct {
+		name, query string
+		users       []string
+		statuses    []string
+		total       int
+	}{
+		{"everyone, invitations first", "", []string{"gone@acme.test", "Zed@acme.test", "break-glass-owner", "ann@acme.test", "gone@acme.test"},
+			[]string{"invited", "invited", "active", "active", "removed"}, 5},
+		{"invited only", "?status=invited", []string{"gone@acme.test", "Zed@acme.test"}, []string{"invited", "invited"}, 2},
+		{"search applies to invitations", "?search=zed", []string{"Zed@acme.test"}, []string{"invited"}, 1},
+		{"a page across the two parts", "?offset=1&limit=2", []string{"Zed@acme.test", "break-glass-owner"}, []string{"invited", "active"}, 5},
+		{"a page of members only", "?offset=3&limit=5", []string{"ann@acme.test", "gone@acme.test"}, []string{"active", "removed"}, 5},
+		{"another source leaves invitations out", "?source=scim", []string{"ann@acme.test"}, []string{"active"}, 1},
+		{"active leaves invitations out", "?status=active", []string{"break-glass-owner", "ann@acme.test"}, []string{"active", "active"}, 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := tn.must(200, "GET", "/users"+c.query, nil)
+			if got := names(t, l, "userName"); !slices.Equal(got, c.users) {
+				t.Fatalf("users %q, want %q", got, c.users)
+			}
+			if got := names(t, l, "status"); !slices.Equal(got, c.statuses) {
+				t.Fatalf("statuses %q, want %q", got, c.statuses)
+			}
+			if l["total"] != float64(c.total) {
+				t.Fatalf("total %v, want %d", l["total"], c.total)
+			}
+		})
+	}
+	l := tn.must(200, "GET", "/users?search=zed", nil)
+	u := l["items"].([]any)[0].(map[string]any)
+	if u["id"] != "" || u["source"] != "invitation" || u["invitation"].(map[string]any)["id"] != inv["id"] {
+		t.Fatalf("invited user %v", u)
+	}
+	problem(t, tn.do("GET", "/users?status=pending", nil), 400, "invalid")
+}

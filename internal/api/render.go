@@ -25,6 +25,14 @@ type userJSON struct {
 	CreatedAt   time.Time      `json:"createdAt"`
 	UpdatedAt   time.Time      `json:"updatedAt"`
 	RemovedAt   *time.Time     `json:"removedAt,omitempty"`
+	// Invitation is set on a pending invitation listed as a user (status
+	// invited, no id yet).
+	Invitation *invitationRefJSON `json:"invitation,omitempty"`
+}
+
+type invitationRefJSON struct {
+	ID        string    `json:"id"`
+	ExpiresAt time.Time `json:"expiresAt"`
 }
 
 type groupRefJSON struct {

@@ -15,6 +15,10 @@ var sources = map[string]bool{
 	directory.SourceService: true, directory.SourceBreakGlass: true,
 }
 
+// listUsers lists the organization's users and, as users of status
+// "invited", its pending invitations: the Org → Users screen shows both.
+// Invitations come first (newest first), then members; offset and limit
+// page through the two as one list.
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, c *call) error {
 	p, err := pageOf(r)
 	if err != nil {
@@ -23,22 +27,57 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, c *call) err
 	q := r.URL.Query()
 	mq := postgres.MemberQuery{Search: q.Get("search"), Status: q.Get("status"), Source: q.Get("source"), Offset: p.offset, Limit: p.limit}
 	switch mq.Status {
-	case "", directory.StatusActive, directory.StatusDeactivated, directory.StatusRemoved:
+	case "", directory.StatusInvited, directory.StatusActive, directory.StatusDeactivated, directory.StatusRemoved:
 	default:
-		return directory.Invalidf("status %q: want active, deactivated or removed", mq.Status)
+		return directory.Invalidf("status %q: want invited, active, deactivated or removed", mq.Status)
 	}
 	if mq.Source != "" && !sources[mq.Source] {
 		return directory.Invalidf("source %q: want scim, invitation, jit, service or breakglass", mq.Source)
 	}
+	var invited []userJSON
+	if (mq.Status == "" || mq.Status == directory.StatusInvited) && (mq.Source == "" || mq.Source == directory.SourceInvitation) {
+		invs, err := h.store.Invitations(r.Context(), c.org.ID, true)
+		if err != nil {
+			return err
+		}
+		search := strings.ToLower(mq.Search)
+		for _, inv := range invs {
+			if strings.Contains(strings.ToLower(inv.Email), search) {
+				invited = append(invited, renderInvited(inv))
+			}
+		}
+	}
+	out := list[userJSON]{Items: []userJSON{}, Total: len(invited), Offset: p.offset, Limit: p.limit}
+	if p.offset < len(invited) {
+		out.Items = append(out.Items, invited[p.offset:min(len(invited), p.offset+p.limit)]...)
+	}
+	if mq.Status == directory.StatusInvited {
+		return h.writeJSON(w, r, http.StatusOK, out)
+	}
+	// The members' part of the page: what the invitations left of it.
+	mq.Offset = max(0, p.offset-len(invited))
+	room := p.limit - len(out.Items)
+	mq.Limit = max(1, room) // a page full of invitations still needs the members' total
 	users, total, err := h.store.Members(r.Context(), c.org.ID, mq)
 	if err != nil {
 		return err
 	}
-	out := list[userJSON]{Items: make([]userJSON, 0, len(users)), Total: total, Offset: p.offset, Limit: p.limit}
-	for _, u := range users {
+	out.Total += total
+	for _, u := range users[:min(len(users), room)] {
 		out.Items = append(out.Items, renderUser(u))
 	}
 	return h.writeJSON(w, r, http.StatusOK, out)
+}
+
+// renderInvited shows a pending invitation as a user of status invited.
+// It has no user id yet; the invitation's id is where to resend or revoke.
+func renderInvited(inv directory.Invitation) userJSON {
+	return userJSON{
+		UserName: inv.Email, Emails: []string{strings.ToLower(inv.Email)}, Status: directory.StatusInvited,
+		Source: directory.SourceInvitation, Kind: directory.KindHuman, Groups: []groupRefJSON{},
+		CreatedAt: inv.CreatedAt, UpdatedAt: inv.CreatedAt,
+		Invitation: &invitationRefJSON{ID: inv.ID, ExpiresAt: inv.ExpiresAt},
+	}
 }
 
 func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, c *call) error {

@@ -1,0 +1,256 @@
+package web_test
+
+import (
+	"context"
+	"crypto/rand"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/oauth2-proxy/mockoidc"
+
+	"github.com/scimbridge/scimbridge/internal/api"
+	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/pgtest"
+	"github.com/scimbridge/scimbridge/internal/postgres"
+	"github.com/scimbridge/scimbridge/internal/secretbox"
+	"github.com/scimbridge/scimbridge/internal/web"
+	"github.com/scimbridge/scimbridge/oidc"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// site is the service as serve wires it (login, admin API with the
+// session, console) on a real listener, with an in-process OpenID
+// Provider and a real PostgreSQL.
+type site struct {
+	db  *postgres.DB
+	idp *mockoidc.MockOIDC
+	url string
+	org directory.Organization
+}
+
+func newSite(t *testing.T) *site {
+	t.Helper()
+	ctx := context.Background()
+	s := &site{db: pgtest.DB(t)}
+	idp, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idp.Shutdown() })
+	s.idp = idp
+	box, err := secretbox.New(randomBytes(secretbox.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	s.url = srv.URL
+	login, err := oidc.New(oidc.Config{Store: s.db, Box: box, CookieKey: randomBytes(32), PublicURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login.Mount(mux)
+	api.New(api.Config{Store: s.db, Authenticators: []api.Authenticator{api.SessionFunc(login.Session)},
+		CSRF: func(r *http.Request) error { return login.CheckCSRF(r, r.PathValue("org")) }}).Mount(mux)
+	web.New().Mount(mux)
+
+	if s.org, err = s.db.CreateOrganization(ctx, "acme", "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oidc.SaveSettings(ctx, s.db, box, nil, actor, directory.IdPSettings{OrgID: s.org.ID, Issuer: idp.Issuer(),
+		ClientID: idp.ClientID, JIT: directory.JITPolicy{Mode: directory.JITSCIMOnly}}, idp.ClientSecret); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var actor = directory.Actor{Kind: "cli", Name: "test"}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+func (s *site) user(t *testing.T, userName, displayName string) directory.User {
+	t.Helper()
+	u, err := s.db.CreateUser(context.Background(), directory.Actor{Kind: "scim-token", Name: "okta"}, directory.User{OrgID: s.org.ID,
+		Attributes: map[string]any{"userName": userName, "displayName": displayName, "active": true,
+			"emails": []any{map[string]any{"value": userName}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// browserPath finds Chromium or Chrome; `make test` installs Chromium
+// where it can, so a missing browser is a failure, not a skip.
+func browserPath(t *testing.T) string {
+	if p := os.Getenv("SCIMBRIDGE_CHROME"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no Chromium or Chrome found for the console's browser tests: run scripts/ensure-chromium (or apt-get install chromium), or set SCIMBRIDGE_CHROME")
+	return ""
+}
+
+func browse(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browserPath(t)),
+		chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func steps(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		body, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
+		t.Fatalf("%s: %v\npage: %s", what, err, body)
+	}
+}
+
+func read[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func css(s string) chromedp.CSS { return chromedp.CSS(s) }
+
+func row(userName string) string { return `#users tbody tr[data-user="` + userName + `"]` }
+
+func TestConsoleManagesUsersThroughTheAPI(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	ctx := context.Background()
+	admin := s.user(t, "admin@acme.example", "Ada Admin")
+	if _, err := s.db.CreateBinding(ctx, actor, directory.Binding{OrgID: s.org.ID, Role: directory.RoleOrgAdmin, UserID: admin.ID}); err != nil {
+		t.Fatal(err)
+	}
+	s.user(t, "sam@acme.example", `<img src=x id=pwned onerror="document.title='pwned'">`)
+	ws, err := s.db.CreateWorkspace(ctx, actor, s.org.ID, "data-eng", []directory.Target{{Cluster: "c1", Namespace: "data"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ivy joined by invitation: an org admin may remove her (not a SCIM user).
+	ivyInv, err := s.db.CreateInvitation(ctx, actor, s.org.ID, "ivy@acme.example", false, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ivySecret string
+	if _, err := s.db.DeliverNext(ctx, func(_ context.Context, _ directory.Invitation, secret string) error { ivySecret = secret; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.db.AcceptInvitation(ctx, ivySecret, directory.Login{Email: "ivy@acme.example", EmailVerified: true}); err != nil {
+		t.Fatal(err, ivyInv.ID)
+	}
+
+	b := browse(t)
+	s.idp.QueueUser(&mockoidc.MockUser{Subject: "okta-ada", Email: "admin@acme.example", EmailVerified: true})
+	// From the landing page, by organization name, through the IdP, into the console.
+	steps(t, b, "sign in",
+		chromedp.Navigate(s.url+"/"),
+		chromedp.SendKeys(css("#org"), "acme"),
+		chromedp.Submit(css("#org")),
+		chromedp.WaitVisible(css(row("admin@acme.example"))),
+	)
+	who := read(t, b, chromedp.Text(css("#whoami")))
+	samName := read(t, b, chromedp.Text(css(row("sam@acme.example")+" td:nth-child(2)")))
+	pwned := read(t, b, chromedp.Evaluate[int](`document.querySelectorAll("#pwned").length`))
+	samRemove := read(t, b, chromedp.Evaluate[int](`document.querySelectorAll('`+row("sam@acme.example")+` [data-action=remove]').length`))
+	ivyRemove := read(t, b, chromedp.Evaluate[int](`document.querySelectorAll('`+row("ivy@acme.example")+` [data-action=remove]').length`))
+	title := read(t, b, chromedp.Title())
+	if who != "Signed in as admin@acme.example" {
+		t.Errorf("whoami = %q", who)
+	}
+	if !strings.HasPrefix(samName, "<img") || pwned != 0 || title == "pwned" {
+		t.Errorf("a displayName was rendered as markup: text %q, injected elements %d, title %q", samName, pwned, title)
+	}
+	if samRemove != 0 || ivyRemove != 1 {
+		t.Errorf("remove offered: SCIM user %d (want 0), invited member %d (want 1)", samRemove, ivyRemove)
+	}
+
+	// Invite with an initial role: the invitation shows as an invited user.
+	steps(t, b, "invite",
+		chromedp.SendKeys(css("#invite-email"), "newbie@acme.example"),
+		chromedp.SetValue(css("#invite-role"), "editor"),
+		chromedp.SetValue(css("#invite-workspace"), "data-eng"),
+		chromedp.Click(css("#invite button")),
+		chromedp.WaitVisible(css(row("newbie@acme.example")+" .status-invited")),
+	)
+	invs, err := s.db.Invitations(ctx, s.org.ID, true)
+	if err != nil || len(invs) != 1 || invs[0].Email != "newbie@acme.example" || len(invs[0].Bindings) != 1 ||
+		invs[0].Bindings[0].Role != directory.RoleEditor || invs[0].Bindings[0].WorkspaceID != ws.ID {
+		t.Fatalf("invitation: %+v %v", invs, err)
+	}
+	// Inviting a member's address: the API's 409 detail is shown.
+	steps(t, b, "invite a member",
+		chromedp.SendKeys(css("#invite-email"), "sam@acme.example"),
+		chromedp.SetValue(css("#invite-role"), ""),
+		chromedp.Click(css("#invite button")),
+		chromedp.WaitVisible(css("#error")),
+	)
+	if errText := read(t, b, chromedp.Text(css("#error"))); !strings.Contains(errText, "already a member") {
+		t.Errorf("error shown: %q", errText)
+	}
+
+	// Grant a direct role, then read it back as effective permissions.
+	steps(t, b, "grant and show permissions",
+		chromedp.SendKeys(css("#grant-user"), "sam@acme.example"),
+		chromedp.SetValue(css("#grant-role"), "viewer"),
+		chromedp.SetValue(css("#grant-workspace"), "data-eng"),
+		chromedp.Click(css("#grant button")),
+		chromedp.WaitVisible(css("#notice")),
+		chromedp.Click(css(row("sam@acme.example")+" [data-action=permissions]")),
+		chromedp.WaitVisible(css("#perm-summary li")),
+	)
+	summary := read(t, b, chromedp.Text(css("#perm-summary")))
+	sam, _ := s.db.FindMember(ctx, s.org.ID, "sam@acme.example")
+	acc, err := s.db.Access(ctx, s.org.ID, sam.ID)
+	if err != nil || !acc.Authorize(directory.ActionViewPipes, ws.ID).Allowed || acc.Authorize(directory.ActionRunPipes, ws.ID).Allowed {
+		t.Fatalf("grant did not land as viewer: %v", err)
+	}
+	if !strings.Contains(strings.ToLower(summary), "viewer") || !strings.Contains(summary, "data-eng") {
+		t.Errorf("permissions shown: %q", summary)
+	}
+
+	// Remove Ivy (the confirm dialog is accepted).
+	read(t, b, chromedp.Evaluate[bool](`window.confirm = () => true, true`))
+	steps(t, b, "remove",
+		chromedp.Click(css(row("ivy@acme.example")+" [data-action=remove]")),
+		chromedp.WaitVisible(css(row("ivy@acme.example")+" .status-removed")),
+	)
+	if ivy, err := s.db.FindMember(ctx, s.org.ID, "ivy@acme.example"); err != nil || ivy.Status() != directory.StatusRemoved {
+		t.Fatalf("ivy: %+v %v", ivy, err)
+	}
+
+	// Signing out ends the session.
+	steps(t, b, "sign out",
+		chromedp.Click(css("#logout button")),
+		chromedp.WaitVisible(css("#org")),
+	)
+	if status := read(t, b, chromedp.Evaluate[int](`fetch("/auth/acme/me").then(r => r.status)`, chromedp.EvalAwaitPromise)); status != http.StatusUnauthorized {
+		t.Fatalf("after sign out, /auth/acme/me = %d", status)
+	}
+}

@@ -1,0 +1,183 @@
+// The scimbridge console: Org → Users. Everything goes through the admin
+// API with the login session; writes carry the CSRF token that
+// /auth/{org}/me hands out. Data is put in the page with textContent only,
+// never as HTML, so a userName cannot inject markup.
+"use strict";
+
+const org = document.body.dataset.org;
+const apiBase = `/api/v1/orgs/${encodeURIComponent(org)}`;
+const roles = ["viewer", "runner", "editor", "workspace-admin", "org-admin"];
+const pageSize = 50;
+let csrf = "";
+let offset = 0;
+
+const $ = (sel) => document.querySelector(sel);
+
+function signIn() {
+  location.assign(`/auth/${encodeURIComponent(org)}/login?return_to=${encodeURIComponent(location.pathname)}`);
+}
+
+function show(el, text) {
+  el.textContent = text;
+  el.hidden = !text;
+}
+
+function fail(err) {
+  show($("#notice"), "");
+  show($("#error"), err.message || String(err));
+}
+
+function ok(text) {
+  show($("#error"), "");
+  show($("#notice"), text);
+}
+
+// api calls the admin API; a problem document becomes an Error with its
+// detail, and a lost session sends the browser to sign in again.
+async function api(method, path, body) {
+  const opts = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+  if (method !== "GET") opts.headers["X-CSRF-Token"] = csrf;
+  if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  const resp = await fetch(apiBase + path, opts);
+  if (resp.status === 401) {
+    signIn();
+    throw new Error("Your session has ended; signing in again…");
+  }
+  if (resp.status === 204) return null;
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new Error(data.detail || data.title || `HTTP ${resp.status}`);
+  return data;
+}
+
+function el(tag, text, attrs) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  return e;
+}
+
+function button(label, onClick, attrs) {
+  const b = el("button", label, Object.assign({ type: "button" }, attrs));
+  b.addEventListener("click", () => onClick().catch(fail));
+  return b;
+}
+
+async function loadUsers() {
+  const q = new URLSearchParams({ offset: String(offset), limit: String(pageSize) });
+  if ($("#search").value) q.set("search", $("#search").value);
+  if ($("#status").value) q.set("status", $("#status").value);
+  const page = await api("GET", `/users?${q}`);
+  const body = $("#users tbody");
+  body.replaceChildren();
+  for (const u of page.items) {
+    const tr = el("tr", undefined, { "data-user": u.userName });
+    tr.append(el("td", u.userName), el("td", u.displayName || ""), el("td", u.source),
+      el("td", u.status, { class: `status-${u.status}` }));
+    const actions = el("td");
+    if (u.status === "invited") {
+      actions.append(
+        button("Resend", async () => {
+          await api("POST", `/invitations/${u.invitation.id}/resend`);
+          ok(`A new invitation mail goes to ${u.userName}.`);
+        }, { "data-action": "resend" }),
+        button("Revoke", async () => {
+          await api("DELETE", `/invitations/${u.invitation.id}`);
+          ok(`The invitation of ${u.userName} is revoked.`);
+          await loadUsers();
+        }, { "data-action": "revoke" }));
+    } else {
+      actions.append(button("Permissions", () => showPermissions(u), { "data-action": "permissions" }));
+      // The IdP owns SCIM users, and the break-glass owner is never
+      // removed: the API refuses both, so the console does not offer it.
+      if (u.status !== "removed" && u.source !== "scim" && u.source !== "breakglass") {
+        actions.append(button("Remove", async () => {
+          if (!confirm(`Remove ${u.userName} from ${org}? Their sessions and tokens end at once.`)) return;
+          await api("DELETE", `/users/${u.id}`);
+          ok(`${u.userName} was removed.`);
+          await loadUsers();
+        }, { "data-action": "remove" }));
+      }
+    }
+    tr.append(actions);
+    body.append(tr);
+  }
+  const last = Math.min(offset + page.items.length, page.total);
+  $("#range").textContent = page.total ? `${offset + 1}–${last} of ${page.total}` : "No users";
+  $("#prev").disabled = offset === 0;
+  $("#next").disabled = last >= page.total;
+}
+
+async function showPermissions(u) {
+  const p = await api("GET", `/users/${u.id}/permissions`);
+  $("#perm-user").textContent = u.userName;
+  const list = $("#perm-summary");
+  list.replaceChildren();
+  const lines = p.summary && p.summary.length ? p.summary : ["No roles."];
+  for (const line of lines) list.append(el("li", line));
+  $("#permissions").hidden = false;
+}
+
+async function loadWorkspaces() {
+  const page = await api("GET", "/workspaces?limit=500");
+  for (const sel of [$("#invite-workspace"), $("#grant-workspace")]) {
+    for (const w of page.items) sel.append(el("option", w.name, { value: w.name }));
+  }
+}
+
+function grantOf(roleSel, wsSel) {
+  const g = { role: roleSel.value };
+  if (wsSel.value && g.role !== "org-admin") g.workspace = wsSel.value;
+  return g;
+}
+
+async function init() {
+  const resp = await fetch(`/auth/${encodeURIComponent(org)}/me`, { credentials: "same-origin" });
+  if (resp.status === 401) return signIn();
+  if (!resp.ok) throw new Error(`Cannot read the session (HTTP ${resp.status}).`);
+  const me = await resp.json();
+  csrf = me.csrfToken;
+  $("#whoami").textContent = `Signed in as ${me.userName}`;
+  const logout = $("#logout");
+  logout.elements.csrf_token.value = csrf;
+  logout.hidden = false;
+  for (const r of roles) {
+    $("#invite-role").append(el("option", r, { value: r }));
+    $("#grant-role").append(el("option", r, { value: r }));
+  }
+  $("#app").hidden = false;
+
+  $("#filter").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    offset = 0;
+    loadUsers().catch(fail);
+  });
+  $("#prev").addEventListener("click", () => { offset = Math.max(0, offset - pageSize); loadUsers().catch(fail); });
+  $("#next").addEventListener("click", () => { offset += pageSize; loadUsers().catch(fail); });
+  $("#invite").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const body = { email: $("#invite-email").value };
+    if ($("#invite-role").value) body.bindings = [grantOf($("#invite-role"), $("#invite-workspace"))];
+    api("POST", "/invitations", body).then(async (inv) => {
+      ok(`Invited ${inv.email}; the invitation expires ${new Date(inv.expiresAt).toLocaleString()}.`);
+      $("#invite-email").value = "";
+      await loadUsers();
+    }).catch(fail);
+  });
+  $("#grant").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const body = Object.assign({ user: $("#grant-user").value }, grantOf($("#grant-role"), $("#grant-workspace")));
+    api("POST", "/bindings", body).then(() => ok(`Granted ${body.role} to ${body.user}.`)).catch(fail);
+  });
+
+  try {
+    await loadWorkspaces();
+    await loadUsers();
+  } catch (err) {
+    fail(err);
+  }
+}
+
+init().catch(fail);
