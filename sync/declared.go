@@ -22,6 +22,7 @@ import (
 //	  - name: ci-robot          # 1-100 characters, no spaces or @
 //	    org: acme               # the organization's slug
 //	    description: builds main   # optional
+//	    owner: ann@acme.example     # optional: the userName of the person responsible
 //	    bindings:               # optional; exactly these, no others
 //	      - role: runner        # viewer, runner, editor, workspace-admin
 //	        workspace: data-eng #   on a workspace (by name)
@@ -45,6 +46,9 @@ type declaredAccount struct {
 	org         string // slug
 	orgID       string // resolved
 	description string
+	owner       string // userName as written; "" for none
+	ownerLine   int
+	ownerID     string // resolved
 	bindings    []declaredBinding
 	identities  []declaredIdentity
 }
@@ -95,6 +99,8 @@ func (e *FileError) add(line int, format string, args ...any) {
 type declaredLookup interface {
 	orgID(ctx context.Context, slug string) (string, error)
 	workspaceID(ctx context.Context, orgID, name string) (string, error)
+	// user finds a user of any kind by userName. ErrNotFound: none.
+	user(ctx context.Context, orgID, userName string) (directory.User, error)
 }
 
 // loadDeclared reads, parses and checks the file whole; a *FileError when
@@ -232,7 +238,7 @@ func text(fe *FileError, m map[string]*yaml.Node, what, key string) (string, int
 
 func parseAccount(fe *FileError, n *yaml.Node) (declaredAccount, bool) {
 	a := declaredAccount{line: n.Line}
-	m := fields(fe, n, "a service account", "name", "org", "description", "bindings", "gitIdentities")
+	m := fields(fe, n, "a service account", "name", "org", "description", "owner", "bindings", "gitIdentities")
 	if m == nil {
 		return a, false
 	}
@@ -262,6 +268,10 @@ func parseAccount(fe *FileError, n *yaml.Node) (declaredAccount, bool) {
 	a.description, line, ok = text(fe, m, what, "description")
 	if ok && len(a.description) > 1000 {
 		fe.add(line, "%s: description: at most 1000 characters", what)
+	}
+	a.owner, a.ownerLine, ok = text(fe, m, what, "owner")
+	if ok && m["owner"] != nil && a.owner == "" {
+		fe.add(a.ownerLine, "%s: owner: want the userName of a person of the organization", what)
 	}
 	if b := m["bindings"]; b != nil {
 		if b.Kind != yaml.SequenceNode {
@@ -393,6 +403,21 @@ func (f *declaredFile) resolve(ctx context.Context, path string, look declaredLo
 			continue
 		}
 		a.orgID = id
+		if a.owner != "" {
+			u, err := look.user(ctx, id, a.owner)
+			switch {
+			case errors.Is(err, directory.ErrNotFound):
+				fe.add(a.ownerLine, "service account %q: owner %q: organization %s has no user with this userName", a.name, a.owner, a.org)
+			case err != nil:
+				return fmt.Errorf("service accounts file: look up owner %s of %s: %w", a.owner, a.org, err)
+			case u.Kind != directory.KindHuman:
+				fe.add(a.ownerLine, "service account %q: owner %q is a service account: an owner is a person", a.name, a.owner)
+			case u.RemovedAt != nil:
+				fe.add(a.ownerLine, "service account %q: owner %q was removed from organization %s", a.name, a.owner, a.org)
+			default:
+				a.ownerID = u.ID
+			}
+		}
 		for j := range a.bindings {
 			b := &a.bindings[j]
 			if b.workspace == "" {
@@ -430,12 +455,16 @@ func (l sessionLookup) workspaceID(ctx context.Context, orgID, name string) (str
 	return w.ID, err
 }
 
+func (l sessionLookup) user(ctx context.Context, orgID, userName string) (directory.User, error) {
+	return l.sess.UserByName(ctx, orgID, userName)
+}
+
 // accountPlan is what one account needs.
 type accountPlan struct {
 	name        string
 	decl        *declaredAccount // nil: disable
 	current     *directory.User  // nil: create
-	description bool             // set the description
+	attrs       bool             // set the description and the owner
 	enable      bool
 	disable     bool
 	addBindings []declaredBinding
@@ -447,7 +476,7 @@ type accountPlan struct {
 
 func (p accountPlan) changes() int {
 	n := len(p.addBindings) + len(p.delBindings) + len(p.mapIDs) + len(p.newIDs) + len(p.unmapIDs)
-	for _, b := range []bool{p.current == nil && p.decl != nil, p.description, p.enable, p.disable} {
+	for _, b := range []bool{p.current == nil && p.decl != nil, p.attrs, p.enable, p.disable} {
 		if b {
 			n++
 		}
@@ -490,7 +519,7 @@ func planDeclared(ctx context.Context, sess *postgres.ReconcileSession, orgID st
 			p.addBindings = d.bindings
 		default:
 			desc, _ := cur.Attributes["description"].(string)
-			p.description = desc != d.description
+			p.attrs = desc != d.description || postgres.ServiceAccountOwner(*cur) != d.ownerID
 			p.enable = !cur.Active
 			have, err := sess.UserBindings(ctx, orgID, cur.ID)
 			if err != nil {
@@ -558,76 +587,33 @@ func planDeclared(ctx context.Context, sess *postgres.ReconcileSession, orgID st
 	return plans, refused, nil
 }
 
-// applyAccount carries out one account's plan and returns the rows it
-// changed. Each step is a transaction of its own, and a run killed midway
-// converges on the next one (the account is marked declared as it is
-// created).
+// applyAccount carries out one account's plan in one transaction, and
+// returns the rows it changed: a run killed midway leaves the account as
+// it was (and the next run plans it again) or as declared.
 func applyAccount(ctx context.Context, sess *postgres.ReconcileSession, orgID string, p accountPlan) (int, error) {
-	n := 0
-	var id string
-	switch {
-	case p.current == nil:
-		u, err := sess.CreateDeclaredServiceAccount(ctx, Actor, orgID, p.decl.name, p.decl.description)
-		if err != nil {
-			return n, err
-		}
-		id = u.ID
-		n++
-	default:
-		id = p.current.ID
+	c := postgres.DeclaredAccount{Enable: p.enable, Disable: p.disable, SetAttrs: p.attrs}
+	if p.current != nil {
+		c.ID = p.current.ID
 	}
-	if p.disable {
-		if _, err := sess.SetServiceAccountEnabled(ctx, Actor, orgID, id, false); err != nil {
-			return n, err
-		}
-		return n + 1, nil
-	}
-	if p.description {
-		if _, err := sess.SetDeclaredDescription(ctx, Actor, orgID, id, p.decl.description); err != nil {
-			return n, err
-		}
-		n++
-	}
-	if p.enable {
-		if _, err := sess.SetServiceAccountEnabled(ctx, Actor, orgID, id, true); err != nil {
-			return n, err
-		}
-		n++
+	if d := p.decl; d != nil {
+		c.Name, c.Description, c.OwnerID = d.name, d.description, d.ownerID
 	}
 	for _, b := range p.delBindings {
-		if err := sess.DeleteBinding(ctx, Actor, orgID, b.ID); err != nil && !errors.Is(err, directory.ErrNotFound) {
-			return n, err
-		}
-		n++
+		c.DeleteBindings = append(c.DeleteBindings, b.ID)
 	}
 	for _, b := range p.addBindings {
-		_, err := sess.CreateBinding(ctx, Actor, directory.Binding{OrgID: orgID, Role: b.role, WorkspaceID: b.workspaceID, UserID: id})
-		if err != nil && !errors.Is(err, directory.ErrConflict) {
-			return n, err
-		}
-		n++
+		c.AddBindings = append(c.AddBindings, postgres.DeclaredBinding{Role: b.role, WorkspaceID: b.workspaceID})
 	}
 	for _, g := range p.unmapIDs {
-		if err := sess.UnmapGitIdentity(ctx, Actor, orgID, g.ID); err != nil && !errors.Is(err, directory.ErrNotFound) {
-			return n, err
-		}
-		n++
+		c.Unmap = append(c.Unmap, g.ID)
 	}
-	mapIDs := slices.Clone(p.mapIDs)
+	for _, g := range p.mapIDs {
+		c.Map = append(c.Map, g.ID)
+	}
 	for _, g := range p.newIDs {
-		got, err := sess.EnsureGitIdentity(ctx, Actor, orgID, g.provider, g.email, g.login)
-		if err != nil {
-			return n, err
-		}
-		mapIDs = append(mapIDs, got)
+		c.Create = append(c.Create, postgres.GitKey{Provider: g.provider, Email: g.email, Login: g.login})
 	}
-	for _, g := range mapIDs {
-		if _, err := sess.MapGitIdentity(ctx, Actor, orgID, g.ID, id); err != nil {
-			return n, fmt.Errorf("map git identity %s %s: %w", g.Provider, strings.TrimSpace(g.Email+" "+g.Login), err)
-		}
-		n++
-	}
-	return n, nil
+	return sess.ApplyDeclaredAccount(ctx, Actor, orgID, c)
 }
 
 // reconcileDeclared is the service-accounts job.
@@ -649,7 +635,7 @@ func reconcileDeclared(ctx context.Context, r *Reconciler, o *orgRun, js *JobSum
 		case p.current == nil:
 			c["created"]++
 		default:
-			if p.description {
+			if p.attrs {
 				c["updated"]++
 			}
 			if p.enable {
@@ -670,7 +656,7 @@ func reconcileDeclared(ctx context.Context, r *Reconciler, o *orgRun, js *JobSum
 	}
 	for _, p := range plans {
 		r.log.Info("service accounts: "+verb, "org", o.org.Slug, "account", p.name, "create", p.current == nil && !p.disable,
-			"disable", p.disable, "enable", p.enable, "description", p.description,
+			"disable", p.disable, "enable", p.enable, "descriptionOrOwner", p.attrs,
 			"bindingsAdded", len(p.addBindings), "bindingsRemoved", len(p.delBindings),
 			"identitiesMapped", len(p.mapIDs)+len(p.newIDs), "identitiesUnmapped", len(p.unmapIDs))
 	}

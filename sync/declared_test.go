@@ -287,7 +287,12 @@ func TestDeclaredInvalidFileIsRejectedWhole(t *testing.T) {
 		{"empty", "", []string{"yaml:1:", "empty"}},
 		{"not a list", "serviceAccounts: robot\n", []string{"yaml:1:", "want a list"}},
 		{"unknown top key", "serviceAccounts: []\nrobots: []\n", []string{"yaml:2:", `unknown key "robots"`}},
-		{"unknown key", "serviceAccounts:\n  - name: a\n    org: acme\n    owner: bob\n", []string{"yaml:4:", `unknown key "owner"`}},
+		{"unknown key", "serviceAccounts:\n  - name: a\n    org: acme\n    team: bob\n", []string{"yaml:4:", `unknown key "team"`}},
+		{"unknown owner", "serviceAccounts:\n  - name: a\n    org: acme\n    owner: nobody\n", []string{"yaml:4:", `owner "nobody": organization acme has no user`}},
+		{"owner is a service account", "serviceAccounts:\n  - name: a\n    org: acme\n    owner: robot-x\n", []string{"yaml:4:", `owner "robot-x" is a service account`}},
+		{"owner was removed", "serviceAccounts:\n  - name: a\n    org: acme\n    owner: gone\n", []string{"yaml:4:", `owner "gone" was removed`}},
+		{"empty owner", "serviceAccounts:\n  - name: a\n    org: acme\n    owner: \"\"\n", []string{"yaml:4:", "owner: want the userName"}},
+		{"owner of another organization", "serviceAccounts:\n  - name: a\n    org: acme\n    owner: stranger\n", []string{"yaml:4:", `owner "stranger": organization acme has no user`}},
 		{"unknown role", "serviceAccounts:\n  - name: a\n    org: acme\n    bindings:\n      - role: god\n        workspace: web\n", []string{"yaml:5:", `role "god"`}},
 		{"workspace needed", "serviceAccounts:\n  - name: a\n    org: acme\n    bindings:\n      - role: runner\n", []string{"yaml:5:", "name one"}},
 		{"org-admin on a workspace", "serviceAccounts:\n  - name: a\n    org: acme\n    bindings:\n      - role: org-admin\n        workspace: web\n", []string{"yaml:6:", "not on a workspace"}},
@@ -302,6 +307,14 @@ func TestDeclaredInvalidFileIsRejectedWhole(t *testing.T) {
 		{"every problem", "serviceAccounts:\n  - name: a\n    org: acme\n    color: red\n  - name: b\n    org: acme\n    bindings:\n      - role: god\n", []string{"yaml:4:", "yaml:8:"}},
 	}
 	e := newDeclaredEnv(t)
+	if _, err := e.db.CreateServiceAccount(e.ctx, tester, e.org.ID, "robot-x", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	gone := e.member("gone", "gone@example.com")
+	if _, err := e.db.RemoveMember(e.ctx, tester, e.org.ID, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.userIn(e.newOrg("elsewhere"), "stranger", "stranger@example.com")
 	e.write(validFile)
 	e.mustRun(false)
 	before := e.digestAll()
@@ -321,6 +334,172 @@ func TestDeclaredInvalidFileIsRejectedWhole(t *testing.T) {
 			}
 			if e.digestAll() != before {
 				t.Fatal("an invalid file changed rows")
+			}
+		})
+	}
+}
+
+// owner returns the id and display of an account's owner attribute.
+func owner(u directory.User) (string, string) {
+	m, _ := u.Attributes[postgres.OwnerAttr].(map[string]any)
+	id, _ := m["value"].(string)
+	display, _ := m["display"].(string)
+	return id, display
+}
+
+func TestDeclaredOwnerIsSetChangedAndRemoved(t *testing.T) {
+	e := newDeclaredEnv(t)
+	ann := e.member("ann", "ann@example.com")
+	bob := e.user("bob", "bob@example.com")
+	file := func(owner string) string {
+		f := "serviceAccounts:\n  - name: ci-robot\n    org: acme\n    description: builds main\n"
+		if owner != "" {
+			f += "    owner: " + owner + "\n"
+		}
+		return f
+	}
+	steps := []struct {
+		name      string
+		owner     string // as written in the file
+		wantID    string
+		wantShown string
+		counts    map[string]int
+	}{
+		{"created with an owner", "ANN", ann.ID, "ann", map[string]int{"created": 1}},
+		{"owner changed", "bob", bob.ID, "bob", map[string]int{"updated": 1}},
+		{"owner removed from the file", "", "", "", map[string]int{"updated": 1}},
+		{"owner set again", "ann", ann.ID, "ann", map[string]int{"updated": 1}},
+	}
+	for _, st := range steps {
+		e.write(file(st.owner))
+		j := e.mustRun(false)
+		for k, v := range st.counts {
+			if j.Counts[k] != v || j.Changed != 1 {
+				t.Fatalf("%s: counts %v changed %d", st.name, j.Counts, j.Changed)
+			}
+		}
+		ci := e.account("ci-robot")
+		if id, shown := owner(ci); id != st.wantID || shown != st.wantShown || postgres.ServiceAccountOwner(ci) != st.wantID {
+			t.Fatalf("%s: owner %q (%q), want %q (%q)", st.name, id, shown, st.wantID, st.wantShown)
+		}
+		if ci.Attributes["description"] != "builds main" {
+			t.Fatalf("%s: description %v", st.name, ci.Attributes["description"])
+		}
+		if j := e.mustRun(false); j.Planned != 0 {
+			t.Fatalf("%s: not converged: %v", st.name, j.Counts)
+		}
+	}
+	// Stored as the API and the CLI store it.
+	byHand, err := e.db.CreateServiceAccount(e.ctx, tester, e.org.ID, "by-hand", "", ann.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hid, hshown := owner(byHand)
+	if id, shown := owner(e.account("ci-robot")); id != hid || shown != hshown {
+		t.Fatalf("declared owner %q %q, by hand %q %q", id, shown, hid, hshown)
+	}
+	if n := e.count(`SELECT count(*) FROM audit_events WHERE org_id = $1 AND action = 'sa.update' AND actor = $2`, e.org.ID, reconcile.Actor.String()); n != 3 {
+		t.Fatalf("%d sa.update audit events, want 3", n)
+	}
+}
+
+// failIdentity makes the store fail when the identity with this email is
+// created: a crash in the middle of an account's change.
+func (e *declaredEnv) failIdentity(email string) (undo func()) {
+	e.t.Helper()
+	e.exec(`CREATE FUNCTION fail_identity() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.email = '` + email + `' THEN RAISE EXCEPTION 'simulated crash'; END IF;
+			RETURN NEW;
+		END $$`)
+	e.exec(`CREATE TRIGGER fail_identity BEFORE INSERT ON git_identities FOR EACH ROW EXECUTE FUNCTION fail_identity()`)
+	return func() {
+		e.exec(`DROP TRIGGER fail_identity ON git_identities`)
+		e.exec(`DROP FUNCTION fail_identity()`)
+	}
+}
+
+func TestDeclaredAccountChangesWholeOrNotAtAll(t *testing.T) {
+	cases := []struct {
+		name   string
+		before string // applied first ("" none)
+		file   string // its last new identity fails
+		check  func(e *declaredEnv)
+	}{
+		{"a new account", "", `serviceAccounts:
+  - name: ci-robot
+    org: acme
+    description: builds main
+    bindings:
+      - role: runner
+        workspace: data-eng
+    gitIdentities:
+      - email: ci@acme.example
+      - email: boom@acme.example
+`, func(e *declaredEnv) {
+			if _, err := e.db.ServiceAccount(e.ctx, e.org.ID, "ci-robot"); err == nil {
+				e.t.Fatal("half an account was created")
+			}
+		}},
+		{"an update of an existing account", validFile, `serviceAccounts:
+  - name: ci-robot
+    org: acme
+    description: builds everything
+    bindings:
+      - role: editor
+        workspace: web
+    gitIdentities:
+      - email: ci@acme.example
+        login: acme-ci
+      - email: boom@acme.example
+  - name: docs-bot
+    org: acme
+`, func(e *declaredEnv) {
+			ci := e.account("ci-robot")
+			if ci.Attributes["description"] != "builds main" {
+				e.t.Fatalf("description %v", ci.Attributes["description"])
+			}
+			if got := e.bindings(ci); !slices.Equal(got, []string{"org-admin", "runner on data-eng"}) {
+				e.t.Fatalf("bindings %v", got)
+			}
+			if got := e.mapped(ci); len(got) != 2 {
+				e.t.Fatalf("mapped %v", got)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newDeclaredEnv(t)
+			if tc.before != "" {
+				e.write(tc.before)
+				e.mustRun(false)
+			}
+			before := e.digestAll()
+			undo := e.failIdentity("boom@acme.example")
+			e.write(tc.file)
+			j, err := e.runFile(false)
+			if err == nil || !strings.Contains(j.Error, "service account ci-robot") || !strings.Contains(j.Error, "simulated crash") {
+				t.Fatalf("err %v, job error %q", err, j.Error)
+			}
+			if j.Changed != 0 {
+				t.Fatalf("changed %d in an account that failed", j.Changed)
+			}
+			if e.digestAll() != before {
+				t.Fatal("the failed account's first steps were kept")
+			}
+			tc.check(e)
+			// Fixed, the next run makes the whole change.
+			undo()
+			j = e.mustRun(false)
+			if j.Changed == 0 || j.Changed != j.Planned {
+				t.Fatalf("after the fix: planned %d changed %d", j.Planned, j.Changed)
+			}
+			ci := e.account("ci-robot")
+			if got := e.mapped(ci); !slices.Contains(got, "github boom@acme.example ") {
+				t.Fatalf("mapped %v", got)
+			}
+			if j := e.mustRun(false); j.Planned != 0 {
+				t.Fatalf("not converged: %v", j.Counts)
 			}
 		})
 	}

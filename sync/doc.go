@@ -51,6 +51,8 @@
 //     Config.ServiceAccountsFile; format in declared.go): creates what is
 //     missing, updates what differs, disables declared accounts the file
 //     no longer lists (never deletes); an invalid file changes nothing.
+//     Each account's change is one transaction, so an account is always
+//     wholly as it was or wholly as declared.
 //  5. expiry: invitations and tokens expire by their own time (their state
 //     is computed at use), so they are counted, not written; unmapped
 //     identities nobody saw within the retention window are deleted; run
@@ -67,7 +69,8 @@
 //
 // A run first reads what it needs in one repeatable-read snapshot (the
 // survey) and computes a plan from it; a dry run stops there and reports
-// the plan. Each job then writes in its own transaction, and every write
+// the plan. Each job then writes in its own transaction (the
+// service-accounts job, in one per account), and every write
 // re-checks in SQL the condition it was planned on, so a run killed
 // between or inside jobs leaves whole steps behind and the next run
 // converges.

@@ -13,6 +13,23 @@ import (
 // ServiceAccount fields live on the user row (kind service): its name is
 // the userName, description and owner are attributes.
 
+// OwnerAttr is the attribute holding a service account's owner, the person
+// responsible for it, as SCIM's manager is held: {"value": id, "display":
+// userName}.
+const OwnerAttr = "owner"
+
+func ownerValue(id, userName string) map[string]any {
+	return map[string]any{"value": id, "display": userName}
+}
+
+// ServiceAccountOwner returns the id of a service account's owner ("" for
+// none).
+func ServiceAccountOwner(u directory.User) string {
+	m, _ := u.Attributes[OwnerAttr].(map[string]any)
+	id, _ := m["value"].(string)
+	return id
+}
+
 // CreateServiceAccount creates a CI/robot account: a user of kind
 // service that no IdP manages and SCIM never sees. ownerID ("" for none)
 // is the person responsible for it. ErrInvalid: a bad name. ErrConflict:
@@ -31,7 +48,7 @@ func (db *DB) CreateServiceAccount(ctx context.Context, actor directory.Actor, o
 		if err != nil || owner.Kind != directory.KindHuman || owner.RemovedAt != nil {
 			return directory.User{}, directory.Invalidf("owner %q is not a current person of this organization", ownerID)
 		}
-		attrs["owner"] = map[string]any{"value": owner.ID, "display": owner.UserName}
+		attrs[OwnerAttr] = ownerValue(owner.ID, owner.UserName)
 	}
 	u, err := db.CreateUser(ctx, actor, directory.User{OrgID: orgID, Attributes: attrs, Kind: directory.KindService, Source: directory.SourceService})
 	if errors.Is(err, directory.ErrConflict) {

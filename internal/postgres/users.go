@@ -61,6 +61,24 @@ func (db *DB) CreateUser(ctx context.Context, actor directory.Actor, u directory
 	if err := u.Derive(); err != nil {
 		return directory.User{}, err
 	}
+	created, err := insertUser(ctx, db.Pool, actor, u)
+	if errors.Is(err, directory.ErrConflict) {
+		return db.whyTaken(ctx, actor, u, err)
+	}
+	return created, err
+}
+
+// rowQuerier is a pool or a transaction.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// insertUser is CreateUser's insert, on q (the caller's transaction, or
+// the pool), without its explanation of a taken name.
+func insertUser(ctx context.Context, q rowQuerier, actor directory.Actor, u directory.User) (directory.User, error) {
+	if err := u.Derive(); err != nil {
+		return directory.User{}, err
+	}
 	kind, source := u.Kind, u.Source
 	if kind == "" {
 		kind = directory.KindHuman
@@ -70,7 +88,7 @@ func (db *DB) CreateUser(ctx context.Context, actor directory.Actor, u directory
 	}
 	// One statement: the insert and its audit event commit together, in
 	// one round trip (an IdP's initial push creates users by the thousand).
-	row := db.Pool.QueryRow(ctx, `WITH u AS (
+	row := q.QueryRow(ctx, `WITH u AS (
 			INSERT INTO users (org_id, user_name, external_id, active, display_name, given_name, family_name, emails, attributes, kind, source)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12) RETURNING *
 		), a AS (
@@ -87,11 +105,7 @@ func (db *DB) CreateUser(ctx context.Context, actor directory.Actor, u directory
 		nullIfEmpty(u.FamilyName), u.Emails, u.Attributes, actor.String(), kind, source)
 	created, err := scanUser(row)
 	if err != nil {
-		err = userErr(err, u)
-		if errors.Is(err, directory.ErrConflict) {
-			return db.whyTaken(ctx, actor, u, err)
-		}
-		return directory.User{}, err
+		return directory.User{}, userErr(err, u)
 	}
 	return created, nil
 }
