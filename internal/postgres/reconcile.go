@@ -441,8 +441,10 @@ func (s *ReconcileSession) AutoMap(ctx context.Context, actor directory.Actor, o
 	err := pgx.BeginFunc(ctx, s.conn, func(tx pgx.Tx) error {
 		// owners lists, per login of the plan, the non-removed users its
 		// mapped identities belong to (a removed user's are being released).
-		// holds joins each planned mapping to what decides it, once: a
-		// correlated lookup per row would scan the CTEs once per mapping.
+		// holds keeps the planned mappings that still hold. rivals and
+		// owners are read through IN, which PostgreSQL hashes: their row
+		// counts are misestimated (a handful), and a join would then scan
+		// them once per mapping.
 		return tx.QueryRow(ctx, `WITH plan AS (
 				SELECT * FROM unnest($2::uuid[], $3::uuid[], $5::text[], $6::bool[], $7::text[], $8::bool[])
 					AS p(identity_id, user_id, reason, by_login, login, personal)
@@ -450,7 +452,7 @@ func (s *ReconcileSession) AutoMap(ctx context.Context, actor directory.Actor, o
 				SELECT i.email FROM plan p JOIN git_identities i ON i.org_id = $1 AND i.id = p.identity_id
 				WHERE i.email <> '' AND (NOT p.by_login OR p.personal)
 			), `+rivals+`, owners AS MATERIALIZED (
-				SELECT s.github_login AS login, array_agg(DISTINCT s.user_id) AS users FROM git_identities s
+				SELECT s.github_login AS login, array_agg(DISTINCT s.user_id ORDER BY s.user_id) AS users FROM git_identities s
 				JOIN users o ON o.org_id = s.org_id AND o.id = s.user_id AND o.removed_at IS NULL
 				WHERE s.org_id = $1 AND s.github_login IN (SELECT login FROM plan WHERE login <> '') AND s.user_id IS NOT NULL
 				GROUP BY s.github_login
@@ -458,13 +460,16 @@ func (s *ReconcileSession) AutoMap(ctx context.Context, actor directory.Actor, o
 				SELECT p.identity_id, p.user_id, p.reason FROM plan p
 				JOIN git_identities g ON g.org_id = $1 AND g.id = p.identity_id
 				JOIN users u ON u.org_id = $1 AND u.id = p.user_id
-				LEFT JOIN rivals r ON r.email = g.email
-				LEFT JOIN owners o ON o.login = p.login
 				WHERE u.active AND u.removed_at IS NULL
-				  AND (p.by_login OR g.email <> '' AND u.emails @> ARRAY[g.email] AND r.n = 1)
-				  AND (NOT p.by_login OR g.github_login = p.login AND o.users = ARRAY[u.id]
-				       AND (NOT p.personal OR coalesce(r.n, 0) = CASE WHEN u.emails @> ARRAY[g.email] THEN 1 ELSE 0 END))
-				  AND (p.login = '' OR g.github_login = p.login AND (o.users IS NULL OR o.users = ARRAY[u.id]))
+				  AND (p.by_login OR g.email <> '' AND u.emails @> ARRAY[g.email]
+				       AND g.email IN (SELECT email FROM rivals WHERE n = 1))
+				  AND (NOT p.by_login OR g.github_login = p.login
+				       AND (p.login, ARRAY[u.id]) IN (SELECT login, users FROM owners)
+				       AND (NOT p.personal OR CASE WHEN u.emails @> ARRAY[g.email]
+				            THEN g.email NOT IN (SELECT email FROM rivals WHERE n > 1)
+				            ELSE g.email NOT IN (SELECT email FROM rivals) END))
+				  AND (p.login = '' OR g.github_login = p.login
+				       AND (p.login NOT IN (SELECT login FROM owners) OR (p.login, ARRAY[u.id]) IN (SELECT login, users FROM owners)))
 			), mapped AS (
 				UPDATE git_identities i SET user_id = u.id, mapped_by = $4, mapped_at = now()
 				FROM holds h JOIN users u ON u.org_id = $1 AND u.id = h.user_id
