@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -293,5 +294,46 @@ func ingest(t *testing.T, db *postgres.DB, org directory.Organization, o ...dire
 	t.Helper()
 	if _, err := db.IngestGitObservations(context.Background(), org.ID, o); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Past ginProbeMax mappings, AutoMap counts rivals in one pass over the
+// users: the same rules hold.
+func TestAutoMapManyByLogin(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, org, ann, bob := gitSetup(t)
+	const n = 150
+	batch := []directory.GitObservation{obs("acme/api", sha1, "ann@home.example", "ann-gh")}
+	for i := range n {
+		batch = append(batch, obs("acme/api", fmt.Sprintf("%040x", i+10), fmt.Sprintf("ann%d@laptop.example", i), "ann-gh"))
+	}
+	ingest(t, db, org, batch...)
+	held, _ := db.FindGitIdentity(ctx, org.ID, "github", "ann@home.example", "ann-gh")
+	if _, err := db.MapGitIdentity(ctx, tester, org.ID, held.ID, ann.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Bob has the address of one of them, Ann of another.
+	setEmails(t, db, org, bob, "bob@example.com", "ann7@laptop.example")
+	setEmails(t, db, org, ann, "ann@example.com", "ann8@laptop.example")
+	var maps []postgres.AutoMapping
+	for i := range n {
+		g, err := db.FindGitIdentity(ctx, org.ID, "github", fmt.Sprintf("ann%d@laptop.example", i), "ann-gh")
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps = append(maps, postgres.AutoMapping{IdentityID: g.ID, UserID: ann.ID, Reason: "test", ByLogin: true, Login: "ann-gh", PersonalEmail: true})
+	}
+	s, err := db.LockReconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.AutoMap(ctx, reconciler, org.ID, maps)
+	if err != nil || got != n-1 {
+		t.Fatalf("mapped %d, %v; want %d", got, err, n-1)
+	}
+	if g, _ := db.FindGitIdentity(ctx, org.ID, "github", "ann7@laptop.example", "ann-gh"); g.UserID != "" {
+		t.Fatal("mapped by login although another user has its address")
 	}
 }
