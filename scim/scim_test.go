@@ -578,3 +578,83 @@ func TestSCIMPushAdoptsTheUserWhoSignedInFirst(t *testing.T) {
 	// A second push of the same user is a plain duplicate again.
 	scimError(t, tn.do("POST", "/Users", userBody("early@example.com")), 409, "uniqueness")
 }
+
+// A push whose userName is not the login's email still adopts the JIT
+// user by its email, and only when exactly one JIT user holds it.
+func TestSCIMPushAdoptsTheJITUserByEmail(t *testing.T) {
+	t.Parallel()
+	emails := func(addrs ...string) []any {
+		var out []any
+		for _, a := range addrs {
+			out = append(out, map[string]any{"value": a, "type": "work"})
+		}
+		return out
+	}
+	cases := []struct {
+		name    string
+		jit     []string // userNames of JIT users, each with that one email
+		removed bool     // the JIT user was removed before the push
+		push    map[string]any
+		status  int
+		adopts  int // index in jit of the adopted user; -1: none
+	}{
+		{"another userName, the login's email", []string{"ann@example.com"}, false,
+			userBody("ann", "emails", emails("Ann@Example.com")), 201, 0},
+		{"the email among others", []string{"bo@example.com"}, false,
+			userBody("bo.okta", "emails", emails("bo@home.example", "bo@example.com")), 201, 0},
+		{"two JIT users hold its addresses", []string{"cy@example.com", "cy@home.example"}, false,
+			userBody("cy", "emails", emails("cy@example.com", "cy@home.example")), 409, -1},
+		{"no JIT user holds it", []string{"dee@example.com"}, false,
+			userBody("eve", "emails", emails("eve@example.com")), 201, -1},
+		{"a removed JIT user is not adopted", []string{"fay@example.com"}, true,
+			userBody("fay", "emails", emails("fay@example.com")), 201, -1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			tn := setup(t)
+			ctx := context.Background()
+			var jits []directory.User
+			for _, name := range c.jit {
+				u, err := tn.db.CreateUser(ctx, directory.Actor{Kind: "oidc", Name: "login"}, directory.User{OrgID: tn.orgID, Source: directory.SourceJIT,
+					Attributes: map[string]any{"userName": name, "emails": []any{map[string]any{"value": name}}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.removed {
+					if _, err := tn.db.RemoveMember(ctx, directory.Actor{Kind: "cli", Name: "t"}, tn.orgID, u.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+				jits = append(jits, u)
+			}
+			r := tn.do("POST", "/Users", c.push)
+			if r.status != c.status {
+				t.Fatalf("POST: %d %s", r.status, r.body)
+			}
+			if c.status == 409 {
+				scimError(t, r, 409, "uniqueness")
+				if !strings.Contains(string(r.body), c.jit[0]) || !strings.Contains(string(r.body), c.jit[1]) {
+					t.Fatalf("the conflict does not name both: %s", r.body)
+				}
+				return
+			}
+			got := r.json(t)
+			for i, j := range jits {
+				if adopted := got["id"] == j.ID; adopted != (i == c.adopts) {
+					t.Fatalf("adopted=%v for JIT user %s, want %v", adopted, j.UserName, i == c.adopts)
+				}
+			}
+			if c.adopts < 0 {
+				return
+			}
+			if got["userName"] != c.push["userName"] {
+				t.Fatalf("userName after adoption %v", got["userName"])
+			}
+			events, _ := tn.db.AuditEvents(ctx, tn.orgID, "User", jits[c.adopts].ID)
+			if last := events[len(events)-1]; last.Action != "user.adopt" || last.After["matchedBy"] != "email" {
+				t.Fatalf("audit %s %v", last.Action, last.After["matchedBy"])
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -62,10 +63,31 @@ func (db *DB) CreateUser(ctx context.Context, actor directory.Actor, u directory
 		return directory.User{}, err
 	}
 	created, err := insertUser(ctx, db.Pool, actor, u)
+	if errors.Is(err, errJITHolds) {
+		return db.adoptByEmail(ctx, actor, u)
+	}
 	if errors.Is(err, directory.ErrConflict) {
 		return db.whyTaken(ctx, actor, u, err)
 	}
 	return created, err
+}
+
+// errJITHolds reports that insertUser did not insert a SCIM user because
+// a JIT user holds one of its addresses: the caller adopts that user.
+var errJITHolds = errors.New("a JIT user holds one of the addresses")
+
+// jitAddresses are the addresses by which a SCIM user created now adopts
+// the user that a login created before (JIT users are named by their
+// email): its emails, and its userName when that is an address.
+func jitAddresses(u directory.User) []string {
+	if u.Source != "" && u.Source != directory.SourceSCIM {
+		return []string{}
+	}
+	out := append([]string{}, u.Emails...)
+	if strings.Contains(u.UserName, "@") {
+		out = append(out, strings.ToLower(u.UserName))
+	}
+	return out
 }
 
 // rowQuerier is a pool or a transaction.
@@ -88,9 +110,15 @@ func insertUser(ctx context.Context, q rowQuerier, actor directory.Actor, u dire
 	}
 	// One statement: the insert and its audit event commit together, in
 	// one round trip (an IdP's initial push creates users by the thousand).
+	// The insert yields to a JIT user holding one of the addresses (a
+	// login came before the push): the caller adopts it. The check reads
+	// a partial index of JIT users only, so a push into an organization
+	// without them pays next to nothing.
 	row := q.QueryRow(ctx, `WITH u AS (
 			INSERT INTO users (org_id, user_name, external_id, active, display_name, given_name, family_name, emails, attributes, kind, source)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12) RETURNING *
+			SELECT $1::uuid, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::text, $8::text[], $9::jsonb, $11::text, $12::text
+			WHERE NOT EXISTS (SELECT 1 FROM users j WHERE j.org_id = $1 AND j.source = 'jit' AND j.removed_at IS NULL AND j.emails && $13::text[])
+			RETURNING *
 		), a AS (
 			INSERT INTO audit_events (org_id, actor, action, resource_type, resource_id, after)
 			SELECT u.org_id, $10, 'user.create', 'User', u.id::text,
@@ -102,8 +130,11 @@ func insertUser(ctx context.Context, q rowQuerier, actor directory.Actor, u dire
 			u.emails, u.attributes, u.version, u.created_at, u.updated_at, u.kind, u.source, u.removed_at, '[]'::jsonb
 		FROM u`,
 		u.OrgID, u.UserName, nullIfEmpty(u.ExternalID), u.Active, nullIfEmpty(u.DisplayName), nullIfEmpty(u.GivenName),
-		nullIfEmpty(u.FamilyName), u.Emails, u.Attributes, actor.String(), kind, source)
+		nullIfEmpty(u.FamilyName), u.Emails, u.Attributes, actor.String(), kind, source, jitAddresses(u))
 	created, err := scanUser(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return directory.User{}, errJITHolds
+	}
 	if err != nil {
 		return directory.User{}, userErr(err, u)
 	}
@@ -303,13 +334,53 @@ func listPage[T any](ctx context.Context, db *DB, table, alias, where, order, co
 // IdP's document replaces what the login gave, the source becomes scim,
 // and the adoption is audited, in one transaction.
 func (db *DB) adopt(ctx context.Context, actor directory.Actor, u directory.User, conflict error) (directory.User, error) {
-	var out directory.User
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	return db.adoptWhere(ctx, actor, u, "userName", func(tx pgx.Tx) (directory.User, error) {
 		cur, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND lower(u.user_name) = lower($2)
 			AND u.source = 'jit' AND u.removed_at IS NULL FOR UPDATE`, u.OrgID, u.UserName))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return conflict
+			return cur, conflict
 		}
+		return cur, err
+	})
+}
+
+// adoptByEmail adopts the JIT user that holds one of u's addresses. Two
+// such users are a conflict for an administrator: merging them is not a
+// guess to make for them. If the JIT user went meanwhile, u is created.
+func (db *DB) adoptByEmail(ctx context.Context, actor directory.Actor, u directory.User) (directory.User, error) {
+	out, err := db.adoptWhere(ctx, actor, u, "email", func(tx pgx.Tx) (directory.User, error) {
+		rows, err := tx.Query(ctx, `SELECT `+userColumns+` FROM users u
+			WHERE u.org_id = $1 AND u.source = 'jit' AND u.removed_at IS NULL AND u.emails && $2::text[] ORDER BY u.seq LIMIT 2 FOR UPDATE`,
+			u.OrgID, jitAddresses(u))
+		var found []directory.User
+		if err == nil {
+			found, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (directory.User, error) { return scanUser(r) })
+		}
+		switch {
+		case err != nil:
+			return directory.User{}, err
+		case len(found) == 0:
+			return directory.User{}, errJITGone
+		case len(found) > 1:
+			return directory.User{}, directory.Conflictf("%s and %s signed in before %s was provisioned, and both have one of its addresses; remove one of them, then retry",
+				found[0].UserName, found[1].UserName, u.UserName)
+		}
+		return found[0], nil
+	})
+	if errors.Is(err, errJITGone) {
+		return db.CreateUser(ctx, actor, u)
+	}
+	return out, err
+}
+
+var errJITGone = errors.New("the JIT user is gone")
+
+// adoptWhere turns the JIT user that find locks into the SCIM user u, with
+// an audit event saying how it was matched.
+func (db *DB) adoptWhere(ctx context.Context, actor directory.Actor, u directory.User, matchedBy string, find func(pgx.Tx) (directory.User, error)) (directory.User, error) {
+	var out directory.User
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		cur, err := find(tx)
 		if err != nil {
 			return err
 		}
@@ -321,7 +392,9 @@ func (db *DB) adopt(ctx context.Context, actor directory.Actor, u directory.User
 		if err != nil {
 			return userErr(err, u)
 		}
-		return audit(ctx, tx, u.OrgID, actor, "user.adopt", "User", cur.ID, auditUser(cur), auditUser(out))
+		after := auditUser(out)
+		after["matchedBy"] = matchedBy
+		return audit(ctx, tx, u.OrgID, actor, "user.adopt", "User", cur.ID, auditUser(cur), after)
 	})
 	return out, err
 }
