@@ -22,7 +22,7 @@ func init() {
 	register(command{name: "mapping remove", args: "ID", summary: "Remove an SSO mapping by id.", flags: mappingRemoveFlags})
 	register(command{name: "workspace create", args: "NAME", summary: "Create a workspace; --target cluster/namespace, repeatable.", flags: workspaceCreateFlags})
 	register(command{name: "workspace list", summary: "List an organization's workspaces and their targets.", flags: workspaceListFlags})
-	register(command{name: "user list", summary: "List an organization's users with their source and status.", flags: userListFlags})
+	register(command{name: "user list", summary: "List an organization's users with their source and status, pending invitations first (status invited).", flags: userListFlags})
 	register(command{name: "user show", args: "USER", summary: "Show one user (id, userName or email) and its effective permissions.", flags: userShowFlags})
 	register(command{name: "apitoken create", summary: "Create an admin API token owned by a user; prints the token alone on stdout.", flags: apitokenCreateFlags})
 }
@@ -302,7 +302,7 @@ func userListFlags(fs *flag.FlagSet, e env) func(context.Context, []string) erro
 	c := commonFlags(fs, "warn")
 	org := orgFlag(fs)
 	search := fs.String("search", "", "only users whose userName, displayName or email contains this")
-	status := fs.String("status", "", "only users of this status: active, deactivated or removed")
+	status := fs.String("status", "", "only users of this status: invited, active, deactivated or removed")
 	source := fs.String("source", "", "only users of this source: scim, invitation, jit, service or breakglass")
 	limit := fs.Int("limit", 100, "at most this many users (1-500)")
 	return func(ctx context.Context, args []string) error {
@@ -313,14 +313,18 @@ func userListFlags(fs *flag.FlagSet, e env) func(context.Context, []string) erro
 			return usagef("user list --limit %d: want 1-500", *limit)
 		}
 		return withOrg(ctx, e, c, "user list", *org, func(db *database, o directory.Organization, _ *slog.Logger) error {
-			users, total, err := db.Members(ctx, o.ID, postgres.MemberQuery{Search: *search, Status: *status, Source: *source, Limit: *limit})
+			users, total, err := db.Listing(ctx, o.ID, postgres.MemberQuery{Search: *search, Status: *status, Source: *source, Limit: *limit})
 			if err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "USERNAME\tDISPLAY NAME\tSOURCE\tSTATUS\tID")
-			for _, u := range users {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.UserName, orDash(u.DisplayName), u.Source, u.Status(), u.ID)
+			for _, l := range users {
+				id := l.User.ID
+				if l.Invitation != nil {
+					id = "invitation " + l.Invitation.ID
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.User.UserName, orDash(l.User.DisplayName), l.User.Source, l.Status(), id)
 			}
 			if err := tw.Flush(); err != nil {
 				return err

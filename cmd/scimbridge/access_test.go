@@ -55,6 +55,15 @@ func TestAccessCommandsAreThinClientsOfTheStore(t *testing.T) {
 	if out := must("user", "list", "--org", "acme", "--source", "breakglass"); !strings.Contains(out, "break-glass-owner") || !strings.Contains(out, "active") {
 		t.Fatalf("user list: %q", out)
 	}
+	// A pending invitation is listed as an invited user, first.
+	inv := strings.TrimSpace(must("invite", "new@acme.test", "--org", "acme"))
+	lines := strings.Split(strings.TrimSpace(must("user", "list", "--org", "acme")), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[1], "new@acme.test") || !strings.Contains(lines[1], "invited") || !strings.Contains(lines[1], inv) {
+		t.Fatalf("user list with an invitation: %q", lines)
+	}
+	if out := must("user", "list", "--org", "acme", "--status", "active"); strings.Contains(out, "new@acme.test") {
+		t.Fatalf("an invitation listed as active: %q", out)
+	}
 }
 
 func TestServiceAccountAndGitCommands(t *testing.T) {

@@ -53,7 +53,7 @@ func (db *DB) FindMember(ctx context.Context, orgID, ref string) (directory.User
 // MemberQuery selects users for the admin API.
 type MemberQuery struct {
 	Search string // in userName, displayName, emails
-	Status string // active, deactivated, removed; "" for all
+	Status string // active, deactivated, removed (and invited for Listing); "" for all
 	Source string // "" for all
 	Offset int
 	Limit  int
@@ -78,7 +78,7 @@ func (db *DB) Members(ctx context.Context, orgID string, q MemberQuery) ([]direc
 	case directory.StatusRemoved:
 		where += " AND u.removed_at IS NOT NULL"
 	default:
-		return nil, 0, directory.Invalidf("status %q: want active, deactivated or removed", q.Status)
+		return nil, 0, directory.Invalidf("status %q: want invited, active, deactivated or removed", q.Status)
 	}
 	if q.Source != "" {
 		where += " AND u.source = " + args.add(q.Source)
@@ -89,6 +89,70 @@ func (db *DB) Members(ctx context.Context, orgID string, q MemberQuery) ([]direc
 	}
 	return listPage(ctx, db, "users", "u", where, "u.seq", "", userColumns, args,
 		directory.ListQuery{StartIndex: q.Offset + 1, Count: limit}, scanUser)
+}
+
+// Listed is one entry of the Org → Users list: a user, or a pending
+// invitation shown as a user of status invited (User then carries only
+// the invited address as userName and email).
+type Listed struct {
+	User       directory.User
+	Invitation *directory.Invitation
+}
+
+// Status is the entry's status, invited included.
+func (l Listed) Status() string {
+	if l.Invitation != nil {
+		return directory.StatusInvited
+	}
+	return l.User.Status()
+}
+
+// Listing is the Org → Users list that the admin API and the CLI show:
+// the pending invitations (newest first, as status invited, source
+// invitation), then the users (as Members). q.Status may be "invited";
+// offset and limit page through the two as one list, and the total counts
+// both. ErrInvalid: a bad status.
+func (db *DB) Listing(ctx context.Context, orgID string, q MemberQuery) ([]Listed, int, error) {
+	limit := q.Limit
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	var invited []Listed
+	if (q.Status == "" || q.Status == directory.StatusInvited) && (q.Source == "" || q.Source == directory.SourceInvitation) {
+		invs, err := db.Invitations(ctx, orgID, true)
+		if err != nil {
+			return nil, 0, err
+		}
+		search := strings.ToLower(q.Search)
+		for _, inv := range invs {
+			if strings.Contains(strings.ToLower(inv.Email), search) {
+				u := directory.User{OrgID: orgID, UserName: inv.Email, Emails: []string{strings.ToLower(inv.Email)},
+					Kind: directory.KindHuman, Source: directory.SourceInvitation, CreatedAt: inv.CreatedAt, UpdatedAt: inv.CreatedAt}
+				invited = append(invited, Listed{User: u, Invitation: &inv})
+			}
+		}
+	}
+	out := []Listed{}
+	if q.Offset < len(invited) {
+		out = append(out, invited[q.Offset:min(len(invited), q.Offset+limit)]...)
+	}
+	if q.Status == directory.StatusInvited {
+		return out, len(invited), nil
+	}
+	// The users' part of the page: what the invitations left of it (at
+	// least one row is read, for the users' total).
+	mq := q
+	mq.Offset = max(0, q.Offset-len(invited))
+	room := limit - len(out)
+	mq.Limit = max(1, room)
+	users, total, err := db.Members(ctx, orgID, mq)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, u := range users[:min(len(users), room)] {
+		out = append(out, Listed{User: u})
+	}
+	return out, len(invited) + total, nil
 }
 
 // RemoveMember removes a user that no identity provider manages from the
