@@ -46,13 +46,22 @@ import (
 // Store is what the admin API needs of the store. Each method's comment
 // says which domain errors it returns; anything else is an internal error.
 type Store interface {
-	// AuthenticateAPI checks an admin API token and returns its own
-	// organization and its owner (an active user). ErrUnauthorized: any
-	// failure.
-	AuthenticateAPI(ctx context.Context, secret string) (directory.Organization, postgres.APIToken, directory.User, error)
+	// AuthenticateAPI checks an admin API token: its own organization, its
+	// owner (an active user) and the owner's effective permissions.
+	// ErrUnauthorized: any failure.
+	AuthenticateAPI(ctx context.Context, secret string) (postgres.APIAuth, error)
+	// AuthenticateAPIAndSubject is AuthenticateAPI and AuthorizeSubject in
+	// the token's organization, in one round trip. err is
+	// AuthenticateAPI's; subjErr is AuthorizeSubject's.
+	AuthenticateAPIAndSubject(ctx context.Context, secret string, q postgres.AuthorizeQuery) (a postgres.APIAuth, s postgres.AuthorizeSubject, subjErr, err error)
 	// Access computes a user's effective permissions. ErrNotFound: a
 	// malformed id (an unknown one has no permissions).
 	Access(ctx context.Context, orgID, userID string) (directory.Access, error)
+	// AuthorizeSubject finds a user as FindMember does, with their
+	// effective permissions as far as they decide on the workspace or
+	// target asked about, and that workspace. ErrNotFound, ErrConflict: as
+	// FindMember.
+	AuthorizeSubject(ctx context.Context, orgID string, q postgres.AuthorizeQuery) (postgres.AuthorizeSubject, error)
 
 	// Members lists users of every source. ErrInvalid: a bad status.
 	Members(ctx context.Context, orgID string, q postgres.MemberQuery) ([]directory.User, int, error)
@@ -224,6 +233,11 @@ type route struct {
 	serve   func(h *Handler, w http.ResponseWriter, r *http.Request, c *call) error
 }
 
+// admitsItself names the routes whose serve admits the caller itself, with
+// admit or admitted, so that it can read the request first (authorize:
+// see there); serve gets a nil call.
+var admitsItself = map[string]bool{"POST /api/v1/orgs/{org}/authorize": true}
+
 // routes is every route served, in one place: Mount registers these, and
 // a test compares them with openapi.json.
 var routes = []route{
@@ -310,6 +324,7 @@ type call struct {
 
 	store Store
 	once  sync.Once
+	known bool             // the credential brought acc: callerAccess does not wait
 	acc   directory.Access // the caller's effective permissions
 	admin bool             // the caller is Org Admin
 	err   error
@@ -319,11 +334,13 @@ type call struct {
 // safe to call from several goroutines. admin tells whether the caller is
 // Org Admin.
 func (c *call) callerAccess(ctx context.Context) (acc directory.Access, admin bool, err error) {
-	c.once.Do(func() {
-		c.acc, c.err = c.store.Access(ctx, c.org.ID, c.user.ID)
-		c.admin = c.err == nil && c.acc.Authorize(directory.ActionManageOrg, "").Allowed
-	})
+	c.once.Do(func() { c.setAccess(c.store.Access(ctx, c.org.ID, c.user.ID)) })
 	return c.acc, c.admin, c.err
+}
+
+func (c *call) setAccess(acc directory.Access, err error) {
+	c.acc, c.err = acc, err
+	c.admin = err == nil && acc.Authorize(directory.ActionManageOrg, "").Allowed
 }
 
 // wrap turns a route into a handler: it names the route for metrics,
@@ -334,7 +351,7 @@ func (h *Handler) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpserver.SetRoute(r, name)
 		var c *call
-		if rt.guard != public {
+		if rt.guard != public && !admitsItself[name] {
 			var err error
 			if c, err = h.admit(r, rt.guard); err != nil {
 				h.fail(w, r, err)
@@ -354,6 +371,11 @@ func (h *Handler) admit(r *http.Request, g guard) (*call, error) {
 	if err != nil {
 		return nil, err
 	}
+	return h.admitted(r, g, p)
+}
+
+// admitted is admit for a caller already authenticated.
+func (h *Handler) admitted(r *http.Request, g guard, p Principal) (*call, error) {
 	if r.PathValue("org") != p.Org.Slug {
 		// The same answer as for an organization that does not exist.
 		return nil, errNoOrg
@@ -367,6 +389,10 @@ func (h *Handler) admit(r *http.Request, g guard) (*call, error) {
 		}
 	}
 	c := &call{org: p.Org, user: p.User, actor: p.Actor, store: h.store}
+	if p.Access != nil {
+		c.once.Do(func() { c.setAccess(*p.Access, nil) })
+		c.known = true
+	}
 	if g == orgAdmin {
 		_, admin, err := c.callerAccess(r.Context())
 		if err != nil {

@@ -1,13 +1,13 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"sync"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/postgres"
 )
 
 type authorizeRequest struct {
@@ -31,54 +31,57 @@ type authorizeJSON struct {
 // 404; an unknown workspace or target is a denial (200), since the
 // platform asks about clusters scimbridge may not know. A non-admin may
 // ask about themself only.
-func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, c *call) error {
+//
+// It is on the platform's hot path, so it admits its caller itself: it
+// reads the request first, so that a bearer token's check also finds the
+// user and the workspace asked about, in one round trip. Admission still
+// answers first: what is wrong with a request is told only to a caller
+// admitted. Likewise the user asked about is read before the caller is
+// known to be allowed to ask about them, but answered only if they are.
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, _ *call) error {
 	var req authorizeRequest
-	if err := h.decode(w, r, &req); err != nil {
-		return err
-	}
-	if req.User == "" {
-		return directory.Invalidf("user is required: an id, userName or email")
-	}
-	action, err := directory.ParseAction(req.Action)
-	if err != nil {
-		return err
-	}
-	byTarget := req.Cluster != "" || req.Namespace != ""
-	switch {
-	case req.Workspace != "" && byTarget:
-		return directory.Invalidf("name a workspace, or a cluster and a namespace, not both")
-	case byTarget && (req.Cluster == "" || req.Namespace == ""):
-		return directory.Invalidf("a target needs both cluster and namespace")
-	case req.Workspace == "" && !byTarget && !directory.Actions[action].OrgWide():
-		return directory.Invalidf("%s is decided on a workspace: name one, or a cluster and a namespace", action)
-	}
-
-	// The caller's own role (may they ask about others?), the user asked
-	// about with their permissions, and the workspace are independent:
-	// they are looked up at once, since authorize is on the platform's hot
-	// path. The user's permissions are read before the caller is known to
-	// be allowed to ask, but answered only if they are.
+	action, reqErr := h.authorizeRequest(w, r, &req)
+	q := postgres.AuthorizeQuery{User: req.User, Workspace: req.Workspace, Target: directory.Target{Cluster: req.Cluster, Namespace: req.Namespace}}
 	ctx := r.Context()
 	var (
-		wg            sync.WaitGroup
-		u             directory.User
-		uAcc          directory.Access
-		uErr, uAccErr error
-		ws            *workspaceRefJSON
-		unknown       string
-		wsErr         error
+		c    *call
+		subj postgres.AuthorizeSubject
+		uErr error
 	)
-	wg.Go(func() { _, _, _ = c.callerAccess(ctx) })
-	wg.Go(func() {
-		u, uErr = h.store.FindMember(ctx, c.org.ID, req.User)
-		if uErr == nil && u.ID != c.user.ID && u.Status() == directory.StatusActive {
-			uAcc, uAccErr = h.store.Access(ctx, c.org.ID, u.ID)
+	// A bearer token is the first credential the chain of authenticators
+	// looks for, so it is checked here as admit would, with the lookup.
+	if secret, ok, err := bearerSecret(r); ok && err == nil && reqErr == nil {
+		var (
+			auth    postgres.APIAuth
+			authErr error
+		)
+		auth, subj, uErr, authErr = h.store.AuthenticateAPIAndSubject(ctx, secret, q)
+		p, err := bearerPrincipal(auth, authErr)
+		if err != nil {
+			return err
 		}
-	})
-	wg.Go(func() { ws, unknown, wsErr = h.resolveWorkspace(ctx, c.org.ID, req) })
-	wg.Wait()
+		if c, err = h.admitted(r, selfOrAdmin, p); err != nil {
+			return err
+		}
+	} else {
+		var err error
+		if c, err = h.admit(r, selfOrAdmin); err != nil {
+			return err
+		}
+		if reqErr != nil {
+			return reqErr
+		}
+		// The caller's own role (may they ask about others?) is read with
+		// the user asked about, unless the credential brought it.
+		var wg sync.WaitGroup
+		if !c.known {
+			wg.Go(func() { _, _, _ = c.callerAccess(ctx) })
+		}
+		subj, uErr = h.store.AuthorizeSubject(ctx, c.org.ID, q)
+		wg.Wait()
+	}
 
-	acc, admin, err := c.callerAccess(ctx)
+	_, admin, err := c.callerAccess(ctx)
 	if err != nil {
 		return err
 	}
@@ -89,59 +92,53 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, c *call) err
 		}
 		return uErr
 	}
-	if u.ID != c.user.ID {
-		if !admin {
-			return errForbiddenf("only an org admin may ask about other users")
-		}
-		if uAccErr != nil {
-			return uAccErr
-		}
-		acc = uAcc
+	u := subj.User
+	if u.ID != c.user.ID && !admin {
+		return errForbiddenf("only an org admin may ask about other users")
 	}
-	if wsErr != nil {
-		return wsErr
+	var ws *workspaceRefJSON
+	if subj.Workspace != nil {
+		ws = &workspaceRefJSON{ID: subj.Workspace.ID, Name: subj.Workspace.Name}
 	}
 	out := authorizeJSON{Role: directory.RoleNone.String(), User: userRefJSON{ID: u.ID, UserName: u.UserName, Status: u.Status()}, Workspace: ws}
 	switch st := u.Status(); {
 	case st != directory.StatusActive:
 		out.Reason = fmt.Sprintf("%s is %s: a %s user is never allowed", u.UserName, st, st)
-	case unknown != "":
-		out.Reason = unknown
+	case subj.TargetUnknown:
+		out.Reason = fmt.Sprintf("no workspace of this organization holds cluster %q namespace %q", req.Cluster, req.Namespace)
+	case subj.WorkspaceRef != "" && ws == nil:
+		out.Reason = fmt.Sprintf("no workspace %q in this organization", subj.WorkspaceRef)
 	default:
 		wsID := ""
 		if ws != nil {
 			wsID = ws.ID
 		}
-		d := acc.Authorize(action, wsID)
+		d := subj.Access.Authorize(action, wsID)
 		out.Allowed, out.Role, out.Reason = d.Allowed, d.Role.String(), d.Reason
 	}
 	return h.writeJSON(w, r, http.StatusOK, out)
 }
 
-// resolveWorkspace finds the workspace a request names, by id or name or
-// by a target. unknown explains a workspace or target that no workspace
-// of the organization matches (nil workspace, nil error).
-func (h *Handler) resolveWorkspace(ctx context.Context, orgID string, req authorizeRequest) (ws *workspaceRefJSON, unknown string, err error) {
-	ref := req.Workspace
-	if ref == "" && req.Cluster != "" {
-		t := directory.Target{Cluster: req.Cluster, Namespace: req.Namespace}
-		ref, err = h.store.WorkspaceOf(ctx, orgID, t)
-		if errors.Is(err, directory.ErrNotFound) {
-			return nil, fmt.Sprintf("no workspace of this organization holds cluster %q namespace %q", t.Cluster, t.Namespace), nil
-		}
-		if err != nil {
-			return nil, "", err
-		}
+// authorizeRequest reads and checks authorize's request.
+func (h *Handler) authorizeRequest(w http.ResponseWriter, r *http.Request, req *authorizeRequest) (directory.Action, error) {
+	if err := h.decode(w, r, req); err != nil {
+		return "", err
 	}
-	if ref == "" {
-		return nil, "", nil // an org-level action
+	if req.User == "" {
+		return "", directory.Invalidf("user is required: an id, userName or email")
 	}
-	w, err := h.store.Workspace(ctx, orgID, ref)
-	if errors.Is(err, directory.ErrNotFound) {
-		return nil, fmt.Sprintf("no workspace %q in this organization", ref), nil
-	}
+	action, err := directory.ParseAction(req.Action)
 	if err != nil {
-		return nil, "", err
+		return "", err
 	}
-	return &workspaceRefJSON{ID: w.ID, Name: w.Name}, "", nil
+	byTarget := req.Cluster != "" || req.Namespace != ""
+	switch {
+	case req.Workspace != "" && byTarget:
+		return "", directory.Invalidf("name a workspace, or a cluster and a namespace, not both")
+	case byTarget && (req.Cluster == "" || req.Namespace == ""):
+		return "", directory.Invalidf("a target needs both cluster and namespace")
+	case req.Workspace == "" && !byTarget && !directory.Actions[action].OrgWide():
+		return "", directory.Invalidf("%s is decided on a workspace: name one, or a cluster and a namespace", action)
+	}
+	return action, nil
 }

@@ -84,46 +84,113 @@ func (db *DB) RevokeAPIToken(ctx context.Context, actor directory.Actor, orgID, 
 	})
 }
 
-// AuthenticateAPI checks an admin API token and returns its organization
-// and its owner, who must be an active user. The organization is the
-// token's own: the caller compares it with the one a URL names. Every
-// failure is ErrUnauthorized.
-func (db *DB) AuthenticateAPI(ctx context.Context, secret string) (directory.Organization, APIToken, directory.User, error) {
-	var (
-		o    directory.Organization
-		t    APIToken
-		hash []byte
-	)
-	if !directory.LooksLikeSecret(directory.APITokenPrefix, secret) {
-		return o, t, directory.User{}, directory.ErrUnauthorized
-	}
-	want := directory.HashSecret(secret)
-	// One statement finds the token, its organization and its owner.
-	var owner directory.User
-	var groups []directory.GroupRef
-	err := db.Pool.QueryRow(ctx, `SELECT o.id, o.slug, o.name, o.created_at,
-			t.id, t.org_id, t.name, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, t.owner_id, t.token_hash, `+userColumns+`
-		FROM api_tokens t JOIN organizations o ON o.id = t.org_id JOIN users u ON u.org_id = t.org_id AND u.id = t.owner_id
-		WHERE t.token_hash = $1`, want).
-		Scan(&o.ID, &o.Slug, &o.Name, &o.CreatedAt, &t.ID, &t.OrgID, &t.Name, &t.CreatedAt, &t.ExpiresAt, &t.LastUsedAt, &t.RevokedAt, &t.OwnerID, &hash,
-			&owner.ID, &owner.OrgID, &owner.UserName, &owner.ExternalID, &owner.Active, &owner.DisplayName, &owner.GivenName, &owner.FamilyName,
-			&owner.Emails, &owner.Attributes, &owner.Version, &owner.CreatedAt, &owner.UpdatedAt, &owner.Kind, &owner.Source, &owner.RemovedAt, &groups)
-	owner.Groups = groups
+// APIAuth is what an admin API token authenticates.
+type APIAuth struct {
+	// Org is the token's own organization: the caller compares it with
+	// the one a URL names.
+	Org   directory.Organization
+	Token APIToken
+	// Owner is an active user or service account.
+	Owner directory.User
+	// Access is the owner's effective permissions.
+	Access directory.Access
+}
+
+// apiAuthSQL finds a token by the digest $1 with its organization, its
+// owner and the owner's permissions in one statement: nearly every route
+// needs them, and a round trip costs more than reading them.
+var apiAuthSQL = `SELECT o.id, o.slug, o.name, o.created_at,
+		t.id, t.org_id, t.name, t.created_at, t.expires_at, t.last_used_at, t.revoked_at, t.owner_id, t.token_hash, ` + userColumns + `, ` + accessColumns + `
+	FROM api_tokens t JOIN organizations o ON o.id = t.org_id JOIN users u ON u.org_id = t.org_id AND u.id = t.owner_id` +
+	accessJoins("u.org_id", "u.id", "") + `
+	WHERE t.token_hash = $1`
+
+// apiAuthRow receives a row of apiAuthSQL.
+type apiAuthRow struct {
+	auth   APIAuth
+	hash   []byte
+	groups []directory.GroupRef
+	a      accessRow
+}
+
+func (r *apiAuthRow) dest() []any {
+	o, t, u := &r.auth.Org, &r.auth.Token, &r.auth.Owner
+	return append([]any{&o.ID, &o.Slug, &o.Name, &o.CreatedAt, &t.ID, &t.OrgID, &t.Name, &t.CreatedAt, &t.ExpiresAt, &t.LastUsedAt, &t.RevokedAt, &t.OwnerID, &r.hash,
+		&u.ID, &u.OrgID, &u.UserName, &u.ExternalID, &u.Active, &u.DisplayName, &u.GivenName, &u.FamilyName,
+		&u.Emails, &u.Attributes, &u.Version, &u.CreatedAt, &u.UpdatedAt, &u.Kind, &u.Source, &u.RemovedAt, &r.groups}, r.a.dest()...)
+}
+
+// apiAuthResult checks the token of a row of apiAuthSQL, given the error
+// of scanning it, and records its use.
+func (db *DB) apiAuthResult(ctx context.Context, r *apiAuthRow, want []byte, err error) (APIAuth, error) {
 	if errors.Is(err, pgx.ErrNoRows) {
-		return o, t, directory.User{}, directory.ErrUnauthorized
+		return APIAuth{}, directory.ErrUnauthorized
 	}
 	if err != nil {
-		return o, t, directory.User{}, err
+		return APIAuth{}, err
 	}
-	if subtle.ConstantTimeCompare(hash, want) != 1 || t.Status(db.now()) != directory.TokenActive || owner.Status() != directory.StatusActive {
-		return o, t, owner, directory.ErrUnauthorized
+	auth := r.auth
+	auth.Owner.Groups = r.groups
+	if subtle.ConstantTimeCompare(r.hash, want) != 1 || auth.Token.Status(db.now()) != directory.TokenActive || auth.Owner.Status() != directory.StatusActive {
+		return APIAuth{}, directory.ErrUnauthorized
+	}
+	if auth.Access, err = r.a.access(auth.Org.ID, auth.Owner.ID); err != nil {
+		return APIAuth{}, err
 	}
 	// Last use is recorded at most once a minute per token, and only then
 	// does authentication write.
-	if t.LastUsedAt == nil || db.now().Sub(*t.LastUsedAt) > time.Minute {
-		if _, err := db.Pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = now() WHERE org_id = $1 AND id = $2`, o.ID, t.ID); err != nil {
+	if t := auth.Token; t.LastUsedAt == nil || db.now().Sub(*t.LastUsedAt) > time.Minute {
+		if _, err := db.Pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = now() WHERE org_id = $1 AND id = $2`, auth.Org.ID, t.ID); err != nil {
 			db.log.Warn("record API token use", "err", err)
 		}
 	}
-	return o, t, owner, nil
+	return auth, nil
+}
+
+// AuthenticateAPI checks an admin API token. Every failure is
+// ErrUnauthorized.
+func (db *DB) AuthenticateAPI(ctx context.Context, secret string) (APIAuth, error) {
+	if !directory.LooksLikeSecret(directory.APITokenPrefix, secret) {
+		return APIAuth{}, directory.ErrUnauthorized
+	}
+	want := directory.HashSecret(secret)
+	var r apiAuthRow
+	err := db.Pool.QueryRow(ctx, apiAuthSQL, want).Scan(r.dest()...)
+	return db.apiAuthResult(ctx, &r, want, err)
+}
+
+// subjectByTokenSQL is AuthorizeSubject's statement in the organization
+// of the token whose digest is $1.
+var subjectByTokenSQL = subjectSQL(`(SELECT t.org_id FROM api_tokens t WHERE t.token_hash = $1 LIMIT 1)`)
+
+// AuthenticateAPIAndSubject is AuthenticateAPI and then AuthorizeSubject
+// in the token's organization, in one round trip: authorize is on the
+// platform's hot path. err is AuthenticateAPI's; subjErr is
+// AuthorizeSubject's, and means something only when err is nil. The
+// subject is read before the token is checked, but returned only if it
+// passes.
+func (db *DB) AuthenticateAPIAndSubject(ctx context.Context, secret string, q AuthorizeQuery) (auth APIAuth, s AuthorizeSubject, subjErr, err error) {
+	if !directory.LooksLikeSecret(directory.APITokenPrefix, secret) {
+		return APIAuth{}, s, nil, directory.ErrUnauthorized
+	}
+	want := directory.HashSecret(secret)
+	var (
+		ar               apiAuthRow
+		sr               subjectRow
+		authErr, scanErr error
+	)
+	b := &pgx.Batch{}
+	// The scan errors are kept apart, not returned: a callback's error
+	// would stop the batch.
+	b.Queue(apiAuthSQL, want).QueryRow(func(row pgx.Row) error { authErr = row.Scan(ar.dest()...); return nil })
+	b.Queue(subjectByTokenSQL, append([]any{want}, subjectArgs(q)...)...).
+		QueryRow(func(row pgx.Row) error { scanErr = row.Scan(sr.dest()...); return nil })
+	if err := db.Pool.SendBatch(ctx, b).Close(); err != nil {
+		return APIAuth{}, s, nil, err
+	}
+	if auth, err = db.apiAuthResult(ctx, &ar, want, authErr); err != nil {
+		return APIAuth{}, s, nil, err
+	}
+	s, subjErr = sr.result(q, scanErr)
+	return auth, s, subjErr, nil
 }

@@ -195,13 +195,13 @@ func TestServiceAccountsHoldIdentitiesAndLoseThemOnDelete(t *testing.T) {
 	if _, err := db.SetServiceAccountEnabled(ctx, tester, org.ID, "ci-robot", false); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := db.AuthenticateAPI(ctx, secret); !errors.Is(err, directory.ErrUnauthorized) {
+	if _, err := db.AuthenticateAPI(ctx, secret); !errors.Is(err, directory.ErrUnauthorized) {
 		t.Fatalf("disabled account's token: %v", err)
 	}
 	if _, err := db.SetServiceAccountEnabled(ctx, tester, org.ID, "ci-robot", true); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := db.AuthenticateAPI(ctx, secret); err != nil {
+	if _, err := db.AuthenticateAPI(ctx, secret); err != nil {
 		t.Fatalf("re-enabled account's token: %v", err)
 	}
 	if err := db.DeleteServiceAccount(ctx, tester, org.ID, "ci-robot"); err != nil {
@@ -214,7 +214,7 @@ func TestServiceAccountsHoldIdentitiesAndLoseThemOnDelete(t *testing.T) {
 	if after.Name == "" || after.UserID != "" {
 		t.Fatalf("identity after delete: %+v", after)
 	}
-	if _, _, _, err := db.AuthenticateAPI(ctx, secret); !errors.Is(err, directory.ErrUnauthorized) {
+	if _, err := db.AuthenticateAPI(ctx, secret); !errors.Is(err, directory.ErrUnauthorized) {
 		t.Fatal("a deleted account's token works")
 	}
 }

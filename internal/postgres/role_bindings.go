@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -106,43 +108,189 @@ func (db *DB) DeleteBinding(ctx context.Context, actor directory.Actor, orgID, i
 	})
 }
 
+// accessJoins joins, to a row that has the user's organization and id as
+// the SQL expressions org and user, what directory.Effective needs: the
+// user's groups (mg) and the bindings that can apply to them (mb). Reading
+// them with the rows that need them saves a round trip, and reading them
+// on every decision means there is no cache to go stale: a SCIM membership
+// change counts at once. Only the bindings that can apply are read, the
+// user's own and the group bindings that name one of their groups;
+// Effective decides again, this only keeps the rows few. scope, when not
+// "", is a further condition on the bindings b.
+//
+// Each is one array of fixed-size rows (n×3 and n×6) rather than an array
+// a column: one sort, one array to decode, and the columns cannot fall out
+// of line.
+func accessJoins(org, user, scope string) string {
+	if scope != "" {
+		scope = ` AND (` + scope + `)`
+	}
+	return `
+	LEFT JOIN LATERAL (SELECT array_agg(ARRAY[g.id::text, coalesce(g.external_id, ''), g.display_name] ORDER BY g.display_name, g.id) AS groups
+		FROM group_members m JOIN groups g ON g.org_id = m.org_id AND g.id = m.group_id
+		WHERE m.org_id = ` + org + ` AND m.user_id = ` + user + `) mg ON true
+	LEFT JOIN LATERAL (SELECT array_agg(ARRAY[b.id::text, b.role, coalesce(b.workspace_id::text, ''), coalesce(b.user_id::text, ''),
+			coalesce(b.group_match, ''), coalesce(b.group_value, '')] ORDER BY b.created_at, b.id) AS bindings
+		FROM role_bindings b WHERE b.org_id = ` + org + ` AND (b.user_id = ` + user + `
+			OR (b.group_match = 'id' AND b.group_value = ANY (mg.groups[:][1:1]))
+			OR (b.group_match = 'externalId' AND b.group_value = ANY (mg.groups[:][2:2]))
+			OR (b.group_match = 'displayName' AND b.group_value = ANY (mg.groups[:][3:3])))` + scope + `) mb ON true`
+}
+
+// accessColumns are the columns of accessJoins, scanned by accessRow.
+const accessColumns = `mg.groups, mb.bindings`
+
+// accessRow receives accessColumns; pgx reads the n×k arrays flat.
+type accessRow struct{ groups, bindings []string }
+
+func (a *accessRow) dest() []any { return []any{&a.groups, &a.bindings} }
+
+func (a *accessRow) access(orgID, userID string) (directory.Access, error) {
+	if len(a.groups)%3 != 0 || len(a.bindings)%6 != 0 {
+		return directory.Access{}, fmt.Errorf("access: %d group and %d binding fields", len(a.groups), len(a.bindings))
+	}
+	groups := make([]directory.Membership, 0, len(a.groups)/3)
+	for g := a.groups; len(g) > 0; g = g[3:] {
+		groups = append(groups, directory.Membership{GroupID: g[0], ExternalID: g[1], DisplayName: g[2]})
+	}
+	bindings := make([]directory.Binding, 0, len(a.bindings)/6)
+	for b := a.bindings; len(b) > 0; b = b[6:] {
+		role, err := directory.ParseRole(b[1])
+		if err != nil {
+			return directory.Access{}, err
+		}
+		bindings = append(bindings, directory.Binding{ID: b[0], OrgID: orgID, Role: role, WorkspaceID: b[2], UserID: b[3],
+			GroupMatch: directory.GroupMatch(b[4]), GroupValue: b[5]})
+	}
+	return directory.Effective(userID, groups, bindings), nil
+}
+
 // Access computes a user's effective permissions from the bindings that
-// can apply to them, read in one statement with their memberships: there
-// is no cache to go stale, so a SCIM membership change counts at once.
+// can apply to them, read in one statement with their memberships.
 func (db *DB) Access(ctx context.Context, orgID, userID string) (directory.Access, error) {
 	if !isUUID(userID) {
 		return directory.Access{}, directory.NotFoundf("user %q not found", userID)
 	}
-	b := &pgx.Batch{}
-	var groups []directory.Membership
-	var bindings []directory.Binding
-	b.Queue(`SELECT g.id, coalesce(g.external_id, ''), g.display_name FROM group_members m
-		JOIN groups g ON g.org_id = m.org_id AND g.id = m.group_id WHERE m.org_id = $1 AND m.user_id = $2`, orgID, userID).
-		Query(func(rows pgx.Rows) error {
-			var err error
-			groups, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (directory.Membership, error) {
-				var m directory.Membership
-				err := r.Scan(&m.GroupID, &m.ExternalID, &m.DisplayName)
-				return m, err
-			})
-			return err
-		})
-	// Only the bindings that can apply are read: the user's own, and group
-	// bindings that name one of the user's groups (directory.Effective
-	// decides again; this only keeps the rows few).
-	b.Queue(`WITH mine AS (SELECT g.id::text AS id, g.external_id, g.display_name FROM group_members m
-			JOIN groups g ON g.org_id = m.org_id AND g.id = m.group_id WHERE m.org_id = $1 AND m.user_id = $2)
-		SELECT `+bindingColumns+` FROM role_bindings b WHERE b.org_id = $1 AND (b.user_id = $2
-			OR (b.group_match = 'id' AND b.group_value IN (SELECT id FROM mine))
-			OR (b.group_match = 'externalId' AND b.group_value IN (SELECT external_id FROM mine))
-			OR (b.group_match = 'displayName' AND b.group_value IN (SELECT display_name FROM mine)))`, orgID, userID).
-		Query(func(rows pgx.Rows) error {
-			var err error
-			bindings, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (directory.Binding, error) { return scanBinding(r) })
-			return err
-		})
-	if err := db.Pool.SendBatch(ctx, b).Close(); err != nil {
+	var a accessRow
+	if err := db.Pool.QueryRow(ctx, accessSQL, orgID, userID).Scan(a.dest()...); err != nil {
 		return directory.Access{}, err
 	}
-	return directory.Effective(userID, groups, bindings), nil
+	return a.access(orgID, userID)
 }
+
+var accessSQL = `SELECT ` + accessColumns + ` FROM (SELECT $1::uuid AS org_id, $2::uuid AS id) u` + accessJoins("u.org_id", "u.id", "")
+
+// AuthorizeQuery is what authorize asks about: a user (id, userName or
+// email) and a workspace (id or name) or a target; neither for an
+// org-level action.
+type AuthorizeQuery struct {
+	User      string
+	Workspace string
+	Target    directory.Target
+}
+
+// AuthorizeSubject is what authorize decides on.
+type AuthorizeSubject struct {
+	// User has only what a decision needs: ID, OrgID, UserName, Active
+	// and RemovedAt.
+	User directory.User
+	// Access is the user's effective permissions (whatever their status)
+	// as far as they can decide on Workspace: the org-wide grants, and
+	// the grants on Workspace. The others are not read.
+	Access directory.Access
+	// WorkspaceRef is the workspace id or name asked about, or the id of
+	// the workspace that holds the target; "" when neither was asked
+	// about, or no workspace holds the target (TargetUnknown).
+	WorkspaceRef  string
+	TargetUnknown bool
+	// Workspace is the one WorkspaceRef names (ID and Name only); nil if
+	// none does.
+	Workspace *directory.Workspace
+}
+
+// subjectSQL is the statement of AuthorizeSubject in the organization org
+// (an SQL expression), with subjectArgs from $2 on. cand is FindMember's
+// two lookups: by id (rank 0), then by userName or email, userName first
+// (rank 1), two at most, as FindMember reads them to tell an email several
+// users share. Only the bindings that can decide on the workspace are read.
+func subjectSQL(org string) string {
+	return `WITH cand AS (
+			SELECT u.org_id, u.id, u.user_name, u.active, u.removed_at, 0 AS rank FROM users u WHERE u.org_id = ` + org + ` AND u.id = $2
+			UNION ALL
+			(SELECT u.org_id, u.id, u.user_name, u.active, u.removed_at, CASE WHEN lower(u.user_name) = lower($3) THEN 1 ELSE 2 END
+			   FROM users u WHERE u.org_id = ` + org + ` AND (lower(u.user_name) = lower($3) OR u.emails @> ARRAY[$4::text])
+			  ORDER BY 6 LIMIT 2))
+		SELECT u.id, u.org_id, u.user_name, u.active, u.removed_at, u.rank = 0, (SELECT count(*) FROM cand WHERE rank > 0),
+			ws.ref, ws.id::text, ws.name, ` + accessColumns + `
+		FROM (SELECT * FROM cand ORDER BY rank LIMIT 1) u
+		LEFT JOIN LATERAL (SELECT r.ref, w.id, w.name
+			FROM (SELECT CASE WHEN $5 <> '' THEN $5 WHEN $6 <> '' THEN (SELECT t.workspace_id::text FROM workspace_targets t
+				WHERE t.org_id = u.org_id AND t.cluster = $6 AND t.namespace = $7) END AS ref) r
+			LEFT JOIN LATERAL (SELECT w.id, w.name FROM workspaces w WHERE w.org_id = u.org_id AND (w.id::text = r.ref OR lower(w.name) = lower(r.ref))
+				ORDER BY (w.id::text = r.ref) DESC LIMIT 1) w ON true) ws ON true` +
+		accessJoins("u.org_id", "u.id", "b.workspace_id IS NULL OR b.workspace_id = ws.id")
+}
+
+// subjectArgs are the arguments $2 to $7 of subjectSQL.
+func subjectArgs(q AuthorizeQuery) []any {
+	var id any // FindMember tries the id first, only for an id
+	if isUUID(q.User) {
+		id = q.User
+	}
+	return []any{id, q.User, strings.ToLower(q.User), q.Workspace, q.Target.Cluster, q.Target.Namespace}
+}
+
+// subjectRow receives a row of subjectSQL.
+type subjectRow struct {
+	s                 AuthorizeSubject
+	byID              bool
+	found             int
+	ref, wsID, wsName *string
+	a                 accessRow
+}
+
+func (r *subjectRow) dest() []any {
+	u := &r.s.User
+	return append([]any{&u.ID, &u.OrgID, &u.UserName, &u.Active, &u.RemovedAt, &r.byID, &r.found, &r.ref, &r.wsID, &r.wsName}, r.a.dest()...)
+}
+
+// result is the subject, given the error of scanning the row; errors as
+// FindMember's.
+func (r *subjectRow) result(q AuthorizeQuery, err error) (AuthorizeSubject, error) {
+	s, u := r.s, r.s.User
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return AuthorizeSubject{}, directory.NotFoundf("no user %q", q.User)
+	case err != nil:
+		return AuthorizeSubject{}, err
+	case !r.byID && r.found == 2 && !strings.EqualFold(u.UserName, q.User):
+		return AuthorizeSubject{}, directory.Conflictf("%q is the email of more than one user; name the user by id or userName", q.User)
+	}
+	if s.Access, err = r.a.access(u.OrgID, u.ID); err != nil {
+		return AuthorizeSubject{}, err
+	}
+	switch {
+	case r.ref != nil:
+		s.WorkspaceRef = *r.ref
+	case q.Workspace == "" && q.Target.Cluster != "":
+		s.TargetUnknown = true
+	}
+	if r.wsID != nil {
+		s.Workspace = &directory.Workspace{ID: *r.wsID, OrgID: u.OrgID, Name: *r.wsName}
+	}
+	return s, nil
+}
+
+// AuthorizeSubject finds the user authorize asks about, exactly as
+// FindMember does, with their effective permissions, and the workspace
+// asked about as Workspace and WorkspaceOf do. It is one statement, so one
+// round trip and one snapshot: authorize is on the platform's hot path.
+// ErrNotFound: no such user; ErrConflict: an email several users share.
+func (db *DB) AuthorizeSubject(ctx context.Context, orgID string, q AuthorizeQuery) (AuthorizeSubject, error) {
+	var r subjectRow
+	err := db.Pool.QueryRow(ctx, subjectByOrgSQL, append([]any{orgID}, subjectArgs(q)...)...).Scan(r.dest()...)
+	return r.result(q, err)
+}
+
+// subjectByOrgSQL is AuthorizeSubject's statement in the organization $1.
+var subjectByOrgSQL = subjectSQL("$1::uuid")
