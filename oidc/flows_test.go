@@ -285,3 +285,45 @@ func TestBreakGlassLogin(t *testing.T) {
 		t.Fatalf("store: %v", err)
 	}
 }
+
+func TestIdPSettingsThroughTheAdminAPI(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, directory.JITPolicy{Mode: directory.JITSCIMOnly})
+	admin := e.scimUser("acme", "admin@example.com", "", true)
+	e.makeAdmin("acme", admin.ID)
+	c := browser(t, true)
+	_, body := e.login(c, "acme", idpUser{sub: "s-admin", email: "admin@example.com", verified: true})
+	w := map[string]string{"X-CSRF-Token": me(t, body)["csrfToken"].(string)}
+	u := e.srv.URL + "/api/v1/orgs/acme/idp"
+
+	status, body := do(t, c, "GET", u, "", nil)
+	if status != 200 || strings.Contains(body, e.idp.ClientSecret) || !strings.Contains(body, `"clientSecretSet":true`) {
+		t.Fatalf("get: %d %s", status, body)
+	}
+	cases := []struct {
+		name, body, want string
+		status          int
+	}{
+		{"an issuer that does not answer discovery", `{"issuer":"http://127.0.0.1:1/nothing","clientId":"x"}`, "discovery", 400},
+		{"plain http to another host", `{"issuer":"http://idp.example","clientId":"x"}`, "https", 400},
+		{"an unknown policy", `{"issuer":"` + e.idp.Issuer() + `","clientId":"x","jit":"anyone"}`, "JIT policy", 400},
+		{"a domain policy without domains", `{"issuer":"` + e.idp.Issuer() + `","clientId":"x","jit":"jit-with-domain"}`, "domain", 400},
+		{"an unknown field", `{"issuer":"` + e.idp.Issuer() + `","clientId":"x","secret":"s"}`, "secret", 400},
+		{"jit for one domain, the secret kept", `{"issuer":"` + e.idp.Issuer() + `","clientId":"` + e.idp.ClientID +
+			`","jit":"jit-with-domain","jitDomains":["@Example.com"]}`, `"jitDomains":["example.com"]`, 200},
+	}
+	for _, tc := range cases {
+		status, body := do(t, c, "PUT", u, tc.body, w)
+		if status != tc.status || !strings.Contains(body, tc.want) {
+			t.Errorf("%s: %d %s", tc.name, status, body)
+		}
+	}
+	// The saved policy applies to the next login, and the kept secret
+	// still works at the token endpoint.
+	if status, body := e.login(browser(t, true), "acme", idpUser{sub: "s-new", email: "new@example.com", verified: true}); status != 200 {
+		t.Fatalf("JIT login after the change: %d %s", status, body)
+	}
+	if status, body := do(t, c, "PUT", u, `{"issuer":"`+e.idp.Issuer()+`","clientId":"x"}`, nil); status != 403 {
+		t.Fatalf("a write without the CSRF token: %d %s", status, body)
+	}
+}

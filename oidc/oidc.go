@@ -209,3 +209,25 @@ func SaveSettings(ctx context.Context, store SettingsStore, box Box, client *htt
 	}
 	return store.SetIdPSettings(ctx, actor, s)
 }
+
+// Settings reads and saves IdP settings for other adapters (the admin
+// API): saving goes through SaveSettings, so the secret is sealed and
+// discovery checked exactly as for `scimbridge idp set`.
+type Settings struct {
+	Store interface {
+		SettingsStore
+		IdPSettings(ctx context.Context, orgID string) (directory.IdPSettings, error)
+	}
+	Box    Box
+	Client *http.Client // for discovery; nil: a default client
+}
+
+// IdPSettings returns the organization's settings. ErrNotFound: none.
+func (s Settings) IdPSettings(ctx context.Context, orgID string) (directory.IdPSettings, error) {
+	return s.Store.IdPSettings(ctx, orgID)
+}
+
+// SaveIdPSettings checks, seals and stores (see SaveSettings).
+func (s Settings) SaveIdPSettings(ctx context.Context, actor directory.Actor, set directory.IdPSettings, clientSecret string) (directory.IdPSettings, error) {
+	return SaveSettings(ctx, s.Store, s.Box, s.Client, actor, set, clientSecret)
+}

@@ -128,7 +128,8 @@ func newEnv(t *testing.T, policy directory.JITPolicy, orgs ...string) *env {
 	// The admin API on the same server, authenticated by the login
 	// session, as serve wires it.
 	api.New(api.Config{Store: e.db, Authenticators: []api.Authenticator{api.SessionFunc(h.Session)},
-		CSRF: func(r *http.Request) error { return h.CheckCSRF(r, r.PathValue("org")) }}).Mount(mux)
+		CSRF: func(r *http.Request) error { return h.CheckCSRF(r, r.PathValue("org")) },
+		IdP:  oidc.Settings{Store: e.db, Box: box}}).Mount(mux)
 	if len(orgs) == 0 {
 		orgs = []string{"acme"}
 	}

@@ -34,6 +34,7 @@ func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, logi
 		// The console calls the admin API with the login session.
 		apiCfg.Authenticators = []api.Authenticator{api.SessionFunc(login.Session)}
 		apiCfg.CSRF = func(r *http.Request) error { return login.CheckCSRF(r, r.PathValue("org")) }
+		apiCfg.IdP = oidc.Settings{Store: db.DB, Box: box}
 		login.Mount(hs)
 	}
 	api.New(apiCfg).Mount(hs)

@@ -65,6 +65,9 @@ type Store interface {
 
 	// Members lists users of every source. ErrInvalid: a bad status.
 	Members(ctx context.Context, orgID string, q postgres.MemberQuery) ([]directory.User, int, error)
+	// Listing lists users and pending invitations as one list.
+	// ErrInvalid: a bad status.
+	Listing(ctx context.Context, orgID string, q postgres.MemberQuery) ([]postgres.Listed, int, error)
 	// Member returns one user by id. ErrNotFound.
 	Member(ctx context.Context, orgID, id string) (directory.User, error)
 	// FindMember finds a user by id, userName or email. ErrNotFound;
@@ -181,6 +184,9 @@ type Config struct {
 	// CSRF checks a write authenticated by an ambient credential (a
 	// cookie). nil refuses every such write: the check fails closed.
 	CSRF func(*http.Request) error
+	// IdP reads and saves the organization's OpenID Provider settings;
+	// nil answers those routes with 409 (SSO is off).
+	IdP IdPService
 }
 
 // Handler serves the admin API.
@@ -190,6 +196,7 @@ type Handler struct {
 	maxBody int64
 	auth    []Authenticator
 	csrf    func(*http.Request) error
+	idp     IdPService
 }
 
 // New returns the admin API handler; Mount it on the server's mux.
@@ -206,6 +213,7 @@ func New(cfg Config) *Handler {
 		maxBody: cfg.MaxBody,
 		auth:    append([]Authenticator{bearer{store: cfg.Store}}, cfg.Authenticators...),
 		csrf:    cfg.CSRF,
+		idp:     cfg.IdP,
 	}
 }
 
@@ -270,6 +278,9 @@ var routes = []route{
 	{"DELETE", "/api/v1/orgs/{org}/api-tokens/{id}", orgAdmin, (*Handler).revokeAPIToken},
 
 	{"GET", "/api/v1/orgs/{org}/audit", orgAdmin, (*Handler).listAudit},
+
+	{"GET", "/api/v1/orgs/{org}/idp", orgAdmin, (*Handler).getIdP},
+	{"PUT", "/api/v1/orgs/{org}/idp", orgAdmin, (*Handler).putIdP},
 
 	{"GET", "/api/v1/orgs/{org}/invitations", orgAdmin, (*Handler).listInvitations},
 	{"POST", "/api/v1/orgs/{org}/invitations", orgAdmin, (*Handler).createInvitation},

@@ -47,7 +47,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	db := pgtest.DB(t)
 	hs := httpserver.New(httpserver.Config{Ready: db.Ready})
-	c := api.Config{Store: db, MaxBody: 64 << 10}
+	c := api.Config{Store: db, MaxBody: 64 << 10, IdP: storedIdP{db}}
 	for _, o := range opts {
 		if o.config != nil {
 			o.config(&c)
@@ -281,3 +281,19 @@ func (tn *tenant) authorize(user, action, workspace string) map[string]any {
 }
 
 func str(v any) string { return fmt.Sprint(v) }
+
+// storedIdP is the IdP settings service without its OpenID parts (sealing
+// and discovery, tested with a real provider in oidc/): the settings go
+// straight to the store.
+type storedIdP struct{ db *postgres.DB }
+
+func (s storedIdP) IdPSettings(ctx context.Context, orgID string) (directory.IdPSettings, error) {
+	return s.db.IdPSettings(ctx, orgID)
+}
+
+func (s storedIdP) SaveIdPSettings(ctx context.Context, actor directory.Actor, set directory.IdPSettings, _ string) (directory.IdPSettings, error) {
+	if err := set.Normalize(); err != nil {
+		return set, err
+	}
+	return s.db.SetIdPSettings(ctx, actor, set)
+}

@@ -64,6 +64,7 @@ func TestTenantIsolationOfEveryRoute(t *testing.T) {
 	identity := b.must(200, "GET", "/git/identities", nil)["items"].([]any)[0].(map[string]any)["id"].(string)
 	b.must(200, "PUT", "/git/identities/"+identity+"/mapping", map[string]any{"user": bUser.ID})
 	b.must(201, "POST", "/service-accounts", map[string]any{"name": "b-robot"})
+	b.must(200, "PUT", "/idp", map[string]any{"issuer": "https://idp.b.test", "clientId": "b-client"})
 	// A has resources of the same names, so that a leak would find them.
 	a.workspace("b-ws", "b-cluster", "b-ns")
 	a.must(201, "POST", "/service-accounts", map[string]any{"name": "b-robot"})
@@ -93,6 +94,7 @@ func TestTenantIsolationOfEveryRoute(t *testing.T) {
 		"POST /api/v1/orgs/{org}/service-accounts":                map[string]any{"name": "stolen"},
 		"POST /api/v1/orgs/{org}/service-accounts/{name}/disable": nil,
 		"POST /api/v1/orgs/{org}/service-accounts/{name}/enable":  nil,
+		"PUT /api/v1/orgs/{org}/idp":                              map[string]any{"issuer": "https://evil.example", "clientId": "stolen"},
 	}
 	queries := map[string]string{
 		"GET /api/v1/orgs/{org}/users":    "?search=b.test",

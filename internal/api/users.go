@@ -16,9 +16,8 @@ var sources = map[string]bool{
 }
 
 // listUsers lists the organization's users and, as users of status
-// "invited", its pending invitations: the Org → Users screen shows both.
-// Invitations come first (newest first), then members; offset and limit
-// page through the two as one list.
+// "invited", its pending invitations (postgres.Listing): the Org → Users
+// screen shows both.
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, c *call) error {
 	p, err := pageOf(r)
 	if err != nil {
@@ -34,37 +33,17 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, c *call) err
 	if mq.Source != "" && !sources[mq.Source] {
 		return directory.Invalidf("source %q: want scim, invitation, jit, service or breakglass", mq.Source)
 	}
-	var invited []userJSON
-	if (mq.Status == "" || mq.Status == directory.StatusInvited) && (mq.Source == "" || mq.Source == directory.SourceInvitation) {
-		invs, err := h.store.Invitations(r.Context(), c.org.ID, true)
-		if err != nil {
-			return err
-		}
-		search := strings.ToLower(mq.Search)
-		for _, inv := range invs {
-			if strings.Contains(strings.ToLower(inv.Email), search) {
-				invited = append(invited, renderInvited(inv))
-			}
-		}
-	}
-	out := list[userJSON]{Items: []userJSON{}, Total: len(invited), Offset: p.offset, Limit: p.limit}
-	if p.offset < len(invited) {
-		out.Items = append(out.Items, invited[p.offset:min(len(invited), p.offset+p.limit)]...)
-	}
-	if mq.Status == directory.StatusInvited {
-		return h.writeJSON(w, r, http.StatusOK, out)
-	}
-	// The members' part of the page: what the invitations left of it.
-	mq.Offset = max(0, p.offset-len(invited))
-	room := p.limit - len(out.Items)
-	mq.Limit = max(1, room) // a page full of invitations still needs the members' total
-	users, total, err := h.store.Members(r.Context(), c.org.ID, mq)
+	entries, total, err := h.store.Listing(r.Context(), c.org.ID, mq)
 	if err != nil {
 		return err
 	}
-	out.Total += total
-	for _, u := range users[:min(len(users), room)] {
-		out.Items = append(out.Items, renderUser(u))
+	out := list[userJSON]{Items: make([]userJSON, 0, len(entries)), Total: total, Offset: p.offset, Limit: p.limit}
+	for _, e := range entries {
+		if e.Invitation != nil {
+			out.Items = append(out.Items, renderInvited(*e.Invitation))
+		} else {
+			out.Items = append(out.Items, renderUser(e.User))
+		}
 	}
 	return h.writeJSON(w, r, http.StatusOK, out)
 }
