@@ -302,7 +302,7 @@ func TestIdPSettingsThroughTheAdminAPI(t *testing.T) {
 	}
 	cases := []struct {
 		name, body, want string
-		status          int
+		status           int
 	}{
 		{"an issuer that does not answer discovery", `{"issuer":"http://127.0.0.1:1/nothing","clientId":"x"}`, "discovery", 400},
 		{"plain http to another host", `{"issuer":"http://idp.example","clientId":"x"}`, "https", 400},
