@@ -223,6 +223,8 @@ func announceInitOrg(ctx context.Context, e env, db *database, slug, base string
   organization:   %[2]s
   SCIM base URL:  %[3]s
   SCIM token:     %[4]s   (named %[5]s, expires in 30 days)
+  web console:    %[1]s/orgs/%[2]s/   (sign in through the IdP set with scimbridge idp set,
+                  or as the owner with a link from: scimbridge breakglass --org %[2]s)
 
   try:  curl -H "Authorization: Bearer %[4]s" %[3]s/Users
         curl %[1]s/readyz
