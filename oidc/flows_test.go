@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/postgres"
 )
@@ -325,5 +327,74 @@ func TestIdPSettingsThroughTheAdminAPI(t *testing.T) {
 	}
 	if status, body := do(t, c, "PUT", u, `{"issuer":"`+e.idp.Issuer()+`","clientId":"x"}`, nil); status != 403 {
 		t.Fatalf("a write without the CSRF token: %d %s", status, body)
+	}
+}
+
+// A user no SCIM client manages gets the group bindings of the groups
+// their IdP names at sign-in (the configured groups claim); a SCIM user's
+// groups come from SCIM only.
+func TestGroupsClaimOfSignInGrantsMappedRoles(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, directory.JITPolicy{Mode: directory.JITAny})
+	ctx := context.Background()
+	org := e.orgs["acme"]
+	ws, err := e.db.CreateWorkspace(ctx, directory.Actor{Kind: "cli", Name: "t"}, org.ID, "data-eng", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []directory.Binding{
+		{OrgID: org.ID, Role: directory.RoleEditor, WorkspaceID: ws.ID, GroupMatch: directory.MatchGroupDisplayName, GroupValue: "Data-Platform"},
+		{OrgID: org.ID, Role: directory.RoleViewer, WorkspaceID: ws.ID, GroupMatch: directory.MatchGroupExternalID, GroupValue: "6f1c-entra-object-id"},
+	} {
+		if _, err := e.db.CreateBinding(ctx, directory.Actor{Kind: "cli", Name: "t"}, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withGroups := func(groups ...any) func(m jwt.MapClaims) {
+		return func(m jwt.MapClaims) { m["groups"] = groups }
+	}
+	role := func(userID string) (directory.Role, string) {
+		t.Helper()
+		acc, err := e.db.Access(ctx, org.ID, userID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := acc.Authorize(directory.ActionViewPipes, ws.ID)
+		return d.Role, d.Reason
+	}
+	cases := []struct {
+		name   string
+		groups []any
+		want   directory.Role
+		reason string
+	}{
+		{"a named group's binding applies", []any{"Data-Platform", "Other"}, directory.RoleEditor, `via group "Data-Platform" (from the last sign-in)`},
+		{"an Entra group object id matches by externalId", []any{"6f1c-entra-object-id"}, directory.RoleViewer, "6f1c-entra-object-id"},
+		{"the next sign-in without the group takes it away", []any{"Other"}, directory.RoleNone, ""},
+		{"no groups claim: no groups", nil, directory.RoleNone, ""},
+	}
+	var id string
+	for _, c := range cases {
+		u := idpUser{sub: "s-jay", email: "jay@example.com", verified: true}
+		if c.groups != nil {
+			u.tweak = withGroups(c.groups...)
+		}
+		status, body := e.login(browser(t, true), "acme", u)
+		if status != 200 {
+			t.Fatalf("%s: login %d %s", c.name, status, body)
+		}
+		id = me(t, body)["id"].(string)
+		if got, reason := role(id); got != c.want || !strings.Contains(reason, c.reason) {
+			t.Errorf("%s: %s (%s), want %s", c.name, got, reason, c.want)
+		}
+	}
+	// A SCIM user's groups claim is ignored: SCIM says which groups they are in.
+	sam := e.scimUser("acme", "sam@example.com", "", true)
+	if status, body := e.login(browser(t, true), "acme", idpUser{sub: "s-sam", email: "sam@example.com", verified: true,
+		tweak: withGroups("Data-Platform")}); status != 200 {
+		t.Fatalf("SCIM user login: %d %s", status, body)
+	}
+	if got, _ := role(sam.ID); got != directory.RoleNone {
+		t.Fatalf("a SCIM user got %s from a groups claim", got)
 	}
 }

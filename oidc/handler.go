@@ -185,7 +185,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		// Accepting an invitation: the invitation, not the JIT policy,
 		// decides who may join.
 		_, u, err = h.cfg.Store.AcceptInvitation(r.Context(), st.Invitation, directory.Login{Email: claims.Email,
-			EmailVerified: claims.EmailVerified, Name: claims.Name, Issuer: claims.Issuer, Subject: claims.Subject})
+			EmailVerified: claims.EmailVerified, Name: claims.Name, Issuer: claims.Issuer, Subject: claims.Subject, Groups: claims.Groups})
 		if err != nil {
 			h.invitationError(w, r, err)
 			return
@@ -225,6 +225,9 @@ func (h *Handler) claims(ctx context.Context, p *gooidc.Provider, s directory.Id
 				c.OID = v
 			}
 		}
+		if c.Groups == nil && s.GroupsClaim != "" {
+			c.Groups = stringList(m[s.GroupsClaim])
+		}
 	}
 	read(m)
 	if c.Email == "" && p.UserInfoEndpoint() != "" {
@@ -244,6 +247,24 @@ func (h *Handler) claims(ctx context.Context, p *gooidc.Provider, s directory.Id
 		read(um)
 	}
 	return c, nil
+}
+
+// stringList reads a groups claim: an array of strings (Okta, Entra ID,
+// Keycloak), or one string. Anything else names no group.
+func stringList(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // truthy reads email_verified, which some providers send as a string.

@@ -151,6 +151,9 @@ func (b Binding) Validate() error {
 
 // Membership is what a user's groups look like to bindings.
 type Membership struct {
+	// GroupID is the SCIM group's id; "" for a group that the IdP named in
+	// the user's last sign-in (ExternalID and DisplayName are then both
+	// the claim's value).
 	GroupID     string
 	ExternalID  string
 	DisplayName string
@@ -193,6 +196,9 @@ func (b Binding) matches(userID string, groups []Membership) (string, bool) {
 			v = g.DisplayName
 		}
 		if v != "" && v == b.GroupValue {
+			if g.GroupID == "" {
+				return fmt.Sprintf("via group %q (from the last sign-in)", g.DisplayName), true
+			}
 			return fmt.Sprintf("via group %q", g.DisplayName), true
 		}
 	}

@@ -61,4 +61,6 @@ type Login struct {
 	// Issuer and Subject, when set, are linked to the new member, so that
 	// their next login finds them whatever the JIT policy.
 	Issuer, Subject string
+	// Groups are the sign-in's groups claim (see LoginClaims.Groups).
+	Groups []string
 }

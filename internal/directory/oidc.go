@@ -131,7 +131,14 @@ type LoginClaims struct {
 	EmailVerified bool
 	Name          string
 	OID           string // Entra's object id, when the IdP sends one
+	// Groups are the values of the configured groups claim (group names,
+	// or Entra's group object ids), at most MaxLoginGroups of them.
+	Groups []string
 }
+
+// MaxLoginGroups bounds the groups kept from one sign-in. Entra ID itself
+// stops listing groups in the token past 200 (its "overage" claim).
+const MaxLoginGroups = 200
 
 // BreakGlassPrefix marks one-time break-glass login links.
 const BreakGlassPrefix = "scb_brk_"

@@ -240,6 +240,9 @@ func (db *DB) AcceptInvitation(ctx context.Context, secret string, login directo
 		if err != nil {
 			return userErr(err, want)
 		}
+		if err := setLoginGroups(ctx, tx, member, login.Groups); err != nil {
+			return err
+		}
 		if login.Issuer != "" && login.Subject != "" {
 			if _, err := tx.Exec(ctx, `INSERT INTO user_links (org_id, issuer, subject, user_id) VALUES ($1, $2, $3, $4)`,
 				inv.OrgID, login.Issuer, login.Subject, member.ID); err != nil {

@@ -110,7 +110,9 @@ func (db *DB) DeleteBinding(ctx context.Context, actor directory.Actor, orgID, i
 
 // accessJoins joins, to a row that has the user's organization and id as
 // the SQL expressions org and user, what directory.Effective needs: the
-// user's groups (mg) and the bindings that can apply to them (mb). Reading
+// user's groups (mg: SCIM memberships, and the groups of the last sign-in
+// of a user no SCIM client manages) and the bindings that can apply to
+// them (mb). Reading
 // them with the rows that need them saves a round trip, and reading them
 // on every decision means there is no cache to go stale: a SCIM membership
 // change counts at once. Only the bindings that can apply are read, the
@@ -126,9 +128,12 @@ func accessJoins(org, user, scope string) string {
 		scope = ` AND (` + scope + `)`
 	}
 	return `
-	LEFT JOIN LATERAL (SELECT array_agg(ARRAY[g.id::text, coalesce(g.external_id, ''), g.display_name] ORDER BY g.display_name, g.id) AS groups
-		FROM group_members m JOIN groups g ON g.org_id = m.org_id AND g.id = m.group_id
-		WHERE m.org_id = ` + org + ` AND m.user_id = ` + user + `) mg ON true
+	LEFT JOIN LATERAL (SELECT array_agg(ARRAY[x.id, x.external_id, x.display_name] ORDER BY x.display_name, x.id) AS groups FROM (
+			SELECT g.id::text AS id, coalesce(g.external_id, '') AS external_id, g.display_name
+			FROM group_members m JOIN groups g ON g.org_id = m.org_id AND g.id = m.group_id
+			WHERE m.org_id = ` + org + ` AND m.user_id = ` + user + `
+			UNION ALL
+			SELECT '', lg.value, lg.value FROM login_groups lg WHERE lg.org_id = ` + org + ` AND lg.user_id = ` + user + `) x) mg ON true
 	LEFT JOIN LATERAL (SELECT array_agg(ARRAY[b.id::text, b.role, coalesce(b.workspace_id::text, ''), coalesce(b.user_id::text, ''),
 			coalesce(b.group_match, ''), coalesce(b.group_value, '')] ORDER BY b.created_at, b.id) AS bindings
 		FROM role_bindings b WHERE b.org_id = ` + org + ` AND (b.user_id = ` + user + `

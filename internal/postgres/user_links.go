@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -45,7 +46,10 @@ func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClai
 		switch {
 		case err == nil:
 			out = u
-			return mayLogIn(u)
+			if err := mayLogIn(u); err != nil {
+				return err
+			}
+			return setLoginGroups(ctx, tx, u, c.Groups)
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err
 		}
@@ -104,6 +108,9 @@ func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClai
 			return directory.Conflictf("this login was linked meanwhile; sign in again")
 		}
 		out, linked = u, true
+		if err := setLoginGroups(ctx, tx, u, c.Groups); err != nil {
+			return err
+		}
 		return audit(ctx, tx, orgID, actor, "user.link", "User", u.ID, nil,
 			map[string]any{"issuer": c.Issuer, "subject": c.Subject, "userName": u.UserName, "matchedBy": how})
 	})
@@ -157,4 +164,29 @@ func createJITUser(ctx context.Context, tx pgx.Tx, actor directory.Actor, orgID 
 		return u, userErr(err, u)
 	}
 	return created, audit(ctx, tx, orgID, actor, "user.create", "User", created.ID, nil, auditUser(created))
+}
+
+// setLoginGroups replaces the groups of u's last sign-in with groups, for
+// a user no SCIM client manages; for a SCIM user it does nothing, since
+// SCIM alone says which groups they are in. It writes only when the
+// groups changed, so that a sign-in with the same groups stays a read.
+func setLoginGroups(ctx context.Context, tx pgx.Tx, u directory.User, groups []string) error {
+	if u.Source == directory.SourceSCIM {
+		return nil
+	}
+	clean := make([]string, 0, len(groups))
+	for _, g := range groups {
+		if g = strings.TrimSpace(g); g != "" && len(g) <= 256 && !slices.Contains(clean, g) && len(clean) < directory.MaxLoginGroups {
+			clean = append(clean, g)
+		}
+	}
+	slices.Sort(clean)
+	// One statement: delete what the sign-in no longer names, insert what
+	// is new; nothing when they are the same.
+	_, err := tx.Exec(ctx, `WITH gone AS (
+			DELETE FROM login_groups WHERE org_id = $1 AND user_id = $2 AND NOT (value = ANY ($3::text[]))
+		)
+		INSERT INTO login_groups (org_id, user_id, value) SELECT $1, $2, v FROM unnest($3::text[]) v
+		ON CONFLICT DO NOTHING`, u.OrgID, u.ID, clean)
+	return err
 }

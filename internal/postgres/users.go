@@ -392,6 +392,10 @@ func (db *DB) adoptWhere(ctx context.Context, actor directory.Actor, u directory
 		if err != nil {
 			return userErr(err, u)
 		}
+		// From now on SCIM says which groups the user is in.
+		if _, err := tx.Exec(ctx, `DELETE FROM login_groups WHERE org_id = $1 AND user_id = $2`, u.OrgID, cur.ID); err != nil {
+			return err
+		}
 		after := auditUser(out)
 		after["matchedBy"] = matchedBy
 		return audit(ctx, tx, u.OrgID, actor, "user.adopt", "User", cur.ID, auditUser(cur), after)
