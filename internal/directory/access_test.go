@@ -106,3 +106,28 @@ func TestBindingShapes(t *testing.T) {
 		t.Error("ParseRole(none) accepted")
 	}
 }
+
+func TestSignInGroupsMatchByExternalIDOrDisplayNameOnly(t *testing.T) {
+	t.Parallel()
+	signIn := []Membership{{ExternalID: "Data-Platform", DisplayName: "Data-Platform"}} // no SCIM group id
+	cases := []struct {
+		name  string
+		match GroupMatch
+		want  string
+	}{
+		{"by displayName", MatchGroupDisplayName, `via group "Data-Platform" (from the last sign-in)`},
+		{"by externalId", MatchGroupExternalID, `via group "Data-Platform" (from the last sign-in)`},
+		{"never by SCIM id", MatchGroupID, ""},
+	}
+	for _, c := range cases {
+		b := Binding{ID: "b", Role: RoleEditor, WorkspaceID: "ws", GroupMatch: c.match, GroupValue: "Data-Platform"}
+		acc := Effective("u", signIn, []Binding{b})
+		got := ""
+		if w := acc.Workspaces["ws"]; w != nil {
+			got = w.Grants[0].Via
+		}
+		if got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
