@@ -138,16 +138,37 @@ func read[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 
 func css(s string) chromedp.CSS { return chromedp.CSS(s) }
 
+// signIn opens a browser and signs in as email from the landing page, by
+// organization name, through the IdP, into the console.
+func (s *site) signIn(t *testing.T, email string) context.Context {
+	t.Helper()
+	b := browse(t)
+	s.idp.QueueUser(&mockoidc.MockUser{Subject: "okta-" + email, Email: email, EmailVerified: true})
+	steps(t, b, "sign in",
+		chromedp.Navigate(s.url+"/"),
+		chromedp.SendKeys(css("#org"), "acme"),
+		chromedp.Submit(css("#org")),
+		chromedp.WaitVisible(css(row(email))),
+	)
+	return b
+}
+
+func (s *site) admin(t *testing.T, userName string) directory.User {
+	t.Helper()
+	u := s.user(t, userName, "")
+	if _, err := s.db.CreateBinding(context.Background(), actor, directory.Binding{OrgID: s.org.ID, Role: directory.RoleOrgAdmin, UserID: u.ID}); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 func row(userName string) string { return `#users tbody tr[data-user="` + userName + `"]` }
 
 func TestConsoleManagesUsersThroughTheAPI(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
 	ctx := context.Background()
-	admin := s.user(t, "admin@acme.example", "Ada Admin")
-	if _, err := s.db.CreateBinding(ctx, actor, directory.Binding{OrgID: s.org.ID, Role: directory.RoleOrgAdmin, UserID: admin.ID}); err != nil {
-		t.Fatal(err)
-	}
+	s.admin(t, "admin@acme.example")
 	s.user(t, "sam@acme.example", `<img src=x id=pwned onerror="document.title='pwned'">`)
 	ws, err := s.db.CreateWorkspace(ctx, actor, s.org.ID, "data-eng", []directory.Target{{Cluster: "c1", Namespace: "data"}})
 	if err != nil {
@@ -166,15 +187,7 @@ func TestConsoleManagesUsersThroughTheAPI(t *testing.T) {
 		t.Fatal(err, ivyInv.ID)
 	}
 
-	b := browse(t)
-	s.idp.QueueUser(&mockoidc.MockUser{Subject: "okta-ada", Email: "admin@acme.example", EmailVerified: true})
-	// From the landing page, by organization name, through the IdP, into the console.
-	steps(t, b, "sign in",
-		chromedp.Navigate(s.url+"/"),
-		chromedp.SendKeys(css("#org"), "acme"),
-		chromedp.Submit(css("#org")),
-		chromedp.WaitVisible(css(row("admin@acme.example"))),
-	)
+	b := s.signIn(t, "admin@acme.example")
 	who := read(t, b, chromedp.Text(css("#whoami")))
 	samName := read(t, b, chromedp.Text(css(row("sam@acme.example")+" td:nth-child(2)")))
 	pwned := read(t, b, chromedp.Evaluate[int](`document.querySelectorAll("#pwned").length`))
@@ -252,5 +265,52 @@ func TestConsoleManagesUsersThroughTheAPI(t *testing.T) {
 	)
 	if status := read(t, b, chromedp.Evaluate[int](`fetch("/auth/acme/me").then(r => r.status)`, chromedp.EvalAwaitPromise)); status != http.StatusUnauthorized {
 		t.Fatalf("after sign out, /auth/acme/me = %d", status)
+	}
+}
+
+func TestConsoleMapsGitIdentities(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	ctx := context.Background()
+	s.admin(t, "admin@acme.example")
+	sam := s.user(t, "sam@acme.example", "Sam")
+	now := time.Now()
+	if _, err := s.db.IngestGitObservations(ctx, s.org.ID, []directory.GitObservation{
+		{Provider: "github", Repo: "acme/pipes", SHA: strings.Repeat("a", 40), Name: "Sam", Email: "Sam@Acme.example", Login: "samgh", At: now, Role: "author"},
+		{Provider: "github", Repo: "acme/pipes", SHA: strings.Repeat("b", 40), Name: "CI", Email: "ci@build.local", At: now, Role: "author"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := s.signIn(t, "admin@acme.example")
+	samRow := `#git tbody tr[data-identity="sam@acme.example"]`
+	// The suggestion (Sam's verified email) is offered; mapping takes one click.
+	steps(t, b, "map",
+		chromedp.WaitVisible(css(samRow+" [data-action=map]")),
+		chromedp.Click(css(samRow+" [data-action=map]")),
+		chromedp.WaitVisible(css(samRow+" [data-action=unmap]")),
+	)
+	if got := read(t, b, chromedp.Text(css(samRow+" .mapped-to"))); got != "sam@acme.example" {
+		t.Fatalf("mapped to %q", got)
+	}
+	who, err := s.db.ResolveGit(ctx, s.org.ID, "github", "sam@acme.example", "")
+	if err != nil || who.User.ID != sam.ID {
+		t.Fatalf("resolve after mapping: %+v %v", who, err)
+	}
+	// Mapping the robot's identity to nobody known is refused with the API's reason.
+	ciRow := `#git tbody tr[data-identity="ci@build.local"]`
+	steps(t, b, "map to an unknown user",
+		chromedp.SendKeys(css(ciRow+" input"), "nobody@acme.example"),
+		chromedp.Click(css(ciRow+" [data-action=map]")),
+		chromedp.WaitVisible(css("#error")),
+	)
+	if msg := read(t, b, chromedp.Text(css("#error"))); !strings.Contains(msg, "nobody@acme.example") {
+		t.Fatalf("error %q", msg)
+	}
+	steps(t, b, "unmap",
+		chromedp.Click(css(samRow+" [data-action=unmap]")),
+		chromedp.WaitVisible(css(samRow+" [data-action=map]")),
+	)
+	if _, err := s.db.ResolveGit(ctx, s.org.ID, "github", "sam@acme.example", ""); err == nil {
+		t.Fatal("still resolves after unmapping")
 	}
 }

@@ -110,6 +110,46 @@ async function loadUsers() {
   $("#next").disabled = last >= page.total;
 }
 
+function identityLabel(g) {
+  const who = g.email && g.login ? `${g.email} (${g.login})` : g.email || g.login;
+  return `${g.provider}: ${who}`;
+}
+
+// loadGit is the Edit Git Mapping screen: recent identities, unmapped
+// first, each unmapped one with the users the server suggests.
+async function loadGit() {
+  const page = await api("GET", "/git/identities?unmappedFirst=true&limit=100");
+  const body = $("#git tbody");
+  body.replaceChildren();
+  for (const g of page.items) {
+    const tr = el("tr", undefined, { "data-identity": g.email || g.login });
+    tr.append(el("td", identityLabel(g)), el("td", g.name || ""),
+      el("td", new Date(g.lastSeen).toLocaleDateString()), el("td", String(g.commits)),
+      el("td", g.mappedTo ? g.mappedTo.userName : "—", { class: "mapped-to" }));
+    const actions = el("td");
+    if (g.mappedTo) {
+      actions.append(button("Unmap", async () => {
+        await api("DELETE", `/git/identities/${g.id}/mapping`);
+        ok(`${identityLabel(g)} is no longer mapped.`);
+        await loadGit();
+      }, { "data-action": "unmap" }));
+    } else {
+      const listID = `suggest-${g.id}`;
+      const input = el("input", undefined, { list: listID, placeholder: "userName or email", "aria-label": "Map to" });
+      if (g.suggestions.length) input.value = g.suggestions[0].userName;
+      const list = el("datalist", undefined, { id: listID });
+      for (const s of g.suggestions) list.append(el("option", undefined, { value: s.userName }));
+      actions.append(input, list, button("Map", async () => {
+        await api("PUT", `/git/identities/${g.id}/mapping`, { user: input.value });
+        ok(`${identityLabel(g)} is mapped to ${input.value}.`);
+        await loadGit();
+      }, { "data-action": "map" }));
+    }
+    tr.append(actions);
+    body.append(tr);
+  }
+}
+
 async function showPermissions(u) {
   const p = await api("GET", `/users/${u.id}/permissions`);
   $("#perm-user").textContent = u.userName;
@@ -175,6 +215,7 @@ async function init() {
   try {
     await loadWorkspaces();
     await loadUsers();
+    await loadGit();
   } catch (err) {
     fail(err);
   }
