@@ -481,6 +481,36 @@ func TestRateLimitAnswers429PerOrganization(t *testing.T) {
 	calm.must(200, "GET", "/Users", nil) // another organization is not slowed
 }
 
+// The rate is the service's: with four replicas live, each admits a
+// quarter of it (a burst of 2×rate/4 here), with one again the whole.
+func TestRateLimitIsSharedByTheLiveReplicas(t *testing.T) {
+	t.Parallel()
+	db := pgtest.DB(t)
+	hs := httpserver.New(httpserver.Config{})
+	h := scim.New(scim.Config{Store: db, RatePerOrg: 4}) // alone: bursts of 8
+	h.Mount(hs)
+	srv := httptest.NewServer(hs.Handler())
+	t.Cleanup(srv.Close)
+	burst := func(tn *tenant) int {
+		ok := 0
+		for range 40 {
+			if tn.do("GET", "/Users", nil).status != 200 {
+				break
+			}
+			ok++
+		}
+		return ok
+	}
+	h.SetReplicas(4)
+	if got := burst(newTenant(t, db, srv, "quarter")); got < 2 || got > 3 {
+		t.Fatalf("with 4 replicas: %d requests passed at once, want the share's burst of 2 (3 with a refill)", got)
+	}
+	h.SetReplicas(1)
+	if got := burst(newTenant(t, db, srv, "whole")); got < 8 || got > 10 {
+		t.Fatalf("alone: %d requests passed at once, want the burst of 8", got)
+	}
+}
+
 func TestLocationsUseTheConfiguredPublicURL(t *testing.T) {
 	t.Parallel()
 	db := pgtest.DB(t)

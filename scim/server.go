@@ -43,8 +43,9 @@ type Config struct {
 	PublicURL string
 	// MaxBody bounds request bodies (default 1 MiB).
 	MaxBody int64
-	// RatePerOrg bounds each organization's requests per second on this
-	// replica (bursts of twice that); 0 means no bound.
+	// RatePerOrg bounds each organization's requests per second (bursts
+	// of twice that), shared by the live replicas (SetReplicas); 0 means
+	// no bound.
 	RatePerOrg float64
 	Logger     *slog.Logger
 }
@@ -59,6 +60,10 @@ type Handler struct {
 	user  users
 	grp   groups
 }
+
+// SetReplicas tells the handler how many replicas serve SCIM, itself
+// included, so that each admits its share of RatePerOrg.
+func (h *Handler) SetReplicas(n int) { h.limit.setReplicas(n) }
 
 // Prefix is where the endpoint is mounted; the organization's slug follows.
 const Prefix = "/scim/v2/"

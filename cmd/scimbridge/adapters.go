@@ -14,16 +14,18 @@ import (
 	"github.com/scimbridge/scimbridge/scim"
 )
 
-// mountAdapters mounts the protocol adapters on the server.
-func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, login *oidc.Handler, usage *postgres.TokenUsage, cfg serveConfig, log *slog.Logger) {
-	scim.New(scim.Config{
+// mountAdapters mounts the protocol adapters on the server; it returns
+// the SCIM handler, whose rate limit the replica heartbeat shares out.
+func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, login *oidc.Handler, usage *postgres.TokenUsage, cfg serveConfig, log *slog.Logger) *scim.Handler {
+	scimHandler := scim.New(scim.Config{
 		Store:      db.DB,
 		Usage:      usage,
 		PublicURL:  cfg.publicURL,
 		MaxBody:    cfg.maxBody,
 		RatePerOrg: cfg.scimRate,
 		Logger:     log,
-	}).Mount(hs)
+	})
+	scimHandler.Mount(hs)
 	var opener hooks.Opener
 	if box != nil {
 		opener = box
@@ -39,4 +41,5 @@ func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, logi
 	}
 	api.New(apiCfg).Mount(hs)
 	web.New().Mount(hs)
+	return scimHandler
 }

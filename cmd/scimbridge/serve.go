@@ -57,7 +57,7 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 	cfg.reconcile = reconcileFlagSet(fs)
 	fs.StringVar(&cfg.smtpURL, "smtp-url", "", "SMTP server for invitation mail, smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none]; empty writes mails to the log (SCIMBRIDGE_SMTP_URL)")
 	fs.StringVar(&cfg.mailFrom, "mail-from", "scimbridge@localhost", "sender address of mail (SCIMBRIDGE_MAIL_FROM)")
-	fs.Float64Var(&cfg.scimRate, "scim-rate", 5000, "SCIM requests per second per organization on this replica, bursts of twice that; 0 = unbounded (SCIMBRIDGE_SCIM_RATE)")
+	fs.Float64Var(&cfg.scimRate, "scim-rate", 5000, "SCIM requests per second per organization for the whole service, shared by the live replicas, bursts of twice that; 0 = unbounded (SCIMBRIDGE_SCIM_RATE)")
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return usagef("serve: unexpected argument %q", args[0])
@@ -155,7 +155,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	} else {
 		log.Warn("SSO login and the web console are off until a secret key is set (SCIMBRIDGE_SECRET_KEY)")
 	}
-	mountAdapters(hs, db, box, login, usage, cfg, log)
+	scimHandler := mountAdapters(hs, db, box, login, usage, cfg, log)
 	log.Info("serving", "addr", ln.Addr().String(), "embedded_db", db.embedded)
 	if cfg.initOrg != "" {
 		if err := announceInitOrg(ctx, e, db, cfg.initOrg, base); err != nil {
@@ -180,6 +180,8 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	}
 	mailDone := make(chan struct{})
 	go func() { newMailWorker(db, cfg, base, log).Run(gctx, 5*time.Second); close(mailDone) }()
+	beatDone := make(chan struct{})
+	go func() { heartbeat(gctx, db, scimHandler.SetReplicas, hs.Registry, log); close(beatDone) }()
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -198,6 +200,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	stopUsage()
 	<-usageDone
 	<-mailDone
+	<-beatDone
 	log.Info("stopped")
 	return err
 }

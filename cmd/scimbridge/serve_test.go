@@ -137,6 +137,14 @@ func TestServeOnEmbeddedDefault(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	// The replica's heartbeat counts it (it shares rate limits by this).
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(metrics, "scimbridge_replicas_live 1\n"); {
+		if time.Now().After(deadline) {
+			t.Fatal("/metrics: no scimbridge_replicas_live 1 after 10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+		_, metrics = get(t, rs.base+"/metrics")
+	}
 	out := rs.stderr.String()
 	if !strings.Contains(out, "/scim/v2/default") || !strings.Contains(out, "scb_scim_") {
 		t.Errorf("--init-org did not print the SCIM base URL and a token:\n%s", out)
