@@ -233,6 +233,7 @@ func webhookSecretFlags(fs *flag.FlagSet, e env) func(context.Context, []string)
 				return err
 			}
 			fmt.Fprintln(e.stdout, secret)
+			fmt.Fprintf(e.stderr, "the previous %s secret, if any, keeps verifying deliveries for %s\n", *provider, postgres.WebhookOverlap)
 			return nil
 		})
 	}

@@ -19,11 +19,11 @@ import (
 	"github.com/scimbridge/scimbridge/internal/postgres"
 )
 
-// Store is what the webhooks need of the store. WebhookSecret returns
+// Store is what the webhooks need of the store. WebhookSecrets returns
 // ErrNotFound for an unknown organization or provider; IngestGitObservations
 // returns ErrInvalid for bad observations (nothing is stored then).
 type Store interface {
-	WebhookSecret(ctx context.Context, orgSlug, provider string) (orgID string, sealed []byte, err error)
+	WebhookSecrets(ctx context.Context, orgSlug, provider string) (orgID string, sealed [][]byte, err error)
 	IngestGitObservations(ctx context.Context, orgID string, obs []directory.GitObservation) (postgres.IngestResult, error)
 }
 
@@ -119,22 +119,29 @@ func (h *Handler) verify(r *http.Request, provider string, body []byte) (string,
 	if h.box == nil {
 		return "", false
 	}
-	orgID, sealed, err := h.store.WebhookSecret(r.Context(), r.PathValue("org"), provider)
+	orgID, sealed, err := h.store.WebhookSecrets(r.Context(), r.PathValue("org"), provider)
 	if err != nil {
 		if !errors.Is(err, directory.ErrNotFound) {
 			h.log.ErrorContext(r.Context(), "read webhook secret", "err", err)
 		}
 		return "", false
 	}
-	secret, err := h.box.Open(sealed, SecretContext(orgID, provider))
-	if err != nil {
-		h.log.ErrorContext(r.Context(), "open webhook secret (was SCIMBRIDGE_SECRET_KEY changed?)", "err", err)
-		return "", false
+	// The current secret, then the one a rotation replaced (for a day):
+	// each check is constant-time, and at most two are made.
+	for _, s := range sealed {
+		secret, err := h.box.Open(s, SecretContext(orgID, provider))
+		if err != nil {
+			h.log.ErrorContext(r.Context(), "open webhook secret (was SCIMBRIDGE_SECRET_KEY changed?)", "err", err)
+			continue
+		}
+		if provider == directory.GitProviderGitHub {
+			err = githook.VerifyGitHub(secret, r.Header.Get("X-Hub-Signature-256"), body)
+		} else {
+			err = githook.VerifyGitLab(secret, r.Header.Get("X-Gitlab-Token"))
+		}
+		if err == nil {
+			return orgID, true
+		}
 	}
-	if provider == directory.GitProviderGitHub {
-		err = githook.VerifyGitHub(secret, r.Header.Get("X-Hub-Signature-256"), body)
-	} else {
-		err = githook.VerifyGitLab(secret, r.Header.Get("X-Gitlab-Token"))
-	}
-	return orgID, err == nil
+	return orgID, false
 }

@@ -116,3 +116,65 @@ func TestPushWebhooksStoreObservationsOnlyWhenSigned(t *testing.T) {
 		t.Fatal("fixture is not a push")
 	}
 }
+
+// Rotating a secret keeps the replaced one verifying for a day, so that
+// deliveries signed before the Git host was switched over still land.
+func TestRotatedWebhookSecretOverlapsForADay(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.DB(t)
+	org, _ := db.CreateOrganization(ctx, "acme", "")
+	box, _ := secretbox.New(bytes.Repeat([]byte{7}, secretbox.KeySize))
+	set := func(secret string) {
+		t.Helper()
+		if err := db.SetWebhookSecret(ctx, directory.Actor{Kind: "test", Name: "t"}, org.ID, "github", box.Seal([]byte(secret), hooks.SecretContext(org.ID, "github"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hs := httpserver.New(httpserver.Config{})
+	hooks.New(db, box, nil).Mount(hs)
+	srv := httptest.NewServer(hs.Handler())
+	t.Cleanup(srv.Close)
+	body, err := os.ReadFile("../githook/testdata/github-push.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(secret string) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+"/hooks/acme/github", bytes.NewReader(body))
+		req.Header.Set("X-GitHub-Event", "push")
+		req.Header.Set("X-Hub-Signature-256", sign(secret, body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	set("first")
+	set("second")
+	set("third")
+	steps := []struct {
+		name, secret string
+		want         int
+	}{
+		{"the current secret", "third", 200},
+		{"the one it replaced, within the day", "second", 200},
+		{"one rotated out twice", "first", 401},
+		{"a wrong one", "guess", 401},
+	}
+	for _, s := range steps {
+		if got := post(s.secret); got != s.want {
+			t.Errorf("%s: %d, want %d", s.name, got, s.want)
+		}
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE webhook_secrets SET previous_until = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	if got := post("second"); got != 401 {
+		t.Errorf("the replaced secret after its day: %d, want 401", got)
+	}
+	if got := post("third"); got != 200 {
+		t.Errorf("the current secret: %d", got)
+	}
+}
