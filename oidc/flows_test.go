@@ -398,3 +398,17 @@ func TestGroupsClaimOfSignInGrantsMappedRoles(t *testing.T) {
 		t.Fatalf("a SCIM user got %s from a groups claim", got)
 	}
 }
+
+func TestLoginWithoutReturnToLandsOnTheConsole(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, directory.JITPolicy{Mode: directory.JITAny})
+	e.idp.QueueUser(idpUser{sub: "s-kim", email: "kim@example.com", verified: true})
+	c := browser(t, false)
+	status, _, resp := get(t, c, e.srv.URL+"/auth/acme/login")
+	for status == http.StatusFound && !strings.HasPrefix(resp.Header.Get("Location"), "/") {
+		status, _, resp = get(t, c, resp.Header.Get("Location"))
+	}
+	if loc := resp.Header.Get("Location"); status != http.StatusFound || loc != "/orgs/acme/" {
+		t.Fatalf("after sign-in: %d → %q", status, loc)
+	}
+}

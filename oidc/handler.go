@@ -79,8 +79,11 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	httpserver.SetRoute(r, "GET /auth/{org}/login")
 	returnTo, ok := checkReturnTo(r.URL.Query().Get("return_to"))
 	if !ok {
-		h.page(w, http.StatusBadRequest, "Cannot sign in", "return_to must be a path on this service, such as /console.")
+		h.page(w, http.StatusBadRequest, "Cannot sign in", "return_to must be a path on this service, such as /orgs/"+r.PathValue("org")+"/.")
 		return
+	}
+	if r.URL.Query().Get("return_to") == "" {
+		returnTo = "/orgs/" + url.PathEscape(r.PathValue("org")) + "/" // the organization's console
 	}
 	o, s, err := h.settings(r.Context(), r.PathValue("org"))
 	if errors.Is(err, directory.ErrNotFound) {
