@@ -314,3 +314,49 @@ func TestConsoleMapsGitIdentities(t *testing.T) {
 		t.Fatal("still resolves after unmapping")
 	}
 }
+
+func TestConsoleMapsGroupsToRoles(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	ctx := context.Background()
+	s.admin(t, "admin@acme.example")
+	sam := s.user(t, "sam@acme.example", "Sam")
+	if _, err := s.db.CreateGroup(ctx, directory.Actor{Kind: "scim-token", Name: "okta"},
+		directory.Group{OrgID: s.org.ID, DisplayName: "Data-Platform", Attributes: map[string]any{}}, directory.MemberChange{Add: []string{sam.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := s.db.CreateWorkspace(ctx, actor, s.org.ID, "data-eng", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roleOfSam := func() directory.Role {
+		t.Helper()
+		acc, err := s.db.Access(ctx, s.org.ID, sam.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return acc.RoleOn(ws.ID)
+	}
+	b := s.signIn(t, "admin@acme.example")
+	mapped := `#mappings tbody tr[data-group="Data-Platform"]`
+	steps(t, b, "add a mapping",
+		chromedp.SendKeys(css("#map-group-value"), "Data-Platform"),
+		chromedp.SetValue(css("#map-group-role"), "editor"),
+		chromedp.SetValue(css("#map-group-workspace"), "data-eng"),
+		chromedp.Click(css("#map-group button")),
+		chromedp.WaitVisible(css(mapped)),
+	)
+	if got := read(t, b, chromedp.Text(css(mapped+" td:nth-child(3)"))); got != "editor" {
+		t.Fatalf("role shown %q", got)
+	}
+	if got := roleOfSam(); got != directory.RoleEditor {
+		t.Fatalf("Sam's role after the mapping: %s", got)
+	}
+	steps(t, b, "remove it",
+		chromedp.Click(css(mapped+" [data-action=remove-mapping]")),
+		chromedp.WaitNotPresent(css(mapped)),
+	)
+	if got := roleOfSam(); got != directory.RoleNone {
+		t.Fatalf("Sam's role after removal: %s", got)
+	}
+}

@@ -110,6 +110,25 @@ async function loadUsers() {
   $("#next").disabled = last >= page.total;
 }
 
+async function loadMappings() {
+  const page = await api("GET", "/mappings?limit=500");
+  const body = $("#mappings tbody");
+  body.replaceChildren();
+  for (const m of page.items) {
+    const tr = el("tr", undefined, { "data-group": m.group.value });
+    tr.append(el("td", m.group.value), el("td", m.group.match), el("td", m.role),
+      el("td", m.workspace ? m.workspace.name : "(organization)"));
+    const actions = el("td");
+    actions.append(button("Remove", async () => {
+      await api("DELETE", `/mappings/${m.id}`);
+      ok(`The mapping of ${m.group.value} is removed; its members lose ${m.role} at once.`);
+      await loadMappings();
+    }, { "data-action": "remove-mapping" }));
+    tr.append(actions);
+    body.append(tr);
+  }
+}
+
 function identityLabel(g) {
   const who = g.email && g.login ? `${g.email} (${g.login})` : g.email || g.login;
   return `${g.provider}: ${who}`;
@@ -162,7 +181,7 @@ async function showPermissions(u) {
 
 async function loadWorkspaces() {
   const page = await api("GET", "/workspaces?limit=500");
-  for (const sel of [$("#invite-workspace"), $("#grant-workspace")]) {
+  for (const sel of [$("#invite-workspace"), $("#grant-workspace"), $("#map-group-workspace")]) {
     for (const w of page.items) sel.append(el("option", w.name, { value: w.name }));
   }
 }
@@ -186,6 +205,7 @@ async function init() {
   for (const r of roles) {
     $("#invite-role").append(el("option", r, { value: r }));
     $("#grant-role").append(el("option", r, { value: r }));
+    $("#map-group-role").append(el("option", r, { value: r }));
   }
   $("#app").hidden = false;
 
@@ -212,8 +232,20 @@ async function init() {
     api("POST", "/bindings", body).then(() => ok(`Granted ${body.role} to ${body.user}.`)).catch(fail);
   });
 
+  $("#map-group").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const body = Object.assign({ group: { match: $("#map-group-match").value, value: $("#map-group-value").value } },
+      grantOf($("#map-group-role"), $("#map-group-workspace")));
+    api("POST", "/mappings", body).then(async () => {
+      ok(`Members of ${body.group.value} now have ${body.role}.`);
+      $("#map-group-value").value = "";
+      await loadMappings();
+    }).catch(fail);
+  });
+
   try {
     await loadWorkspaces();
+    await loadMappings();
     await loadUsers();
     await loadGit();
   } catch (err) {
