@@ -111,13 +111,14 @@ func insertUser(ctx context.Context, q rowQuerier, actor directory.Actor, u dire
 	// One statement: the insert and its audit event commit together, in
 	// one round trip (an IdP's initial push creates users by the thousand).
 	// The insert yields to a JIT user holding one of the addresses (a
-	// login came before the push): the caller adopts it. The check reads
-	// a partial index of JIT users only, so a push into an organization
-	// without them pays next to nothing.
+	// login came before the push): the caller adopts it. The check walks
+	// the organization's few JIT users by their partial index (migration
+	// 00012) and compares their addresses.
 	row := q.QueryRow(ctx, `WITH u AS (
 			INSERT INTO users (org_id, user_name, external_id, active, display_name, given_name, family_name, emails, attributes, kind, source)
 			SELECT $1::uuid, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::text, $8::text[], $9::jsonb, $11::text, $12::text
-			WHERE NOT EXISTS (SELECT 1 FROM users j WHERE j.org_id = $1 AND j.source = 'jit' AND j.removed_at IS NULL AND j.emails && $13::text[])
+			WHERE NOT EXISTS (SELECT 1 FROM users j WHERE j.org_id = $1 AND j.source = 'jit' AND j.removed_at IS NULL
+				AND EXISTS (SELECT 1 FROM unnest(j.emails) e WHERE e = ANY ($13::text[])))
 			RETURNING *
 		), a AS (
 			INSERT INTO audit_events (org_id, actor, action, resource_type, resource_id, after)
@@ -350,7 +351,8 @@ func (db *DB) adopt(ctx context.Context, actor directory.Actor, u directory.User
 func (db *DB) adoptByEmail(ctx context.Context, actor directory.Actor, u directory.User) (directory.User, error) {
 	out, err := db.adoptWhere(ctx, actor, u, "email", func(tx pgx.Tx) (directory.User, error) {
 		rows, err := tx.Query(ctx, `SELECT `+userColumns+` FROM users u
-			WHERE u.org_id = $1 AND u.source = 'jit' AND u.removed_at IS NULL AND u.emails && $2::text[] ORDER BY u.seq LIMIT 2 FOR UPDATE`,
+			WHERE u.org_id = $1 AND u.source = 'jit' AND u.removed_at IS NULL
+				AND EXISTS (SELECT 1 FROM unnest(u.emails) e WHERE e = ANY ($2::text[])) ORDER BY u.seq LIMIT 2 FOR UPDATE`,
 			u.OrgID, jitAddresses(u))
 		var found []directory.User
 		if err == nil {
