@@ -30,6 +30,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/httpserver"
+	"github.com/scimbridge/scimbridge/internal/ratelimit"
 	"github.com/scimbridge/scimbridge/scim/normalize"
 )
 
@@ -54,7 +55,7 @@ type Config struct {
 type Handler struct {
 	cfg   Config
 	auth  *authCache
-	limit *limiters
+	limit *ratelimit.PerOrg
 	log   *slog.Logger
 	spc   elimity.ServiceProviderConfig
 	user  users
@@ -63,7 +64,7 @@ type Handler struct {
 
 // SetReplicas tells the handler how many replicas serve SCIM, itself
 // included, so that each admits its share of RatePerOrg.
-func (h *Handler) SetReplicas(n int) { h.limit.setReplicas(n) }
+func (h *Handler) SetReplicas(n int) { h.limit.SetReplicas(n) }
 
 // Prefix is where the endpoint is mounted; the organization's slug follows.
 const Prefix = "/scim/v2/"
@@ -79,7 +80,7 @@ func New(cfg Config) *Handler {
 	return &Handler{
 		cfg:   cfg,
 		auth:  newAuthCache(),
-		limit: newLimiters(cfg.RatePerOrg),
+		limit: ratelimit.New(cfg.RatePerOrg),
 		log:   cfg.Logger,
 		spc:   serviceProviderConfig(),
 		user:  users{store: cfg.Store, log: cfg.Logger},
@@ -137,7 +138,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !h.limit.allow(org.ID) {
+	if !h.limit.Allow(org.ID) {
 		// The library cannot answer 429 (it turns it into a 500).
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, "", "too many requests for this organization; retry after a second")

@@ -15,8 +15,9 @@ import (
 )
 
 // mountAdapters mounts the protocol adapters on the server; it returns
-// the SCIM handler, whose rate limit the replica heartbeat shares out.
-func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, login *oidc.Handler, usage *postgres.TokenUsage, cfg serveConfig, log *slog.Logger) *scim.Handler {
+// the function by which the replica heartbeat shares out their rate
+// limits.
+func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, login *oidc.Handler, usage *postgres.TokenUsage, cfg serveConfig, log *slog.Logger) (share func(replicas int)) {
 	scimHandler := scim.New(scim.Config{
 		Store:      db.DB,
 		Usage:      usage,
@@ -31,7 +32,7 @@ func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, logi
 		opener = box
 	}
 	hooks.New(db.DB, opener, log).Mount(hs)
-	apiCfg := api.Config{Store: db.DB, Logger: log, MaxBody: cfg.maxBody}
+	apiCfg := api.Config{Store: db.DB, Logger: log, MaxBody: cfg.maxBody, RatePerOrg: cfg.apiRate}
 	if login != nil {
 		// The console calls the admin API with the login session.
 		apiCfg.Authenticators = []api.Authenticator{api.SessionFunc(login.Session)}
@@ -39,7 +40,11 @@ func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, logi
 		apiCfg.IdP = oidc.Settings{Store: db.DB, Box: box}
 		login.Mount(hs)
 	}
-	api.New(apiCfg).Mount(hs)
+	apiHandler := api.New(apiCfg)
+	apiHandler.Mount(hs)
 	web.New().Mount(hs)
-	return scimHandler
+	return func(n int) {
+		scimHandler.SetReplicas(n)
+		apiHandler.SetReplicas(n)
+	}
 }

@@ -39,6 +39,7 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	maxBody         int64
 	scimRate        float64
+	apiRate         float64
 	smtpURL         string
 	mailFrom        string
 	reconcile       *reconcileConfig
@@ -57,6 +58,7 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 	cfg.reconcile = reconcileFlagSet(fs)
 	fs.StringVar(&cfg.smtpURL, "smtp-url", "", "SMTP server for invitation mail, smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none]; empty writes mails to the log (SCIMBRIDGE_SMTP_URL)")
 	fs.StringVar(&cfg.mailFrom, "mail-from", "scimbridge@localhost", "sender address of mail (SCIMBRIDGE_MAIL_FROM)")
+	fs.Float64Var(&cfg.apiRate, "api-rate", 5000, "admin API requests per second per organization for the whole service, shared by the live replicas, bursts of twice that; 0 = unbounded (SCIMBRIDGE_API_RATE)")
 	fs.Float64Var(&cfg.scimRate, "scim-rate", 5000, "SCIM requests per second per organization for the whole service, shared by the live replicas, bursts of twice that; 0 = unbounded (SCIMBRIDGE_SCIM_RATE)")
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
@@ -74,6 +76,9 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 		}
 		if cfg.scimRate < 0 {
 			return usagef("--scim-rate %v: want 0 or more", cfg.scimRate)
+		}
+		if cfg.apiRate < 0 {
+			return usagef("--api-rate %v: want 0 or more", cfg.apiRate)
 		}
 		if cfg.maxBody < 1024 {
 			return usagef("--max-body %d: want at least 1024 bytes", cfg.maxBody)
@@ -155,7 +160,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	} else {
 		log.Warn("SSO login and the web console are off until a secret key is set (SCIMBRIDGE_SECRET_KEY)")
 	}
-	scimHandler := mountAdapters(hs, db, box, login, usage, cfg, log)
+	shareRates := mountAdapters(hs, db, box, login, usage, cfg, log)
 	log.Info("serving", "addr", ln.Addr().String(), "embedded_db", db.embedded)
 	if cfg.initOrg != "" {
 		if err := announceInitOrg(ctx, e, db, cfg.initOrg, base); err != nil {
@@ -181,7 +186,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	mailDone := make(chan struct{})
 	go func() { newMailWorker(db, cfg, base, log).Run(gctx, 5*time.Second); close(mailDone) }()
 	beatDone := make(chan struct{})
-	go func() { heartbeat(gctx, db, scimHandler.SetReplicas, hs.Registry, log); close(beatDone) }()
+	go func() { heartbeat(gctx, db, shareRates, hs.Registry, log); close(beatDone) }()
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err

@@ -41,6 +41,7 @@ import (
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/httpserver"
 	"github.com/scimbridge/scimbridge/internal/postgres"
+	"github.com/scimbridge/scimbridge/internal/ratelimit"
 )
 
 // Store is what the admin API needs of the store. Each method's comment
@@ -184,6 +185,10 @@ type Config struct {
 	// CSRF checks a write authenticated by an ambient credential (a
 	// cookie). nil refuses every such write: the check fails closed.
 	CSRF func(*http.Request) error
+	// RatePerOrg bounds each organization's requests per second (bursts
+	// of twice that), shared by the live replicas (SetReplicas); 0 means
+	// no bound.
+	RatePerOrg float64
 	// IdP reads and saves the organization's OpenID Provider settings;
 	// nil answers those routes with 409 (SSO is off).
 	IdP IdPService
@@ -197,6 +202,7 @@ type Handler struct {
 	auth    []Authenticator
 	csrf    func(*http.Request) error
 	idp     IdPService
+	limit   *ratelimit.PerOrg
 }
 
 // New returns the admin API handler; Mount it on the server's mux.
@@ -214,8 +220,13 @@ func New(cfg Config) *Handler {
 		auth:    append([]Authenticator{bearer{store: cfg.Store}}, cfg.Authenticators...),
 		csrf:    cfg.CSRF,
 		idp:     cfg.IdP,
+		limit:   ratelimit.New(cfg.RatePerOrg),
 	}
 }
+
+// SetReplicas tells the handler how many replicas serve the API, itself
+// included, so that each admits its share of RatePerOrg.
+func (h *Handler) SetReplicas(n int) { h.limit.SetReplicas(n) }
 
 // Prefix is where the admin API lives.
 const Prefix = "/api/v1/"
@@ -390,6 +401,9 @@ func (h *Handler) admitted(r *http.Request, g guard, p Principal) (*call, error)
 	if r.PathValue("org") != p.Org.Slug {
 		// The same answer as for an organization that does not exist.
 		return nil, errNoOrg
+	}
+	if !h.limit.Allow(p.Org.ID) {
+		return nil, directory.ErrRateLimited
 	}
 	if p.Ambient && !safeMethod(r.Method) {
 		if h.csrf == nil {

@@ -41,6 +41,7 @@ var (
 	kindPrecondition = kind{http.StatusPreconditionFailed, "precondition-failed", "Precondition failed", "the resource has changed"}
 	kindTooLarge     = kind{http.StatusRequestEntityTooLarge, "too-large", "Request body too large", "the request body is too large"}
 	kindMethod       = kind{http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", "this method is not served on this path"}
+	kindTooMany      = kind{http.StatusTooManyRequests, "too-many-requests", "Too many requests", "too many requests for this organization; retry after a second"}
 	kindInternal     = kind{http.StatusInternalServerError, "internal", "Internal error", "an internal error occurred"}
 )
 
@@ -75,6 +76,8 @@ func problemOf(err error) (p Problem, ok bool) {
 		k = kindForbidden
 	case errors.Is(err, directory.ErrPrecondition):
 		k = kindPrecondition
+	case errors.Is(err, directory.ErrRateLimited):
+		k = kindTooMany
 	default:
 		return Problem{Type: ProblemBase + kindInternal.slug, Title: kindInternal.title, Status: kindInternal.status, Detail: kindInternal.detail}, false
 	}
@@ -108,6 +111,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 			v += `, error="invalid_token"`
 		}
 		w.Header().Set("WWW-Authenticate", v)
+	}
+	if p.Status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")

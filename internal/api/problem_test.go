@@ -3,6 +3,8 @@ package api_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/scimbridge/scimbridge/internal/api"
 )
 
 // Errors are RFC 9457 problem documents with stable types, whatever
@@ -56,4 +58,22 @@ func TestErrorsAreProblemDocuments(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRateLimitIsAProblemWithRetryAfter(t *testing.T) {
+	t.Parallel()
+	tn := newEnv(t, withConfig(func(c *api.Config) { c.RatePerOrg = 2 })).tenant("acme") // bursts of 4
+	other := tn.env.tenant("other")
+	var limited response
+	for range 20 {
+		if r := tn.do("GET", "/users", nil); r.status == 429 {
+			limited = r
+			break
+		}
+	}
+	problem(t, limited, 429, "too-many-requests")
+	if limited.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	other.must(200, "GET", "/users", nil) // another organization is not slowed
 }
