@@ -58,7 +58,7 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 	cfg.reconcile = reconcileFlagSet(fs)
 	fs.StringVar(&cfg.smtpURL, "smtp-url", "", "SMTP server for invitation mail, smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none]; empty writes mails to the log (SCIMBRIDGE_SMTP_URL)")
 	fs.StringVar(&cfg.mailFrom, "mail-from", "scimbridge@localhost", "sender address of mail (SCIMBRIDGE_MAIL_FROM)")
-	fs.Float64Var(&cfg.apiRate, "api-rate", 5000, "admin API requests per second per organization for the whole service, shared by the live replicas, bursts of twice that; 0 = unbounded (SCIMBRIDGE_API_RATE)")
+	fs.Float64Var(&cfg.apiRate, "api-rate", 20000, "admin API requests per second per organization for the whole service, shared by the live replicas, bursts of twice that; 0 = unbounded (SCIMBRIDGE_API_RATE)")
 	fs.Float64Var(&cfg.scimRate, "scim-rate", 5000, "SCIM requests per second per organization for the whole service, shared by the live replicas, bursts of twice that; 0 = unbounded (SCIMBRIDGE_SCIM_RATE)")
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
