@@ -412,3 +412,31 @@ func TestLoginWithoutReturnToLandsOnTheConsole(t *testing.T) {
 		t.Fatalf("after sign-in: %d → %q", status, loc)
 	}
 }
+
+// Signing in first with an unverified address and then letting the IdP
+// push that address's real owner takes over nothing.
+func TestUnverifiedFirstLoginCannotInheritAProvisionedAccount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, directory.JITPolicy{Mode: directory.JITAny})
+	ctx := context.Background()
+	status, body := e.login(browser(t, true), "acme", idpUser{sub: "s-mallory", email: "ceo@example.com", verified: false})
+	if status != 200 {
+		t.Fatalf("mallory: %d %s", status, body)
+	}
+	mallory := me(t, body)["id"]
+	ceo, err := e.db.CreateUser(ctx, directory.Actor{Kind: "scim-token", Name: "okta"}, directory.User{OrgID: e.orgs["acme"].ID,
+		Attributes: map[string]any{"userName": "ceo", "active": true, "emails": []any{map[string]any{"value": "ceo@example.com"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.makeAdmin("acme", ceo.ID)
+	if ceo.ID == mallory {
+		t.Fatal("the push adopted the unverified JIT user")
+	}
+	if _, body := e.login(browser(t, true), "acme", idpUser{sub: "s-mallory", email: "ceo@example.com"}); me(t, body)["id"] != mallory {
+		t.Fatalf("mallory's next login: %s", body)
+	}
+	if _, body := e.login(browser(t, true), "acme", idpUser{sub: "s-ceo", email: "ceo@example.com", verified: true}); me(t, body)["id"] != ceo.ID {
+		t.Fatalf("the CEO's verified login did not find the provisioned account: %s", body)
+	}
+}

@@ -581,11 +581,7 @@ func TestSCIMPushAdoptsTheUserWhoSignedInFirst(t *testing.T) {
 	t.Parallel()
 	tn := setup(t)
 	ctx := context.Background()
-	jit, err := tn.db.CreateUser(ctx, directory.Actor{Kind: "oidc", Name: "login"}, directory.User{OrgID: tn.orgID, Source: directory.SourceJIT,
-		Attributes: map[string]any{"userName": "early@example.com", "emails": []any{map[string]any{"value": "early@example.com"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	jit := jitLogin(t, tn, "early@example.com", true)
 	r := tn.do("POST", "/Users", userBody("Early@Example.com", "externalId", "00u-early"))
 	if r.status != 201 {
 		t.Fatalf("SCIM POST after a JIT login: %d %s", r.status, r.body)
@@ -607,6 +603,30 @@ func TestSCIMPushAdoptsTheUserWhoSignedInFirst(t *testing.T) {
 	}
 	// A second push of the same user is a plain duplicate again.
 	scimError(t, tn.do("POST", "/Users", userBody("early@example.com")), 409, "uniqueness")
+
+	// A JIT user whose email the IdP did not verify is never adopted: the
+	// push is refused with what to do, and nobody inherits the account.
+	squatter := jitLogin(t, tn, "boss@example.com", false)
+	r = tn.do("POST", "/Users", userBody("boss@example.com"))
+	scimError(t, r, 409, "uniqueness")
+	if !strings.Contains(string(r.body), "did not verify") {
+		t.Fatalf("detail: %s", r.body)
+	}
+	if u, _ := tn.db.Member(ctx, tn.orgID, squatter.ID); u.Source != directory.SourceJIT {
+		t.Fatalf("the unverified JIT user was changed: %+v", u)
+	}
+}
+
+// jitLogin signs a person in for the first time under the jit policy, as
+// the OIDC callback does, creating a JIT user named by their email.
+func jitLogin(t *testing.T, tn *tenant, email string, verified bool) directory.User {
+	t.Helper()
+	u, _, err := tn.db.LinkLogin(context.Background(), tn.orgID, directory.LoginClaims{Issuer: "https://idp.example", Subject: "sub-" + email,
+		Email: email, EmailVerified: verified}, directory.JITPolicy{Mode: directory.JITAny})
+	if err != nil || u.Source != directory.SourceJIT {
+		t.Fatalf("JIT login of %s: %+v %v", email, u, err)
+	}
+	return u
 }
 
 // A push whose userName is not the login's email still adopts the JIT
@@ -621,23 +641,26 @@ func TestSCIMPushAdoptsTheJITUserByEmail(t *testing.T) {
 		return out
 	}
 	cases := []struct {
-		name    string
-		jit     []string // userNames of JIT users, each with that one email
-		removed bool     // the JIT user was removed before the push
-		push    map[string]any
-		status  int
-		adopts  int // index in jit of the adopted user; -1: none
+		name       string
+		jit        []string // userNames of JIT users, each with that one email
+		removed    bool     // the JIT user was removed before the push
+		unverified bool     // the JIT users signed in with unverified emails
+		push       map[string]any
+		status     int
+		adopts     int // index in jit of the adopted user; -1: none
 	}{
-		{"another userName, the login's email", []string{"ann@example.com"}, false,
+		{"another userName, the login's email", []string{"ann@example.com"}, false, false,
 			userBody("ann", "emails", emails("Ann@Example.com")), 201, 0},
-		{"the email among others", []string{"bo@example.com"}, false,
+		{"the email among others", []string{"bo@example.com"}, false, false,
 			userBody("bo.okta", "emails", emails("bo@home.example", "bo@example.com")), 201, 0},
-		{"two JIT users hold its addresses", []string{"cy@example.com", "cy@home.example"}, false,
+		{"two JIT users hold its addresses", []string{"cy@example.com", "cy@home.example"}, false, false,
 			userBody("cy", "emails", emails("cy@example.com", "cy@home.example")), 409, -1},
-		{"no JIT user holds it", []string{"dee@example.com"}, false,
+		{"no JIT user holds it", []string{"dee@example.com"}, false, false,
 			userBody("eve", "emails", emails("eve@example.com")), 201, -1},
-		{"a removed JIT user is not adopted", []string{"fay@example.com"}, true,
+		{"a removed JIT user is not adopted", []string{"fay@example.com"}, true, false,
 			userBody("fay", "emails", emails("fay@example.com")), 201, -1},
+		{"a JIT user of an unverified email is not adopted", []string{"ceo@example.com"}, false, true,
+			userBody("ceo", "emails", emails("ceo@example.com")), 201, -1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -646,11 +669,7 @@ func TestSCIMPushAdoptsTheJITUserByEmail(t *testing.T) {
 			ctx := context.Background()
 			var jits []directory.User
 			for _, name := range c.jit {
-				u, err := tn.db.CreateUser(ctx, directory.Actor{Kind: "oidc", Name: "login"}, directory.User{OrgID: tn.orgID, Source: directory.SourceJIT,
-					Attributes: map[string]any{"userName": name, "emails": []any{map[string]any{"value": name}}}})
-				if err != nil {
-					t.Fatal(err)
-				}
+				u := jitLogin(t, tn, name, !c.unverified)
 				if c.removed {
 					if _, err := tn.db.RemoveMember(ctx, directory.Actor{Kind: "cli", Name: "t"}, tn.orgID, u.ID); err != nil {
 						t.Fatal(err)

@@ -69,6 +69,12 @@ func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClai
 				return err
 			}
 			how = "email"
+			// A provisioned user wins over one that signed in first: the
+			// IdP's push says who owns the address (a JIT user named by an
+			// unverified email may hold it too).
+			if len(found) == 2 && found[0].Source == directory.SourceSCIM && found[1].Source != directory.SourceSCIM {
+				found = found[:1]
+			}
 		}
 		switch {
 		case len(found) > 1:
@@ -136,7 +142,7 @@ func mayLogIn(u directory.User) error {
 }
 
 func usersWhere(ctx context.Context, tx pgx.Tx, where string, args ...any) ([]directory.User, error) {
-	rows, err := tx.Query(ctx, `SELECT `+userColumns+` FROM users u WHERE `+where+` ORDER BY u.seq LIMIT 2`, args...)
+	rows, err := tx.Query(ctx, `SELECT `+userColumns+` FROM users u WHERE `+where+` ORDER BY u.source = 'scim' DESC, u.seq LIMIT 2`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -153,9 +159,9 @@ func createJITUser(ctx context.Context, tx pgx.Tx, actor directory.Actor, orgID 
 	if err := u.Derive(); err != nil {
 		return u, err
 	}
-	created, err := scanUser(tx.QueryRow(ctx, `INSERT INTO users AS u (org_id, user_name, active, display_name, emails, attributes, kind, source)
-		VALUES ($1, $2, true, $3, $4, $5, 'human', 'jit') ON CONFLICT DO NOTHING RETURNING `+userColumns,
-		orgID, u.UserName, nullIfEmpty(u.DisplayName), u.Emails, u.Attributes))
+	created, err := scanUser(tx.QueryRow(ctx, `INSERT INTO users AS u (org_id, user_name, active, display_name, emails, attributes, kind, source, verified_login)
+		VALUES ($1, $2, true, $3, $4, $5, 'human', 'jit', $6) ON CONFLICT DO NOTHING RETURNING `+userColumns,
+		orgID, u.UserName, nullIfEmpty(u.DisplayName), u.Emails, u.Attributes, c.EmailVerified))
 	if errors.Is(err, pgx.ErrNoRows) {
 		// An unverified email that is another user's userName.
 		return u, forbiddenf("an account named %s exists already in this organization but could not be matched to your login; ask an administrator", c.Email)

@@ -22,11 +22,14 @@ const userColumns = `u.id, u.org_id, u.user_name, coalesce(u.external_id, ''), u
 	   FROM group_members m JOIN groups g ON g.org_id = m.org_id AND g.id = m.group_id
 	  WHERE m.org_id = u.org_id AND m.user_id = u.id)`
 
-func scanUser(row pgx.Row) (directory.User, error) {
+func scanUser(row pgx.Row) (directory.User, error) { return scanUserAnd(row) }
+
+// scanUserAnd scans userColumns, then extra.
+func scanUserAnd(row pgx.Row, extra ...any) (directory.User, error) {
 	var u directory.User
 	var groups []directory.GroupRef
-	err := row.Scan(&u.ID, &u.OrgID, &u.UserName, &u.ExternalID, &u.Active, &u.DisplayName, &u.GivenName, &u.FamilyName,
-		&u.Emails, &u.Attributes, &u.Version, &u.CreatedAt, &u.UpdatedAt, &u.Kind, &u.Source, &u.RemovedAt, &groups)
+	err := row.Scan(append([]any{&u.ID, &u.OrgID, &u.UserName, &u.ExternalID, &u.Active, &u.DisplayName, &u.GivenName, &u.FamilyName,
+		&u.Emails, &u.Attributes, &u.Version, &u.CreatedAt, &u.UpdatedAt, &u.Kind, &u.Source, &u.RemovedAt, &groups}, extra...)...)
 	u.Groups = groups
 	return u, err
 }
@@ -117,7 +120,7 @@ func insertUser(ctx context.Context, q rowQuerier, actor directory.Actor, u dire
 	row := q.QueryRow(ctx, `WITH u AS (
 			INSERT INTO users (org_id, user_name, external_id, active, display_name, given_name, family_name, emails, attributes, kind, source)
 			SELECT $1::uuid, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::text, $8::text[], $9::jsonb, $11::text, $12::text
-			WHERE NOT EXISTS (SELECT 1 FROM users j WHERE j.org_id = $1 AND j.source = 'jit' AND j.removed_at IS NULL
+			WHERE NOT EXISTS (SELECT 1 FROM users j WHERE j.org_id = $1 AND j.source = 'jit' AND j.removed_at IS NULL AND j.verified_login
 				AND EXISTS (SELECT 1 FROM unnest(j.emails) e WHERE e = ANY ($13::text[])))
 			RETURNING *
 		), a AS (
@@ -336,10 +339,16 @@ func listPage[T any](ctx context.Context, db *DB, table, alias, where, order, co
 // and the adoption is audited, in one transaction.
 func (db *DB) adopt(ctx context.Context, actor directory.Actor, u directory.User, conflict error) (directory.User, error) {
 	return db.adoptWhere(ctx, actor, u, "userName", func(tx pgx.Tx) (directory.User, error) {
-		cur, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND lower(u.user_name) = lower($2)
-			AND u.source = 'jit' AND u.removed_at IS NULL FOR UPDATE`, u.OrgID, u.UserName))
+		var verified bool
+		cur, err := scanUserAnd(tx.QueryRow(ctx, `SELECT `+userColumns+`, u.verified_login FROM users u WHERE u.org_id = $1 AND lower(u.user_name) = lower($2)
+			AND u.source = 'jit' AND u.removed_at IS NULL FOR UPDATE`, u.OrgID, u.UserName), &verified)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return cur, conflict
+		}
+		if err == nil && !verified {
+			// Not adopted: its email was never verified, so it proves
+			// nothing about who owns the account the IdP pushes.
+			return cur, directory.Conflictf("userName %q is held by a user who signed in with an email address the identity provider did not verify; remove that user (source jit) in scimbridge, then the IdP's retry creates %s", u.UserName, u.UserName)
 		}
 		return cur, err
 	})
@@ -351,7 +360,7 @@ func (db *DB) adopt(ctx context.Context, actor directory.Actor, u directory.User
 func (db *DB) adoptByEmail(ctx context.Context, actor directory.Actor, u directory.User) (directory.User, error) {
 	out, err := db.adoptWhere(ctx, actor, u, "email", func(tx pgx.Tx) (directory.User, error) {
 		rows, err := tx.Query(ctx, `SELECT `+userColumns+` FROM users u
-			WHERE u.org_id = $1 AND u.source = 'jit' AND u.removed_at IS NULL
+			WHERE u.org_id = $1 AND u.source = 'jit' AND u.removed_at IS NULL AND u.verified_login
 				AND EXISTS (SELECT 1 FROM unnest(u.emails) e WHERE e = ANY ($2::text[])) ORDER BY u.seq LIMIT 2 FOR UPDATE`,
 			u.OrgID, jitAddresses(u))
 		var found []directory.User
