@@ -212,9 +212,16 @@ func TestRemovedMemberInvitedBackIsTheSameUser(t *testing.T) {
 	if _, err := e.db.RemoveMember(ctx, directory.Actor{Kind: "cli", Name: "test"}, e.orgs["acme"].ID, dan.ID); err != nil {
 		t.Fatal(err)
 	}
+	// Removal ended his login link: his IdP account signs in as nobody.
+	if status, body := e.login(browser(t, true), "acme", idpUser{sub: "s-dan", email: "dan@elsewhere.example", verified: true}); status != 403 {
+		t.Fatalf("a removed member's old login: %d %s", status, body)
+	}
 	token = e.invitationLink("acme", "dan@example.com", false) // no 409 for a removed member
-	e.idp.QueueUser(idpUser{sub: "s-dan-2", email: "dan@example.com", verified: true})
-	_, _, _ = get(t, browser(t, true), e.srv.URL+"/invite/accept?token="+url.QueryEscape(token))
+	// He comes back with the same IdP account.
+	e.idp.QueueUser(idpUser{sub: "s-dan", email: "dan@example.com", verified: true})
+	if status, body, _ := get(t, browser(t, true), e.srv.URL+"/invite/accept?token="+url.QueryEscape(token)); status != 200 && status != 404 {
+		t.Fatalf("accept again: %d %s", status, body)
+	}
 	back, err := e.db.FindMember(ctx, e.orgs["acme"].ID, "dan@example.com")
 	if err != nil || back.ID != dan.ID || back.Status() != directory.StatusActive {
 		t.Fatalf("revived: %+v %v (was %s)", back, err, dan.ID)

@@ -268,3 +268,24 @@ func TestUsersListShowsInvitedPeople(t *testing.T) {
 	}
 	problem(t, tn.do("GET", "/users?status=pending", nil), 400, "invalid")
 }
+
+// A grant on a workspace deleted after the invitation was sent is dropped
+// at acceptance; the rest of the invitation still applies.
+func TestInvitationGrantOnADeletedWorkspaceIsDropped(t *testing.T) {
+	t.Parallel()
+	tn := newEnv(t).tenant("acme")
+	ctx := context.Background()
+	ws := tn.workspace("gone")
+	keep := tn.workspace("kept")
+	inv := tn.must(201, "POST", "/invitations", map[string]any{"email": "new@acme.test",
+		"bindings": []any{map[string]any{"role": "editor", "workspace": "gone"}, map[string]any{"role": "viewer", "workspace": "kept"}}})
+	tn.must(204, "DELETE", "/workspaces/"+ws.ID, nil)
+	secret := deliverAll(t, tn)[str(inv["id"])]
+	_, member, err := tn.db.AcceptInvitation(ctx, secret, directory.Login{Email: "new@acme.test", EmailVerified: true})
+	if err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	if d := tn.authorize(member.ID, "pipes.view", keep.ID); d["allowed"] != true {
+		t.Fatalf("the remaining grant did not apply: %v", d)
+	}
+}

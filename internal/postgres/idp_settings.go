@@ -35,7 +35,12 @@ func (db *DB) SetIdPSettings(ctx context.Context, actor directory.Actor, s direc
 				email_claim, name_claim, groups_claim, oid_claim, jit_policy, jit_domains)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 			ON CONFLICT (org_id) DO UPDATE SET issuer = EXCLUDED.issuer, client_id = EXCLUDED.client_id,
-				client_secret_sealed = coalesce(EXCLUDED.client_secret_sealed, s.client_secret_sealed), scopes = EXCLUDED.scopes,
+				-- An empty secret keeps the stored one only for the same
+				-- client at the same issuer: the stored secret must never
+				-- go to another provider's token endpoint.
+				client_secret_sealed = CASE WHEN EXCLUDED.client_secret_sealed IS NOT NULL THEN EXCLUDED.client_secret_sealed
+					WHEN s.issuer = EXCLUDED.issuer AND s.client_id = EXCLUDED.client_id THEN s.client_secret_sealed END,
+				scopes = EXCLUDED.scopes,
 				email_claim = EXCLUDED.email_claim, name_claim = EXCLUDED.name_claim, groups_claim = EXCLUDED.groups_claim,
 				oid_claim = EXCLUDED.oid_claim, jit_policy = EXCLUDED.jit_policy, jit_domains = EXCLUDED.jit_domains, updated_at = now()
 			RETURNING `+idpColumns,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -209,7 +208,7 @@ func (db *DB) AcceptInvitation(ctx context.Context, secret string, login directo
 			if !inv.AnyEmail {
 				return &directory.Error{Kind: directory.ErrForbidden, Msg: "your login has no verified email address; the invitation is for " + inv.Email}
 			}
-		} else if !inv.AnyEmail && !strings.EqualFold(login.Email, inv.Email) {
+		} else if !inv.AnyEmail && asciiLower(login.Email) != asciiLower(inv.Email) {
 			return &directory.Error{Kind: directory.ErrForbidden, Msg: fmt.Sprintf("this invitation is for %s, and you signed in as %s", inv.Email, login.Email)}
 		}
 		email := inv.Email
@@ -227,7 +226,8 @@ func (db *DB) AcceptInvitation(ctx context.Context, secret string, login directo
 		want := member
 		revived := true
 		member, err = scanUser(tx.QueryRow(ctx, `UPDATE users AS u SET removed_at = NULL, active = true, source = 'invitation',
-				display_name = $3, emails = $4, attributes = $5, version = u.version + 1, updated_at = now()
+				display_name = $3, emails = $4, attributes = $5, external_id = NULL, given_name = NULL, family_name = NULL,
+				version = u.version + 1, updated_at = now()
 			WHERE u.org_id = $1 AND lower(u.user_name) = lower($2) AND u.removed_at IS NOT NULL AND u.kind = 'human'
 			RETURNING `+userColumns,
 			inv.OrgID, want.UserName, nullIfEmpty(want.DisplayName), want.Emails, want.Attributes))
@@ -250,7 +250,10 @@ func (db *DB) AcceptInvitation(ctx context.Context, secret string, login directo
 			}
 		}
 		for _, b := range inv.Bindings {
-			if _, err := tx.Exec(ctx, `INSERT INTO role_bindings (org_id, role, workspace_id, user_id, created_by) VALUES ($1, $2, $3, $4, $5)
+			// A grant on a workspace deleted since the invitation is
+			// dropped (the invitation keeps its grants as values).
+			if _, err := tx.Exec(ctx, `INSERT INTO role_bindings (org_id, role, workspace_id, user_id, created_by)
+				SELECT $1, $2, $3, $4, $5 WHERE $3::uuid IS NULL OR EXISTS (SELECT 1 FROM workspaces w WHERE w.org_id = $1 AND w.id = $3)
 				ON CONFLICT DO NOTHING`, inv.OrgID, b.Role.String(), nullUUID(b.WorkspaceID), member.ID, "invitation:"+inv.ID); err != nil {
 				return mapErr(err, "initial role binding")
 			}
@@ -267,4 +270,17 @@ func (db *DB) AcceptInvitation(ctx context.Context, secret string, login directo
 			nil, map[string]any{"member": member.ID, "email": email, "revived": revived})
 	})
 	return inv, member, err
+}
+
+// asciiLower lower-cases ASCII letters only. Addresses are compared with
+// it rather than with Unicode case folding, under which the Kelvin sign
+// equals "k" and a crafted address could match an invitation.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

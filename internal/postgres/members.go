@@ -194,6 +194,15 @@ func (db *DB) RemoveMember(ctx context.Context, actor directory.Actor, orgID, id
 		if err != nil {
 			return err
 		}
+		// Its logins go too: should the address be invited back, the
+		// new member's login is linked afresh, and a former person's IdP
+		// account cannot sign in as them.
+		if _, err := tx.Exec(ctx, `DELETE FROM user_links WHERE org_id = $1 AND user_id = $2`, orgID, id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM login_groups WHERE org_id = $1 AND user_id = $2`, orgID, id); err != nil {
+			return err
+		}
 		// Git identities are released; past attribution keeps the name
 		// each identity carries.
 		released, err := tx.Exec(ctx, `UPDATE git_identities SET user_id = NULL, mapped_by = $3, mapped_at = now()
