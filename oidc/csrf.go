@@ -11,8 +11,9 @@ import (
 	"github.com/scimbridge/scimbridge/internal/directory"
 )
 
-// CSRFHeader carries the CSRF token of a script's write (the console);
-// a form sends it as the field CSRFField.
+// CSRFHeader carries the CSRF token of a script's write (the console and
+// the admin API); this package's own forms (logout) send it as the field
+// CSRFField.
 const (
 	CSRFHeader = "X-CSRF-Token"
 	CSRFField  = "csrf_token"
@@ -57,23 +58,47 @@ var errCSRF = errors.New("CSRF check failed")
 // holds for the rest, and for sibling subdomains SameSite counts as same
 // site.
 func (h *Handler) CheckCSRF(r *http.Request, orgSlug string) error {
-	if o := r.Header.Get("Origin"); o != "" {
-		// The origin is ours when it is the public URL's, or the host the
-		// request was sent to (a service reached by another name than the
-		// public URL, such as localhost in development).
-		pub, _ := url.Parse(h.cfg.PublicURL)
-		got, err := url.Parse(o)
-		if err != nil || (!(pub != nil && got.Scheme == pub.Scheme && got.Host == pub.Host) && got.Host != r.Host) {
-			return errCSRF
-		}
+	if err := h.checkOrigin(r); err != nil {
+		return err
 	}
+	return h.checkToken(r, orgSlug, r.Header.Get(CSRFHeader))
+}
+
+// checkOrigin refuses a request whose browser names another origin. The
+// origin is ours when it is the public URL's, or the host the request was
+// sent to (a service reached by another name than the public URL, such as
+// localhost in development).
+func (h *Handler) checkOrigin(r *http.Request) error {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return nil
+	}
+	pub, _ := url.Parse(h.cfg.PublicURL)
+	got, err := url.Parse(o)
+	if err != nil || (!(pub != nil && got.Scheme == pub.Scheme && got.Host == pub.Host) && got.Host != r.Host) {
+		return errCSRF
+	}
+	return nil
+}
+
+func (h *Handler) checkToken(r *http.Request, orgSlug, got string) error {
 	want := h.CSRFToken(r, orgSlug)
-	got := r.Header.Get(CSRFHeader)
-	if got == "" {
-		got = r.PostFormValue(CSRFField)
-	}
 	if want == "" || !hmac.Equal([]byte(got), []byte(want)) {
 		return errCSRF
 	}
 	return nil
+}
+
+// checkFormCSRF is CheckCSRF for a form post of this package's own pages
+// (logout): the token may come as the form field, read from a body of at
+// most 4 KiB.
+func (h *Handler) checkFormCSRF(w http.ResponseWriter, r *http.Request, orgSlug string) error {
+	if r.Header.Get(CSRFHeader) != "" {
+		return h.CheckCSRF(r, orgSlug)
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if err := h.checkOrigin(r); err != nil {
+		return err
+	}
+	return h.checkToken(r, orgSlug, r.PostFormValue(CSRFField))
 }

@@ -279,19 +279,29 @@ func TestBreakGlassLogin(t *testing.T) {
 	if seen["breakglass.link"] != 1 || seen["breakglass.login"] != 1 || seen["breakglass.denied"] != 1 {
 		t.Fatalf("audit: %v", seen)
 	}
-	// Guessing is cut off: after the allowed failures, even a good link is refused for a while.
+	// Guessing is cut off after the allowed failures, without writing
+	// more to the audit trail; a valid link still works, so junk requests
+	// cannot lock the owner out.
+	bad := "scb_brk_" + strings.Repeat("x", 43)
 	for range 9 {
-		post(browser(t, false), "scb_brk_"+strings.Repeat("x", 43))
+		post(browser(t, false), bad)
+	}
+	if resp := post(browser(t, false), bad); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("after 10 failures: %d", resp.StatusCode)
+	}
+	if _, _, err := e.db.UseBreakGlassLink(ctx, "acme", bad, "test"); !errors.Is(err, directory.ErrRateLimited) {
+		t.Fatalf("store: %v", err)
 	}
 	good, _, err := e.db.CreateBreakGlassLink(ctx, directory.Actor{Kind: "cli", Name: "operator"}, org.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp := post(browser(t, false), good); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("after 10 failures: %d", resp.StatusCode)
+	if resp := post(browser(t, false), good); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a valid link after the failures: %d", resp.StatusCode)
 	}
-	if _, _, err := e.db.UseBreakGlassLink(ctx, "acme", good, "test"); !errors.Is(err, directory.ErrRateLimited) {
-		t.Fatalf("store: %v", err)
+	events, _, _ = e.db.QueryAudit(ctx, org.ID, postgres.AuditQuery{Action: "breakglass.denied", Limit: 100})
+	if len(events) != directory.BreakGlassMaxFailures {
+		t.Fatalf("%d denials audited, want %d (none past the limit)", len(events), directory.BreakGlassMaxFailures)
 	}
 }
 

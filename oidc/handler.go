@@ -317,6 +317,15 @@ func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	httpserver.SetRoute(r, "POST /auth/{org}/logout")
 	slug := r.PathValue("org")
+	if h.sessionID(r, slug) == "" {
+		http.Redirect(w, r, "/", http.StatusSeeOther) // nothing to end here, nor at the IdP
+		return
+	}
+	// Else any site could sign people out (and out of their IdP).
+	if err := h.checkFormCSRF(w, r, slug); err != nil {
+		h.page(w, http.StatusForbidden, "Cannot sign out", "The sign-out request did not come from this service's page; sign out from the console.")
+		return
+	}
 	if err := h.cfg.Store.RevokeSession(r.Context(), slug, h.sessionID(r, slug)); err != nil {
 		h.fail(w, r, "revoke session", err)
 		return

@@ -425,9 +425,18 @@ func TestSessions(t *testing.T) {
 	})
 	t.Run("logout", func(t *testing.T) {
 		c := browser(t, true)
-		e.login(c, "a", who)
+		_, body := e.login(c, "a", who)
 		id := sessionOf(c, "a")
-		resp, err := c.Post(e.srv.URL+"/auth/a/logout", "", nil)
+		// Without the page's token (a cross-site form), nothing ends.
+		resp, err := c.Post(e.srv.URL+"/auth/a/logout", "application/x-www-form-urlencoded", strings.NewReader("csrf_token=forged"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 || meWith("a", oidc.SessionCookieName("a"), id) != 200 {
+			t.Fatalf("logout without the CSRF token: %d", resp.StatusCode)
+		}
+		resp, err = c.PostForm(e.srv.URL+"/auth/a/logout", url.Values{"csrf_token": {me(t, body)["csrfToken"].(string)}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,10 +30,11 @@ func (db *DB) CreateBreakGlassLink(ctx context.Context, actor directory.Actor, o
 }
 
 // UseBreakGlassLink spends a break-glass link of the organization named by
-// orgSlug and returns the organization and its break-glass owner. Errors:
-// ErrNotFound (no such organization), ErrRateLimited (too many failed
-// attempts lately), ErrUnauthorized (an unknown, used or expired link;
-// recorded as a failed attempt), ErrForbidden (the owner is not active).
+// orgSlug and returns the organization and its break-glass owner. A valid
+// link always works. Errors: ErrNotFound (no such organization),
+// ErrUnauthorized (an unknown, used or expired link; recorded as a failed
+// attempt), ErrRateLimited (such a link after too many failed attempts
+// lately), ErrForbidden (the owner is not active).
 // Every outcome but the first two is audited.
 func (db *DB) UseBreakGlassLink(ctx context.Context, orgSlug, secret, from string) (directory.Organization, directory.User, error) {
 	o, err := db.Organization(ctx, orgSlug)
@@ -43,29 +44,27 @@ func (db *DB) UseBreakGlassLink(ctx context.Context, orgSlug, secret, from strin
 	var owner directory.User
 	denied := false
 	err = db.inTx(ctx, func(tx pgx.Tx) error {
-		// Failures are counted from the audit trail, which every replica
-		// shares: a limit kept in memory would multiply by the replicas.
-		// Attempts on one organization are taken one at a time, so that
-		// racing guesses cannot all slip under the limit.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('breakglass:' || $1::text))`, o.ID); err != nil {
-			return err
-		}
-		var failures int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM audit_events
-			WHERE org_id = $1 AND occurred_at > now() - $2::interval AND action = 'breakglass.denied'`,
-			o.ID, directory.BreakGlassWindow).Scan(&failures); err != nil {
-			return err
-		}
-		if failures >= directory.BreakGlassMaxFailures {
-			return &directory.Error{Kind: directory.ErrRateLimited,
-				Msg: "too many failed break-glass attempts for this organization; wait a quarter of an hour and use a new link"}
-		}
+		// A valid link always works: its 256 random bits cannot be
+		// guessed, so the limit is on failures only, and junk requests
+		// cannot lock the owner out.
 		var linkID string
 		err := tx.QueryRow(ctx, `UPDATE breakglass_links SET used_at = now()
 			WHERE org_id = $1 AND token_hash = $2 AND used_at IS NULL AND expires_at > now() RETURNING id`,
 			o.ID, directory.HashSecret(secret)).Scan(&linkID)
 		if errors.Is(err, pgx.ErrNoRows) {
-			// The failed attempt is committed: it counts towards the limit.
+			// Failures are counted from the audit trail, which every
+			// replica shares: a limit kept in memory would multiply by
+			// the replicas. Past the limit nothing more is written.
+			var failures int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM audit_events
+				WHERE org_id = $1 AND occurred_at > now() - $2::interval AND action = 'breakglass.denied'`,
+				o.ID, directory.BreakGlassWindow).Scan(&failures); err != nil {
+				return err
+			}
+			if failures >= directory.BreakGlassMaxFailures {
+				return &directory.Error{Kind: directory.ErrRateLimited,
+					Msg: "too many failed break-glass attempts for this organization; wait a quarter of an hour, or use a valid link"}
+			}
 			denied = true
 			return audit(ctx, tx, o.ID, directory.Actor{Kind: "anonymous", Name: from}, "breakglass.denied", "Organization", o.ID, nil, nil)
 		}

@@ -55,9 +55,11 @@ func (h *Handler) Mount(mux interface{ Handle(string, http.Handler) }) {
 
 // secure sets the headers every console response carries: scripts only
 // from this origin (no inline script, so an injected tag cannot run), no
-// framing (clickjacking), no MIME sniffing.
+// framing (clickjacking), no MIME sniffing. No form-action: browsers apply
+// it to the redirect after a form post too, and sign-out redirects to the
+// IdP's end-session endpoint.
 func secure(w http.ResponseWriter) {
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Referrer-Policy", "same-origin")
