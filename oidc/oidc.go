@@ -74,7 +74,7 @@ type Config struct {
 	SecureCookies bool
 	SessionTTL    time.Duration // absolute lifetime; default 12h
 	IdleTimeout   time.Duration // default 1h
-	HTTPClient    *http.Client  // for the provider; default a client with a 10s timeout
+	HTTPClient    *http.Client  // for the provider; default NewHTTPClient()
 	Logger        *slog.Logger
 }
 
@@ -119,7 +119,7 @@ func New(cfg Config) (*Handler, error) {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		cfg.HTTPClient = NewHTTPClient()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -172,14 +172,14 @@ func (h *Handler) provider(ctx context.Context, issuer string) (*gooidc.Provider
 // rather than failing at the first login. client nil: a default client.
 func ValidateSettings(ctx context.Context, client *http.Client, issuer string) error {
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		client = NewHTTPClient()
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	p, err := gooidc.NewProvider(gooidc.ClientContext(ctx, client), issuer)
 	if err != nil {
-		return directory.Invalidf("the issuer %s does not answer OpenID Connect discovery at %s/.well-known/openid-configuration: %v",
-			issuer, strings.TrimSuffix(issuer, "/"), err)
+		return directory.Invalidf("the issuer %s does not answer OpenID Connect discovery at %s/.well-known/openid-configuration: %s",
+			issuer, strings.TrimSuffix(issuer, "/"), reason(err))
 	}
 	if p.Endpoint().AuthURL == "" || p.Endpoint().TokenURL == "" {
 		return directory.Invalidf("the issuer %s's discovery document names no authorization or token endpoint", issuer)
