@@ -29,8 +29,8 @@ func NewHTTPClient() *http.Client {
 	tr.DialContext = dialer.DialContext
 	tr.Proxy = nil // an environment proxy would dial on our behalf, unguarded
 	return &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: limitedBodies{tr},
+		Timeout:       10 * time.Second,
+		Transport:     limitedBodies{tr},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return errRedirect },
 	}
 }
