@@ -216,6 +216,7 @@ func webhookSecretFlags(fs *flag.FlagSet, e env) func(context.Context, []string)
 	c := commonFlags(fs, "warn")
 	org := orgFlag(fs)
 	provider := fs.String("provider", "", "github or gitlab")
+	revoke := fs.Bool("revoke-previous", false, "stop the previous secret at once (it leaked) instead of letting it verify for 24 hours")
 	return func(ctx context.Context, args []string) error {
 		if err := noArgs("webhook secret", args); err != nil {
 			return err
@@ -229,11 +230,15 @@ func webhookSecretFlags(fs *flag.FlagSet, e env) func(context.Context, []string)
 				return err
 			}
 			secret := directory.NewSecret("scb_whk_")
-			if err := db.SetWebhookSecret(ctx, cliActor(), o.ID, *provider, box.Seal([]byte(secret), hooks.SecretContext(o.ID, *provider))); err != nil {
+			if err := db.SetWebhookSecret(ctx, cliActor(), o.ID, *provider, box.Seal([]byte(secret), hooks.SecretContext(o.ID, *provider)), *revoke); err != nil {
 				return err
 			}
 			fmt.Fprintln(e.stdout, secret)
-			fmt.Fprintf(e.stderr, "the previous %s secret, if any, keeps verifying deliveries for %s\n", *provider, postgres.WebhookOverlap)
+			if *revoke {
+				fmt.Fprintf(e.stderr, "the previous %s secret no longer verifies deliveries\n", *provider)
+			} else {
+				fmt.Fprintf(e.stderr, "the previous %s secret, if any, keeps verifying deliveries for %s (or until the Git host uses the new one and you rotate again)\n", *provider, postgres.WebhookOverlap)
+			}
 			return nil
 		})
 	}

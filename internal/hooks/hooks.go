@@ -23,7 +23,8 @@ import (
 // ErrNotFound for an unknown organization or provider; IngestGitObservations
 // returns ErrInvalid for bad observations (nothing is stored then).
 type Store interface {
-	WebhookSecrets(ctx context.Context, orgSlug, provider string) (orgID string, sealed [][]byte, err error)
+	WebhookSecrets(ctx context.Context, orgSlug, provider string) (postgres.WebhookKeys, error)
+	WebhookSecretVerified(ctx context.Context, orgID, provider string) error
 	IngestGitObservations(ctx context.Context, orgID string, obs []directory.GitObservation) (postgres.IngestResult, error)
 }
 
@@ -119,7 +120,8 @@ func (h *Handler) verify(r *http.Request, provider string, body []byte) (string,
 	if h.box == nil {
 		return "", false
 	}
-	orgID, sealed, err := h.store.WebhookSecrets(r.Context(), r.PathValue("org"), provider)
+	keys, err := h.store.WebhookSecrets(r.Context(), r.PathValue("org"), provider)
+	orgID := keys.OrgID
 	if err != nil {
 		if !errors.Is(err, directory.ErrNotFound) {
 			h.log.ErrorContext(r.Context(), "read webhook secret", "err", err)
@@ -128,7 +130,7 @@ func (h *Handler) verify(r *http.Request, provider string, body []byte) (string,
 	}
 	// The current secret, then the one a rotation replaced (for a day):
 	// each check is constant-time, and at most two are made.
-	for _, s := range sealed {
+	for i, s := range keys.Sealed {
 		secret, err := h.box.Open(s, SecretContext(orgID, provider))
 		if err != nil {
 			h.log.ErrorContext(r.Context(), "open webhook secret (was SCIMBRIDGE_SECRET_KEY changed?)", "err", err)
@@ -140,6 +142,13 @@ func (h *Handler) verify(r *http.Request, provider string, body []byte) (string,
 			err = githook.VerifyGitLab(secret, r.Header.Get("X-Gitlab-Token"))
 		}
 		if err == nil {
+			if i == 0 && !keys.CurrentVerified {
+				// The Git host has switched to the current secret; a
+				// later rotation may now retire the previous one.
+				if err := h.store.WebhookSecretVerified(r.Context(), orgID, provider); err != nil {
+					h.log.WarnContext(r.Context(), "record webhook secret use", "err", err)
+				}
+			}
 			return orgID, true
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,7 +38,7 @@ func TestPushWebhooksStoreObservationsOnlyWhenSigned(t *testing.T) {
 	box, _ := secretbox.New(bytes.Repeat([]byte{7}, secretbox.KeySize))
 	actor := directory.Actor{Kind: "test", Name: "t"}
 	for _, p := range []struct{ org, provider, secret string }{{org.ID, "github", "gh-secret"}, {org.ID, "gitlab", "gl-token"}, {other.ID, "github", "other-secret"}} {
-		if err := db.SetWebhookSecret(ctx, actor, p.org, p.provider, box.Seal([]byte(p.secret), hooks.SecretContext(p.org, p.provider))); err != nil {
+		if err := db.SetWebhookSecret(ctx, actor, p.org, p.provider, box.Seal([]byte(p.secret), hooks.SecretContext(p.org, p.provider)), false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -118,19 +119,15 @@ func TestPushWebhooksStoreObservationsOnlyWhenSigned(t *testing.T) {
 }
 
 // Rotating a secret keeps the replaced one verifying for a day, so that
-// deliveries signed before the Git host was switched over still land.
-func TestRotatedWebhookSecretOverlapsForADay(t *testing.T) {
+// deliveries signed before the Git host was switched over still land; a
+// second rotation before the host used the new secret keeps the one it
+// still uses; a leaked secret can be stopped at once.
+func TestWebhookSecretRotation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := pgtest.DB(t)
 	org, _ := db.CreateOrganization(ctx, "acme", "")
 	box, _ := secretbox.New(bytes.Repeat([]byte{7}, secretbox.KeySize))
-	set := func(secret string) {
-		t.Helper()
-		if err := db.SetWebhookSecret(ctx, directory.Actor{Kind: "test", Name: "t"}, org.ID, "github", box.Seal([]byte(secret), hooks.SecretContext(org.ID, "github"))); err != nil {
-			t.Fatal(err)
-		}
-	}
 	hs := httpserver.New(httpserver.Config{})
 	hooks.New(db, box, nil).Mount(hs)
 	srv := httptest.NewServer(hs.Handler())
@@ -151,30 +148,45 @@ func TestRotatedWebhookSecretOverlapsForADay(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	set("first")
-	set("second")
-	set("third")
 	steps := []struct {
-		name, secret string
-		want         int
+		name   string
+		rotate string // set this secret first ("" for none)
+		revoke bool
+		sql    string // run first
+		want   map[string]int
 	}{
-		{"the current secret", "third", 200},
-		{"the one it replaced, within the day", "second", 200},
-		{"one rotated out twice", "first", 401},
-		{"a wrong one", "guess", 401},
+		{"the first secret", "one", false, "", map[string]int{"one": 200, "guess": 401}},
+		{"rotated: the Git host still signs with the old one, which verifies for a day", "two", false, "", map[string]int{"one": 200}},
+		{"rotated again before the host used two: one is kept, two dropped", "three", false, "",
+			map[string]int{"one": 200, "two": 401, "three": 200}},
+		{"the host used three: the next rotation retires one", "four", false, "", map[string]int{"three": 200, "four": 200, "one": 401}},
+		{"a leaked secret stops at once", "five", true, "", map[string]int{"four": 401, "five": 200}},
+		{"after its day the replaced one stops", "six", false, "", map[string]int{"five": 200, "six": 200}},
+		{"", "", false, "UPDATE webhook_secrets SET previous_until = now() - interval '1 second'", map[string]int{"five": 401, "six": 200}},
 	}
 	for _, s := range steps {
-		if got := post(s.secret); got != s.want {
-			t.Errorf("%s: %d, want %d", s.name, got, s.want)
+		if s.rotate != "" {
+			if err := db.SetWebhookSecret(ctx, directory.Actor{Kind: "test", Name: "t"}, org.ID, "github",
+				box.Seal([]byte(s.rotate), hooks.SecretContext(org.ID, "github")), s.revoke); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if _, err := db.Pool.Exec(ctx, `UPDATE webhook_secrets SET previous_until = now() - interval '1 second'`); err != nil {
-		t.Fatal(err)
-	}
-	if got := post("second"); got != 401 {
-		t.Errorf("the replaced secret after its day: %d, want 401", got)
-	}
-	if got := post("third"); got != 200 {
-		t.Errorf("the current secret: %d", got)
+		if s.sql != "" {
+			if _, err := db.Pool.Exec(ctx, s.sql); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Failures first: a delivery that verifies with the current secret
+		// marks it used, which is what the next rotation looks at.
+		keys := make([]string, 0, len(s.want))
+		for k := range s.want {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b string) int { return s.want[b] - s.want[a] }) // failures first
+		for _, k := range keys {
+			if got := post(k); got != s.want[k] {
+				t.Errorf("%s: %s → %d, want %d", s.name, k, got, s.want[k])
+			}
+		}
 	}
 }
