@@ -38,9 +38,12 @@
 //     an email that two or more active users claim, a GitHub login on
 //     identities mapped to two users (or mapped to A while the identity's
 //     email is B's, or on unmapped identities whose emails are two users'),
-//     an identity mapped to a removed user, and a mapping that contradicts
-//     a newer email (mapped to A, but the address is now B's and no longer
-//     A's). A conflict is
+//     a mapping its GitHub login contradicts (mapped to A, but the login's
+//     other mapped identities are all B's; a deactivated B still owns the
+//     login, a removed one's mappings are released), an identity mapped to
+//     a removed user, and a mapping that contradicts a newer email (mapped
+//     to A, but the address is now B's and no longer A's). It changes no
+//     mapping for them. A conflict is
 //     resolved (resolved_at) by the first run that finds it no longer holds.
 //  3. lifecycle: a deactivated user keeps its mappings, so that resolve
 //     still answers who pushed, marked deactivated; that is what
@@ -81,8 +84,8 @@
 // run (its watermark): identities written since (git_identities.touched_at,
 // on the database's clock — last_seen is a commit's own date), identities
 // of users updated since, identities whose email is a changed user's,
-// identities with an open conflict, and the unmapped identities sharing a
-// GitHub login with any of those. Its cost grows with the changes, not
+// identities with an open conflict, and the identities sharing a GitHub
+// login with any of those. Its cost grows with the changes, not
 // with the tables, and a run with nothing to do writes nothing but its own
 // record. The watermark is moved back by Config.Overlap, because now() in
 // PostgreSQL is a transaction's start time: a change committed just after

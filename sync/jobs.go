@@ -67,7 +67,7 @@ func makePlan(sv postgres.ReconcileSurvey) plan {
 		if g.UserID == "" {
 			p.unmapped(g, sv.Claims[g.Email], sv.LoginClaims[g.GitHubLogin], found)
 		} else {
-			p.mapped(g, sv.Claims[g.Email], found)
+			p.mapped(g, sv.Claims[g.Email], sv.LoginClaims[g.GitHubLogin], found)
 		}
 	}
 	p.splitLogins(found)
@@ -201,9 +201,9 @@ func (p *plan) splitLogins(found func(postgres.ReconcileIdentity, string, string
 	p.maps, p.mapsOf, p.mappings = p.maps[:keep], p.mapsOf[:keep], p.mappings[:keep]
 }
 
-// mapped checks a mapped identity against its owner's lifecycle and the
-// emails users have now.
-func (p *plan) mapped(g postgres.ReconcileIdentity, claims []postgres.EmailClaim, found func(postgres.ReconcileIdentity, string, string)) {
+// mapped checks a mapped identity against its owner's lifecycle, the
+// other mappings of its GitHub login and the emails users have now.
+func (p *plan) mapped(g postgres.ReconcileIdentity, claims []postgres.EmailClaim, logins []postgres.LoginClaim, found func(postgres.ReconcileIdentity, string, string)) {
 	if g.OwnerRemoved {
 		found(g, postgres.ConflictMappedToRemoved, fmt.Sprintf("mapped to %s, who was removed from the organization: the mapping is released", g.OwnerName))
 		p.releases = append(p.releases, g.ID)
@@ -212,6 +212,7 @@ func (p *plan) mapped(g postgres.ReconcileIdentity, claims []postgres.EmailClaim
 	if g.OwnerChanged && !g.OwnerActive {
 		p.suspended++
 	}
+	p.mappedLogin(g, logins, found)
 	if g.Email == "" || !directory.PersonalEmail(g.Email) {
 		return
 	}
@@ -223,6 +224,36 @@ func (p *plan) mapped(g postgres.ReconcileIdentity, claims []postgres.EmailClaim
 	if others := activeClaims(claims, g.UserID); len(others) > 0 {
 		found(g, postgres.ConflictContradictsEmail, fmt.Sprintf("mapped to %s, but %s is now an email of %s and no longer of %s: remap or unmap the identity",
 			g.OwnerName, g.Email, names(others), g.OwnerName))
+	}
+}
+
+// mappedLogin reports a mapping its GitHub login contradicts: the other
+// identities mapped with the login are all other users'. One GitHub
+// account is one person, so one of the mappings is wrong, and which one is
+// a person's call: nothing is remapped. A deactivated user still owns its
+// login (its mappings are kept for its return); a removed user's are
+// being released and count for nothing. When the identity's own user
+// holds another identity with the login too, no mapping is the odd one
+// out; the login's unmapped identities, if any, report such a split.
+func (p *plan) mappedLogin(g postgres.ReconcileIdentity, logins []postgres.LoginClaim, found func(postgres.ReconcileIdentity, string, string)) {
+	if g.GitHubLogin == "" {
+		return
+	}
+	var others []postgres.LoginClaim
+	for _, c := range logins {
+		switch {
+		case c.Removed:
+		case c.UserID == g.UserID:
+			if c.Identities > 1 {
+				return
+			}
+		default:
+			others = append(others, c)
+		}
+	}
+	if len(others) > 0 {
+		found(g, postgres.ConflictAmbiguousLogin, fmt.Sprintf("mapped to %s, but GitHub login %s is mapped to %s on other identities: remap or unmap one of them",
+			g.OwnerName, g.GitHubLogin, loginNames(others)))
 	}
 }
 

@@ -1,6 +1,7 @@
 package sync_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -231,21 +232,26 @@ func TestLoginSiblingsFollowChangesOnIncrementalRuns(t *testing.T) {
 		t.Fatalf("the reactivation did not map the waiting sibling\n%s", summaryOf(res))
 	}
 
-	// A second owner of the login makes a new sibling a conflict; once
-	// bob's mapping is undone, the conflict is resolved and the sibling maps.
+	// A second owner of the login makes a new sibling a conflict, and
+	// bob's mapping, which the login's other mappings contradict, another;
+	// once bob's mapping is undone, both are resolved and the sibling maps.
 	bob := e.user("bob", "bob@example.com")
 	bobs := e.seenOn("github", "bob@work.example", "ann-gh")
 	e.mapTo(bobs, bob)
 	third := e.seenOn("github", "ann@third.example", "ann-gh")
 	res = e.run(false)
-	if got := e.openConflicts(); len(got) != 1 || !strings.Contains(got[0], "ann-gh is on identities mapped to 2 users (ann, bob)") {
-		t.Fatalf("conflicts %q\n%s", got, summaryOf(res))
+	want := []string{
+		"ambiguous-login github ann@third.example (ann-gh): GitHub login ann-gh is on identities mapped to 2 users (ann, bob): map the identity by hand",
+		"ambiguous-login github bob@work.example (ann-gh): mapped to bob, but GitHub login ann-gh is mapped to ann on other identities: remap or unmap one of them",
+	}
+	if got := e.openConflicts(); !slices.Equal(slices.Sorted(slices.Values(got)), want) {
+		t.Fatalf("conflicts %q, want %q\n%s", got, want, summaryOf(res))
 	}
 	if err := e.db.UnmapGitIdentity(e.ctx, tester, e.org.ID, bobs.ID); err != nil {
 		t.Fatal(err)
 	}
 	res = e.run(false)
-	if res.Since == nil || e.identity(third.ID).UserID != ann.ID || len(e.openConflicts()) != 0 || len(res.Resolved) != 1 {
+	if res.Since == nil || e.identity(third.ID).UserID != ann.ID || len(e.openConflicts()) != 0 || len(res.Resolved) != 2 {
 		t.Fatalf("after bob's mapping went: identity %+v, conflicts %q\n%s", e.identity(third.ID), e.openConflicts(), summaryOf(res))
 	}
 	if e.identity(bobs.ID).UserID != "" {

@@ -39,7 +39,8 @@ const (
 	ConflictContradictsEmail = "contradicts-email"
 	// ConflictAmbiguousLogin: an unmapped GitHub identity's login is on
 	// identities mapped to two or more users, or on an identity mapped to
-	// another user than the one its email names.
+	// another user than the one its email names; or a mapped one's login
+	// is, on the other identities mapped with it, only other users'.
 	ConflictAmbiguousLogin = "ambiguous-login"
 )
 
@@ -169,6 +170,10 @@ type EmailClaim struct {
 type LoginClaim struct {
 	Login, UserID, UserName string
 	Active, Removed         bool
+	// Identities counts the user's mapped identities with the login: a
+	// mapped identity's own user must hold another one for the login to
+	// back the mapping.
+	Identities int
 }
 
 // ReconcileConflict is a conflict the reconciler reported.
@@ -189,8 +194,9 @@ type ReconcileSurvey struct {
 	// Identities (directory.PersonalEmail; others are never matched).
 	Claims map[string][]EmailClaim
 	// LoginClaims holds, by GitHub login, the users (one entry each) that
-	// the mapped identities with the login of an unmapped identity of
-	// Identities belong to.
+	// the mapped identities with the login of an identity of Identities
+	// belong to (for unmapped identities that are not stale, and mapped
+	// ones whose user is not removed).
 	LoginClaims map[string][]LoginClaim
 	// Open lists the open conflicts; their identities are in Identities.
 	Open []ReconcileConflict
@@ -210,10 +216,12 @@ type ReconcileSurvey struct {
 // run reads those written since the watermark, those mapped to a user who
 // changed since, those whose email is a changed user's, and those with an
 // open conflict (which must be re-checked to be resolved); then the
-// unmapped identities with the GitHub login of any of those, because a
-// login's owner decides them (an identity mapped by hand lets its siblings
-// map; a deactivated owner holds them). Each branch of the union is an
-// index range, so the cost follows the changes.
+// identities with the GitHub login of any of those, because a login's
+// owner decides them: an identity mapped by hand lets its unmapped
+// siblings map (a deactivated owner holds them), and contradicts its
+// mapped siblings when it is mapped to another user, whichever of the two
+// sides changed. Each branch of the union is an index range, so the cost
+// follows the changes.
 const surveyIdentityColumns = `i.id, i.provider, i.email, i.login, coalesce(i.github_login, ''),
 	coalesce(i.user_id::text, ''), i.mapped_at IS NULL,
 	i.user_id IS NULL AND greatest(i.last_seen, i.touched_at) < $3,
@@ -236,7 +244,7 @@ const surveyIncrementalSQL = `WITH cu AS (
 		SELECT c.identity_id FROM reconcile_conflicts c WHERE c.org_id = $1 AND c.resolved_at IS NULL
 	), siblings AS (
 		SELECT s.id FROM ids JOIN git_identities c ON c.org_id = $1 AND c.id = ids.id
-			JOIN git_identities s ON s.org_id = $1 AND s.github_login = c.github_login AND s.user_id IS NULL
+			JOIN git_identities s ON s.org_id = $1 AND s.github_login = c.github_login
 		WHERE c.github_login IS NOT NULL
 	), all_ids AS (
 		SELECT id FROM ids UNION SELECT id FROM siblings
@@ -348,14 +356,19 @@ func (s *ReconcileSession) Survey(ctx context.Context, q SurveyQuery) (Reconcile
 	return sv, err
 }
 
-// surveyLogins reads the owners of the GitHub logins of the unmapped
-// identities a run read: the distinct users their mapped identities
-// belong to.
+// surveyLogins reads the owners of the GitHub logins of the identities a
+// run read: the distinct users their mapped identities belong to. Stale
+// identities are pruned and removed users' released, so no plan needs
+// their logins.
 func surveyLogins(ctx context.Context, tx pgx.Tx, orgID string, sv *ReconcileSurvey) error {
 	seen := map[string]bool{}
 	var logins []string
 	for _, g := range sv.Identities {
-		if g.UserID == "" && !g.Stale && g.GitHubLogin != "" && !seen[g.GitHubLogin] {
+		needed := !g.Stale
+		if g.UserID != "" {
+			needed = !g.OwnerRemoved
+		}
+		if needed && g.GitHubLogin != "" && !seen[g.GitHubLogin] {
 			seen[g.GitHubLogin] = true
 			logins = append(logins, g.GitHubLogin)
 		}
@@ -364,15 +377,15 @@ func surveyLogins(ctx context.Context, tx pgx.Tx, orgID string, sv *ReconcileSur
 	if len(logins) == 0 {
 		return nil
 	}
-	rows, err := tx.Query(ctx, `SELECT DISTINCT i.github_login, u.id, u.user_name, u.active, u.removed_at IS NOT NULL
+	rows, err := tx.Query(ctx, `SELECT i.github_login, u.id, u.user_name, u.active, u.removed_at IS NOT NULL, count(*)
 		FROM git_identities i JOIN users u ON u.org_id = i.org_id AND u.id = i.user_id
 		WHERE i.org_id = $1 AND i.github_login = ANY($2::text[]) AND i.user_id IS NOT NULL
-		ORDER BY 1, 3, 2`, orgID, logins)
+		GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 3, 2`, orgID, logins)
 	if err != nil {
 		return err
 	}
 	var c LoginClaim
-	_, err = pgx.ForEachRow(rows, []any{&c.Login, &c.UserID, &c.UserName, &c.Active, &c.Removed}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&c.Login, &c.UserID, &c.UserName, &c.Active, &c.Removed, &c.Identities}, func() error {
 		sv.LoginClaims[c.Login] = append(sv.LoginClaims[c.Login], c)
 		return nil
 	})
