@@ -15,18 +15,6 @@ import (
 	"github.com/scimbridge/scimbridge/internal/postgres"
 )
 
-// sessionCookie returns the value of the organization's session cookie
-// that c holds for the test server.
-func (e *env) sessionCookie(c *http.Client, org string) string {
-	u, _ := url.Parse(e.srv.URL)
-	for _, ck := range c.Jar.Cookies(u) {
-		if ck.Name == "scb_session_"+org {
-			return ck.Value
-		}
-	}
-	return ""
-}
-
 func do(t *testing.T, c *http.Client, method, u string, body string, header map[string]string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, u, strings.NewReader(body))

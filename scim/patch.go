@@ -32,8 +32,6 @@ type memberOps struct {
 	display map[string]string // display names sent with added members
 }
 
-func (m *memberOps) touched() bool { return m.replace || len(m.add) > 0 || len(m.remove) > 0 }
-
 func without(list []string, id string) []string {
 	out := list[:0]
 	for _, x := range list {
