@@ -120,9 +120,3 @@ func revokeUserSessions(ctx context.Context, q interface {
 	}
 	return tag.RowsAffected(), nil
 }
-
-// PruneSessions deletes sessions that ended more than a day ago.
-func (db *DB) PruneSessions(ctx context.Context) (int64, error) {
-	tag, err := db.Pool.Exec(ctx, `DELETE FROM sessions WHERE expires_at < now() - interval '1 day' OR revoked_at < now() - interval '1 day'`)
-	return tag.RowsAffected(), err
-}
