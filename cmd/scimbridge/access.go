@@ -124,7 +124,7 @@ func revokeFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error 
 			}
 			for _, b := range all {
 				if b.Role == want.Role && b.WorkspaceID == want.WorkspaceID {
-					if err := db.DeleteBinding(ctx, cliActor(), o.ID, b.ID); err != nil {
+					if err := db.DeleteBinding(ctx, cliActor(), o.ID, b.ID, false); err != nil {
 						return err
 					}
 					fmt.Fprintf(e.stderr, "revoked %s from %s\n", b.Role, *g.user)
@@ -208,16 +208,11 @@ func mappingRemoveFlags(fs *flag.FlagSet, e env) func(context.Context, []string)
 			return err
 		}
 		return withOrg(ctx, e, c, "mapping remove", *org, func(db *database, o directory.Organization, _ *slog.Logger) error {
-			bs, err := db.Bindings(ctx, o.ID, postgres.BindingFilter{Groups: true})
-			if err != nil {
-				return err
+			err := db.DeleteBinding(ctx, cliActor(), o.ID, id, true)
+			if errors.Is(err, directory.ErrNotFound) {
+				return directory.NotFoundf("no SSO mapping %q", id)
 			}
-			for _, b := range bs {
-				if b.ID == id {
-					return db.DeleteBinding(ctx, cliActor(), o.ID, id)
-				}
-			}
-			return directory.NotFoundf("no SSO mapping %q", id)
+			return err
 		})
 	}
 }

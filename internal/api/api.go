@@ -101,7 +101,7 @@ type Store interface {
 	// Bindings lists bindings.
 	Bindings(ctx context.Context, orgID string, f postgres.BindingFilter) ([]directory.Binding, error)
 	// DeleteBinding: ErrNotFound.
-	DeleteBinding(ctx context.Context, actor directory.Actor, orgID, id string) error
+	DeleteBinding(ctx context.Context, actor directory.Actor, orgID, id string, groupsOnly bool) error
 
 	// CreateSCIMTokenBy creates a SCIM token (audited) and returns its
 	// secret. ErrInvalid: name; ErrConflict: a live token has the name.

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"strings"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/postgres"
@@ -155,10 +154,7 @@ func (h *Handler) createBindingOf(w http.ResponseWriter, r *http.Request, c *cal
 			return directory.Invalidf("group.value is required")
 		}
 	}
-	if err := b.Validate(); err != nil {
-		return err
-	}
-	created, err := h.store.CreateBinding(ctx, c.actor, b)
+	created, err := h.store.CreateBinding(ctx, c.actor, b) // validates b
 	if err != nil {
 		return err
 	}
@@ -183,38 +179,9 @@ func (h *Handler) deleteMapping(w http.ResponseWriter, r *http.Request, c *call)
 }
 
 // deleteBindingOf deletes a binding (a mapping: a group binding only). The
-// break-glass owner's org-admin binding is refused: it is what keeps the
-// organization reachable when its IdP is not.
+// store refuses the break-glass owner's org-admin binding.
 func (h *Handler) deleteBindingOf(w http.ResponseWriter, r *http.Request, c *call, groups bool) error {
-	ctx := r.Context()
-	id := r.PathValue("id")
-	all, err := h.store.Bindings(ctx, c.org.ID, postgres.BindingFilter{Groups: groups})
-	if err != nil {
-		return err
-	}
-	var b *directory.Binding
-	for i := range all {
-		if strings.EqualFold(all[i].ID, id) {
-			b = &all[i]
-			break
-		}
-	}
-	if b == nil {
-		if groups {
-			return directory.NotFoundf("mapping %q not found", id)
-		}
-		return directory.NotFoundf("role binding %q not found", id)
-	}
-	if b.Role == directory.RoleOrgAdmin && b.UserID != "" {
-		u, err := h.store.Member(ctx, c.org.ID, b.UserID)
-		if err != nil {
-			return err
-		}
-		if u.Source == directory.SourceBreakGlass {
-			return directory.Conflictf("%s is the organization's break-glass owner: its org-admin binding can never be removed", u.UserName)
-		}
-	}
-	if err := h.store.DeleteBinding(ctx, c.actor, c.org.ID, b.ID); err != nil {
+	if err := h.store.DeleteBinding(r.Context(), c.actor, c.org.ID, r.PathValue("id"), groups); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -81,27 +81,34 @@ func (db *DB) Bindings(ctx context.Context, orgID string, f BindingFilter) ([]di
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (directory.Binding, error) { return scanBinding(r) })
 }
 
-// DeleteBinding deletes a binding. ErrNotFound: none such. ErrConflict:
-// the break-glass owner's org-admin binding, which is never deleted.
-func (db *DB) DeleteBinding(ctx context.Context, actor directory.Actor, orgID, id string) error {
+// DeleteBinding deletes a binding; with groupsOnly, only a group binding
+// (an SSO mapping). ErrNotFound: none such. ErrConflict: the break-glass
+// owner's org-admin binding, which is never deleted: it is what keeps the
+// organization reachable when its IdP is not.
+func (db *DB) DeleteBinding(ctx context.Context, actor directory.Actor, orgID, id string, groupsOnly bool) error {
+	notFound := directory.NotFoundf("role binding %q not found", id)
+	if groupsOnly {
+		notFound = directory.NotFoundf("mapping %q not found", id)
+	}
 	if !isUUID(id) {
-		return directory.NotFoundf("role binding %q not found", id)
+		return notFound
 	}
 	return db.inTx(ctx, func(tx pgx.Tx) error {
-		b, err := scanBinding(tx.QueryRow(ctx, `DELETE FROM role_bindings b WHERE b.org_id = $1 AND b.id = $2 RETURNING `+bindingColumns, orgID, id))
+		b, err := scanBinding(tx.QueryRow(ctx, `DELETE FROM role_bindings b WHERE b.org_id = $1 AND b.id = $2
+			AND (NOT $3 OR b.group_value IS NOT NULL) RETURNING `+bindingColumns, orgID, id, groupsOnly))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return directory.NotFoundf("role binding %q not found", id)
+			return notFound
 		}
 		if err != nil {
 			return err
 		}
 		if b.Role == directory.RoleOrgAdmin && b.UserID != "" {
-			var source string
-			if err := tx.QueryRow(ctx, `SELECT source FROM users WHERE org_id = $1 AND id = $2`, orgID, b.UserID).Scan(&source); err != nil {
+			var source, userName string
+			if err := tx.QueryRow(ctx, `SELECT source, user_name FROM users WHERE org_id = $1 AND id = $2`, orgID, b.UserID).Scan(&source, &userName); err != nil {
 				return err
 			}
 			if source == directory.SourceBreakGlass {
-				return directory.Conflictf("the break-glass owner keeps its org-admin role: it is how the organization stays reachable without its IdP")
+				return directory.Conflictf("%s is the organization's break-glass owner: its org-admin binding can never be removed", userName)
 			}
 		}
 		return audit(ctx, tx, orgID, actor, "binding.delete", "RoleBinding", id, b, nil)
