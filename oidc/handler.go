@@ -2,9 +2,7 @@ package oidc
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -20,12 +18,6 @@ import (
 	"github.com/scimbridge/scimbridge/internal/httpserver"
 	"github.com/scimbridge/scimbridge/internal/postgres"
 )
-
-func random() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
 
 // checkReturnTo accepts only a path on this service's own origin: "/…",
 // but not "//host" or "/\host" (browsers read both as another host), and
@@ -112,7 +104,7 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request, o directory.Orga
 		h.fail(w, r, "open IdP client secret (was SCIMBRIDGE_SECRET_KEY changed?)", err)
 		return
 	}
-	st.Org, st.OrgID, st.State, st.Nonce, st.Verifier = o.Slug, o.ID, random(), random(), oauth2.GenerateVerifier()
+	st.Org, st.OrgID, st.State, st.Nonce, st.Verifier = o.Slug, o.ID, directory.NewSecret(""), directory.NewSecret(""), oauth2.GenerateVerifier()
 	st.Expires = time.Now().Add(stateTTL)
 	h.setState(w, r, st)
 	http.Redirect(w, r, oc.AuthCodeURL(st.State, gooidc.Nonce(st.Nonce), oauth2.S256ChallengeOption(st.Verifier)), http.StatusFound)
@@ -140,8 +132,9 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		h.page(w, http.StatusForbidden, "Cannot sign in", msg+".")
 		return
 	}
-	_, s, err := h.settings(r.Context(), st.Org)
-	if err != nil || s.OrgID != st.OrgID {
+	// The state is signed: its organization id is the one the login began at.
+	s, err := h.cfg.Store.IdPSettings(r.Context(), st.OrgID)
+	if err != nil {
 		h.page(w, http.StatusBadRequest, "Cannot sign in", "The organization's identity provider changed during sign-in; start again.")
 		return
 	}
@@ -289,19 +282,11 @@ func (h *Handler) sessionID(r *http.Request, orgSlug string) string {
 	return c.Value
 }
 
-// SessionUser returns the user signed in to the organization orgSlug by
-// the request's session cookie: what the console and invitation
-// acceptance call. ErrUnauthorized: no live session.
-func (h *Handler) SessionUser(r *http.Request, orgSlug string) (directory.User, error) {
-	_, u, err := h.cfg.Store.SessionUser(r.Context(), orgSlug, h.sessionID(r, orgSlug), h.cfg.IdleTimeout)
-	return u, err
-}
-
 func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
 	httpserver.SetRoute(r, "GET /auth/{org}/me")
 	w.Header().Set("Cache-Control", "no-store")
-	u, err := h.SessionUser(r, r.PathValue("org"))
-	if errors.Is(err, directory.ErrUnauthorized) {
+	_, u, ok, err := h.Session(r, r.PathValue("org"))
+	if !ok || errors.Is(err, directory.ErrUnauthorized) {
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "not signed in to this organization"})
 		return
 	}
