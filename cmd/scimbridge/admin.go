@@ -139,11 +139,7 @@ func tokenCreateFlags(fs *flag.FlagSet, e env) func(context.Context, []string) e
 		if err := directory.ValidateTokenName(*name); err != nil {
 			return usagef("--name: %v", err)
 		}
-		return withDatabase(ctx, e, c, false, func(db *database, log *slog.Logger) error {
-			o, err := db.Organization(ctx, *org)
-			if err != nil {
-				return err
-			}
+		return withOrg(ctx, e, c, "token create", *org, func(db *database, o directory.Organization, log *slog.Logger) error {
 			t, secret, err := db.CreateSCIMTokenBy(ctx, cliActor(), o.ID, *name, ttl)
 			if err != nil {
 				return err
@@ -162,14 +158,7 @@ func tokenListFlags(fs *flag.FlagSet, e env) func(context.Context, []string) err
 		if err := noArgs("token list", args); err != nil {
 			return err
 		}
-		if err := requireOrg("token list", *org); err != nil {
-			return err
-		}
-		return withDatabase(ctx, e, c, false, func(db *database, _ *slog.Logger) error {
-			o, err := db.Organization(ctx, *org)
-			if err != nil {
-				return err
-			}
+		return withOrg(ctx, e, c, "token list", *org, func(db *database, o directory.Organization, _ *slog.Logger) error {
 			tokens, err := db.SCIMTokens(ctx, o.ID)
 			if err != nil {
 				return err
@@ -193,14 +182,7 @@ func tokenRevokeFlags(fs *flag.FlagSet, e env) func(context.Context, []string) e
 		if err != nil {
 			return err
 		}
-		if err := requireOrg("token revoke", *org); err != nil {
-			return err
-		}
-		return withDatabase(ctx, e, c, false, func(db *database, _ *slog.Logger) error {
-			o, err := db.Organization(ctx, *org)
-			if err != nil {
-				return err
-			}
+		return withOrg(ctx, e, c, "token revoke", *org, func(db *database, o directory.Organization, _ *slog.Logger) error {
 			if _, err := db.RevokeSCIMTokenBy(ctx, cliActor(), o.ID, name); err != nil {
 				return err
 			}

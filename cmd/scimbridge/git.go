@@ -192,15 +192,17 @@ func gitListFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error
 			if err != nil {
 				return err
 			}
+			ids := make([]string, 0, len(list))
+			for _, g := range list {
+				if g.UserID != "" {
+					ids = append(ids, g.UserID)
+				}
+			}
+			names, _ := db.UserNames(ctx, o.ID, ids) // a missing name prints "-"
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "PROVIDER\tEMAIL\tLOGIN\tNAME\tCOMMITS\tLAST SEEN\tMAPPED TO")
 			for _, g := range list {
-				to := "-"
-				if g.UserID != "" {
-					if u, err := db.Member(ctx, o.ID, g.UserID); err == nil {
-						to = u.UserName
-					}
-				}
+				to := orDash(names[g.UserID])
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", g.Provider, orDash(g.Email), orDash(g.Login), orDash(g.Name), g.Commits, g.LastSeen.UTC().Format(time.RFC3339), to)
 			}
 			return tw.Flush()

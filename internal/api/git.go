@@ -26,10 +26,6 @@ const maxObservations = 5000
 // defaultRecent is the window of "recent" identities (?recent=).
 const defaultRecent = 90 * 24 * time.Hour
 
-// maxSuggestions bounds the users suggested for one identity (the email
-// gives one at most today; the bound holds as sources are added).
-const maxSuggestions = 3
-
 // lookupWorkers bounds the concurrent user lookups of one listing.
 const lookupWorkers = 8
 
@@ -213,7 +209,6 @@ func (h *Handler) renderGitIdentities(ctx context.Context, orgID string, ids []d
 		if l, ok := lookups[lookupKey{ref: g.Email}]; ok && l.found && l.user.ID != g.UserID && l.user.Status() != directory.StatusRemoved {
 			item.Suggestions = append(item.Suggestions, renderMemberRef(l.user))
 		}
-		item.Suggestions = item.Suggestions[:min(len(item.Suggestions), maxSuggestions)]
 		out = append(out, item)
 	}
 	return out, nil

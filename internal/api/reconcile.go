@@ -64,12 +64,8 @@ func (h *Handler) listGitConflicts(w http.ResponseWriter, r *http.Request, c *ca
 		return err
 	}
 	q := postgres.ConflictQuery{Offset: p.offset, Limit: p.limit}
-	switch s := r.URL.Query().Get("resolved"); s {
-	case "", "false":
-	case "true":
-		q.Resolved = true
-	default:
-		return directory.Invalidf("resolved %q: want true or false", s)
+	if q.Resolved, err = queryBool(r.URL.Query(), "resolved", false); err != nil {
+		return err
 	}
 	conflicts, err := h.store.ReconcileConflicts(r.Context(), c.org.ID, q)
 	if err != nil {

@@ -43,12 +43,9 @@ func (h *Handler) renderServiceAccounts(ctx context.Context, orgID string, sas [
 			owners = append(owners, id)
 		}
 	}
-	names := map[string]string{}
-	if len(owners) > 0 {
-		var err error
-		if names, err = h.store.UserNames(ctx, orgID, owners); err != nil {
-			return nil, err
-		}
+	_, names, err := h.names(ctx, orgID, false, owners)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]serviceAccountJSON, 0, len(sas))
 	for _, sa := range sas {

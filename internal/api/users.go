@@ -115,15 +115,9 @@ func (h *Handler) permissions(w http.ResponseWriter, r *http.Request, c *call) e
 			return err
 		}
 	}
-	names := map[string]string{}
-	if len(acc.Workspaces) > 0 {
-		all, err := h.store.Workspaces(ctx, c.org.ID)
-		if err != nil {
-			return err
-		}
-		for _, ws := range all {
-			names[ws.ID] = ws.Name
-		}
+	names, _, err := h.names(ctx, c.org.ID, len(acc.Workspaces) > 0, nil)
+	if err != nil {
+		return err
 	}
 	out := permissionsJSON{
 		User:       renderUser(u),
