@@ -707,3 +707,19 @@ func TestSCIMPushAdoptsTheJITUserByEmail(t *testing.T) {
 		})
 	}
 }
+
+// Paths outside the SCIM endpoints are 404: they must not reach the
+// library around the normaliser (it would route /v2/Users to the users
+// handler, unfiltered).
+func TestUnknownEndpointsAre404(t *testing.T) {
+	t.Parallel()
+	tn := setup(t)
+	tn.must(201, "POST", "/Users", userBody("one@example.com"))
+	tn.must(201, "POST", "/Users", userBody("two@example.com"))
+	for _, path := range []string{"/v2/Users?filter=" + urlq(`userName eq "one@example.com"`), "/Nope", "/v2/Groups"} {
+		scimError(t, tn.do("GET", path, nil), 404, "")
+	}
+	if l := tn.must(200, "GET", "/users?filter="+urlq(`userName eq "one@example.com"`), nil); l["totalResults"] != float64(1) {
+		t.Fatalf("the lower-case endpoint still filters: %v", l)
+	}
+}

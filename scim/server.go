@@ -124,9 +124,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	slug := r.PathValue("org")
 	rest := strings.TrimPrefix(r.URL.Path, Prefix+slug)
 	segs := strings.Split(strings.Trim(rest, "/"), "/")
-	if c, ok := canonicalEndpoints[strings.ToLower(segs[0])]; ok {
-		segs[0] = c
+	c, ok := canonicalEndpoints[strings.ToLower(segs[0])]
+	if !ok {
+		// Anything else would reach the library without the normalising
+		// and filtering below (it strips a leading /v2, say, and routes
+		// /v2/Users to the users handler), and would name a metric
+		// route after whatever path a client sent.
+		httpserver.SetRoute(r, r.Method+" /scim/v2/{org}/(unknown)")
+		writeError(w, http.StatusNotFound, "", "no such endpoint: want Users, Groups, Schemas, ResourceTypes, ServiceProviderConfig or Bulk")
+		return
 	}
+	segs[0] = c
 	endpoint := segs[0]
 	route := r.Method + " /scim/v2/{org}/" + endpoint
 	if len(segs) > 1 {
