@@ -48,9 +48,7 @@ var (
 	errNoOrg = directory.NotFoundf("organization not found")
 )
 
-func errForbiddenf(format string, args ...any) error {
-	return &directory.Error{Kind: directory.ErrForbidden, Msg: fmt.Sprintf(format, args...)}
-}
+func errForbiddenf(format string, args ...any) error { return directory.Forbiddenf(format, args...) }
 
 // authenticate runs the chain; the first authenticator that recognises a
 // credential decides.

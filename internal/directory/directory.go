@@ -48,6 +48,11 @@ func Conflictf(format string, args ...any) error {
 	return &Error{Kind: ErrConflict, Msg: fmt.Sprintf(format, args...)}
 }
 
+// Forbiddenf returns an ErrForbidden with a message for the client.
+func Forbiddenf(format string, args ...any) error {
+	return &Error{Kind: ErrForbidden, Msg: fmt.Sprintf(format, args...)}
+}
+
 // NotFoundf returns an ErrNotFound with a message for the client.
 func NotFoundf(format string, args ...any) error {
 	return &Error{Kind: ErrNotFound, Msg: fmt.Sprintf(format, args...)}

@@ -70,7 +70,8 @@ func (c *collector) add(role, sha string, p person, at time.Time) error {
 	if o.Email == "" && o.Login == "" {
 		return nil
 	}
-	k := obsKey{role, sha, directory.NormalizeEmail(o.Email), strings.ToLower(o.Login)}
+	_, email, login := directory.GitKey(o) // the key the store keeps identities by
+	k := obsKey{role, sha, email, login}
 	if c.seen[k] {
 		return nil
 	}

@@ -54,9 +54,13 @@ func (db *DB) AuditEvents(ctx context.Context, orgID, resourceType, resourceID s
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEvent, error) {
-		var e AuditEvent
-		err := r.Scan(&e.ID, &e.OccurredAt, &e.Actor, &e.Action, &e.ResourceType, &e.ResourceID, &e.Before, &e.After)
-		return e, err
-	})
+	return pgx.CollectRows(rows, scanAuditEvent)
+}
+
+// scanAuditEvent scans id, occurred_at, actor, action, resource_type,
+// resource_id, before, after.
+func scanAuditEvent(r pgx.CollectableRow) (AuditEvent, error) {
+	var e AuditEvent
+	err := r.Scan(&e.ID, &e.OccurredAt, &e.Actor, &e.Action, &e.ResourceType, &e.ResourceID, &e.Before, &e.After)
+	return e, err
 }

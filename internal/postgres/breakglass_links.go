@@ -74,7 +74,7 @@ func (db *DB) UseBreakGlassLink(ctx context.Context, orgSlug, secret, from strin
 		owner, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u
 			WHERE u.org_id = $1 AND u.source = 'breakglass' AND u.removed_at IS NULL`, o.ID))
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && !owner.Active) {
-			return forbiddenf("the break-glass owner of %s is not active", o.Slug)
+			return directory.Forbiddenf("the break-glass owner of %s is not active", o.Slug)
 		}
 		if err != nil {
 			return err

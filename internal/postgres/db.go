@@ -121,3 +121,12 @@ func mapErr(err error, what string) error {
 	}
 	return err
 }
+
+// pageLimit is a listing's page size: 1 to 500, 100 when unset or out of
+// range.
+func pageLimit(n int) int {
+	if n <= 0 || n > 500 {
+		return 100
+	}
+	return n
+}

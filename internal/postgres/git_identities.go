@@ -160,10 +160,7 @@ type GitIdentityQuery struct {
 // GitIdentities lists identities, most recently seen first (unmapped
 // ones first when asked), with the total that match.
 func (db *DB) GitIdentities(ctx context.Context, orgID string, q GitIdentityQuery) ([]directory.GitIdentity, int, error) {
-	limit := q.Limit
-	if limit <= 0 || limit > 500 {
-		limit = 100
-	}
+	limit := pageLimit(q.Limit)
 	const where = `i.org_id = $1 AND i.last_seen >= $2 AND ($3 = '' OR i.user_id::text = $3)`
 	args := []any{orgID, q.Since, q.UserID}
 	var total int
@@ -251,12 +248,10 @@ type Attribution struct {
 // included (the caller shows their status). GitHub's noreply addresses
 // resolve by the login they carry. ErrNotFound: unknown or unmapped.
 func (db *DB) ResolveGit(ctx context.Context, orgID, provider, email, login string) (Attribution, error) {
-	provider = strings.ToLower(strings.TrimSpace(provider))
+	provider, email, login = directory.GitKey(directory.GitObservation{Provider: provider, Email: email, Login: login})
 	if provider == "" {
 		provider = directory.GitProviderGitHub
 	}
-	email = directory.NormalizeEmail(email)
-	login = strings.ToLower(strings.TrimSpace(login))
 	if l, ok := directory.GitHubNoreplyLogin(email); ok && provider == directory.GitProviderGitHub {
 		if login == "" {
 			login = l

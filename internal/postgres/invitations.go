@@ -107,16 +107,12 @@ func (db *DB) InvitationByToken(ctx context.Context, secret string) (directory.I
 	if !directory.LooksLikeSecret(directory.InvitationTokenPrefix, secret) {
 		return directory.Invitation{}, directory.Organization{}, directory.ErrUnauthorized
 	}
-	var slug string
-	inv, err := scanInvitation(db.Pool.QueryRow(ctx, `SELECT `+invitationColumns+`, o.slug FROM invitations i
-		JOIN organizations o ON o.id = i.org_id WHERE i.token_hash = $1`, directory.HashSecret(secret)), &slug)
+	var o directory.Organization
+	inv, err := scanInvitation(db.Pool.QueryRow(ctx, `SELECT `+invitationColumns+`, o.id, o.slug, o.name, o.created_at FROM invitations i
+		JOIN organizations o ON o.id = i.org_id WHERE i.token_hash = $1`, directory.HashSecret(secret)), &o.ID, &o.Slug, &o.Name, &o.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return inv, directory.Organization{}, directory.ErrUnauthorized
 	}
-	if err != nil {
-		return inv, directory.Organization{}, err
-	}
-	o, err := db.Organization(ctx, slug)
 	return inv, o, err
 }
 
@@ -206,10 +202,10 @@ func (db *DB) AcceptInvitation(ctx context.Context, secret string, login directo
 		}
 		if !login.EmailVerified || login.Email == "" {
 			if !inv.AnyEmail {
-				return &directory.Error{Kind: directory.ErrForbidden, Msg: "your login has no verified email address; the invitation is for " + inv.Email}
+				return directory.Forbiddenf("your login has no verified email address; the invitation is for %s", inv.Email)
 			}
 		} else if !inv.AnyEmail && asciiLower(login.Email) != asciiLower(inv.Email) {
-			return &directory.Error{Kind: directory.ErrForbidden, Msg: fmt.Sprintf("this invitation is for %s, and you signed in as %s", inv.Email, login.Email)}
+			return directory.Forbiddenf("this invitation is for %s, and you signed in as %s", inv.Email, login.Email)
 		}
 		email := inv.Email
 		if login.Email != "" && login.EmailVerified {

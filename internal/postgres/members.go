@@ -83,10 +83,7 @@ func (db *DB) Members(ctx context.Context, orgID string, q MemberQuery) ([]direc
 	if q.Source != "" {
 		where += " AND u.source = " + args.add(q.Source)
 	}
-	limit := q.Limit
-	if limit <= 0 || limit > 500 {
-		limit = 100
-	}
+	limit := pageLimit(q.Limit)
 	return listPage(ctx, db, "users", "u", where, "u.seq", "", userColumns, args,
 		directory.ListQuery{StartIndex: q.Offset + 1, Count: limit}, scanUser)
 }
@@ -113,10 +110,7 @@ func (l Listed) Status() string {
 // offset and limit page through the two as one list, and the total counts
 // both. ErrInvalid: a bad status.
 func (db *DB) Listing(ctx context.Context, orgID string, q MemberQuery) ([]Listed, int, error) {
-	limit := q.Limit
-	if limit <= 0 || limit > 500 {
-		limit = 100
-	}
+	limit := pageLimit(q.Limit)
 	var invited []Listed
 	if (q.Status == "" || q.Status == directory.StatusInvited) && (q.Source == "" || q.Source == directory.SourceInvitation) {
 		invs, err := db.Invitations(ctx, orgID, true)
@@ -183,11 +177,8 @@ func (db *DB) RemoveMember(ctx context.Context, actor directory.Actor, orgID, id
 			out = cur
 			return nil
 		}
-		tokens, err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE org_id = $1 AND owner_id = $2 AND revoked_at IS NULL`, orgID, id)
+		tokens, err := revokeUserAccess(ctx, tx, orgID, id)
 		if err != nil {
-			return err
-		}
-		if _, err := revokeUserSessions(ctx, tx, orgID, id); err != nil {
 			return err
 		}
 		bindings, err := tx.Exec(ctx, `DELETE FROM role_bindings WHERE org_id = $1 AND user_id = $2`, orgID, id)
@@ -216,7 +207,7 @@ func (db *DB) RemoveMember(ctx context.Context, actor directory.Actor, orgID, id
 			return err
 		}
 		return audit(ctx, tx, orgID, actor, "user.remove", "User", id, auditUser(cur),
-			map[string]any{"apiTokensRevoked": tokens.RowsAffected(), "bindingsRemoved": bindings.RowsAffected(), "gitIdentitiesReleased": released.RowsAffected()})
+			map[string]any{"apiTokensRevoked": tokens, "bindingsRemoved": bindings.RowsAffected(), "gitIdentitiesReleased": released.RowsAffected()})
 	})
 	return out, err
 }
@@ -230,10 +221,7 @@ type AuditQuery struct {
 
 // QueryAudit lists audit events, newest first, and how many match.
 func (db *DB) QueryAudit(ctx context.Context, orgID string, q AuditQuery) ([]AuditEvent, int, error) {
-	limit := q.Limit
-	if limit <= 0 || limit > 500 {
-		limit = 100
-	}
+	limit := pageLimit(q.Limit)
 	const where = `org_id = $1 AND ($2 = '' OR actor = $2) AND ($3 = '' OR action = $3) AND ($4 = '' OR resource_type = $4)
 		AND ($5 = '' OR resource_id = $5) AND ($6::timestamptz IS NULL OR occurred_at >= $6) AND ($7::timestamptz IS NULL OR occurred_at < $7)`
 	args := []any{orgID, q.Actor, q.Action, q.ResourceType, q.ResourceID, q.Since, q.Until}
@@ -246,10 +234,6 @@ func (db *DB) QueryAudit(ctx context.Context, orgID string, q AuditQuery) ([]Aud
 	if err != nil {
 		return nil, 0, err
 	}
-	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEvent, error) {
-		var e AuditEvent
-		err := r.Scan(&e.ID, &e.OccurredAt, &e.Actor, &e.Action, &e.ResourceType, &e.ResourceID, &e.Before, &e.After)
-		return e, err
-	})
+	events, err := pgx.CollectRows(rows, scanAuditEvent)
 	return events, total, err
 }

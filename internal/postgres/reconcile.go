@@ -694,10 +694,7 @@ type ConflictQuery struct {
 // ReconcileConflicts lists the organization's conflicts, open ones first,
 // oldest first, each with the identity it is about and its reason.
 func (db *DB) ReconcileConflicts(ctx context.Context, orgID string, q ConflictQuery) ([]ReconcileConflict, error) {
-	limit := q.Limit
-	if limit <= 0 || limit > 500 {
-		limit = 100
-	}
+	limit := pageLimit(q.Limit)
 	rows, err := db.Pool.Query(ctx, `SELECT c.id, c.org_id, c.kind, c.identity_id, c.detail, c.first_seen, c.last_seen, c.resolved_at,
 			g.provider || ' ' || CASE WHEN g.email = '' THEN g.login WHEN g.login = '' THEN g.email ELSE g.email || ' (' || g.login || ')' END
 		FROM reconcile_conflicts c JOIN git_identities g ON g.org_id = c.org_id AND g.id = c.identity_id

@@ -35,7 +35,7 @@ func (db *DB) CreateSession(ctx context.Context, orgID, userID string, ttl time.
 		return "", mapErr(err, "session")
 	}
 	if tag.RowsAffected() == 0 {
-		return "", forbiddenf("the account is not active in this organization")
+		return "", directory.Forbiddenf("the account is not active in this organization")
 	}
 	return id, nil
 }
@@ -116,6 +116,20 @@ func revokeUserSessions(ctx context.Context, q interface {
 }, orgID, userID string) (int64, error) {
 	tag, err := q.Exec(ctx, `UPDATE sessions SET revoked_at = now() WHERE org_id = $1 AND user_id = $2 AND revoked_at IS NULL`, orgID, userID)
 	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+// revokeUserAccess ends, in the caller's transaction, everything that lets
+// a user act: its API tokens and its login sessions (deactivation and
+// removal). It returns how many tokens it revoked.
+func revokeUserAccess(ctx context.Context, tx pgx.Tx, orgID, userID string) (int64, error) {
+	tag, err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE org_id = $1 AND owner_id = $2 AND revoked_at IS NULL`, orgID, userID)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := revokeUserSessions(ctx, tx, orgID, userID); err != nil {
 		return 0, err
 	}
 	return tag.RowsAffected(), nil

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -11,10 +10,6 @@ import (
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 )
-
-func forbiddenf(format string, args ...any) error {
-	return &directory.Error{Kind: directory.ErrForbidden, Msg: fmt.Sprintf(format, args...)}
-}
 
 // LinkLogin resolves a verified OpenID Connect login to a user of the
 // organization, in this order:
@@ -34,7 +29,7 @@ func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClai
 	if c.Issuer == "" || c.Subject == "" {
 		return directory.User{}, false, directory.Invalidf("the login has no issuer or subject")
 	}
-	c.Email = strings.ToLower(strings.TrimSpace(c.Email))
+	c.Email = directory.NormalizeEmail(c.Email)
 	actor := directory.Actor{Kind: "oidc", Name: c.Issuer + "#" + c.Subject}
 	var (
 		out    directory.User
@@ -78,7 +73,7 @@ func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClai
 		}
 		switch {
 		case len(found) > 1:
-			return forbiddenf("your login matches more than one account in this organization (by %s); ask an administrator to resolve it", how)
+			return directory.Forbiddenf("your login matches more than one account in this organization (by %s); ask an administrator to resolve it", how)
 		case len(found) == 1:
 			u = found[0]
 			if err := mayLogIn(u); err != nil {
@@ -93,7 +88,7 @@ func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClai
 				return err
 			}
 			if other {
-				return forbiddenf("the account %s is already linked to another login of this identity provider; ask an administrator", u.UserName)
+				return directory.Forbiddenf("the account %s is already linked to another login of this identity provider; ask an administrator", u.UserName)
 			}
 		case policy.Allows(c.Email, c.EmailVerified):
 			if u, err = createJITUser(ctx, tx, actor, orgID, c); err != nil {
@@ -101,9 +96,9 @@ func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClai
 			}
 			how = "jit"
 		case c.Email == "":
-			return forbiddenf("you have no account in this organization, and your identity provider sent no email to find one by")
+			return directory.Forbiddenf("you have no account in this organization, and your identity provider sent no email to find one by")
 		default:
-			return forbiddenf("%s has no account in this organization; ask an administrator to provision or invite you", c.Email)
+			return directory.Forbiddenf("%s has no account in this organization; ask an administrator to provision or invite you", c.Email)
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO user_links (org_id, issuer, subject, user_id) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (org_id, issuer, subject) DO NOTHING`, orgID, c.Issuer, c.Subject, u.ID)
@@ -130,13 +125,13 @@ func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClai
 func mayLogIn(u directory.User) error {
 	switch {
 	case u.Kind == directory.KindService || u.Source == directory.SourceService:
-		return forbiddenf("%s is a service account: it authenticates with API tokens and cannot sign in", u.UserName)
+		return directory.Forbiddenf("%s is a service account: it authenticates with API tokens and cannot sign in", u.UserName)
 	case u.Source == directory.SourceBreakGlass:
-		return forbiddenf("the break-glass owner cannot sign in through the identity provider; use the break-glass login")
+		return directory.Forbiddenf("the break-glass owner cannot sign in through the identity provider; use the break-glass login")
 	case u.RemovedAt != nil:
-		return forbiddenf("your account %s was removed from this organization", u.UserName)
+		return directory.Forbiddenf("your account %s was removed from this organization", u.UserName)
 	case !u.Active:
-		return forbiddenf("your account %s is deactivated in this organization", u.UserName)
+		return directory.Forbiddenf("your account %s is deactivated in this organization", u.UserName)
 	}
 	return nil
 }
@@ -164,7 +159,7 @@ func createJITUser(ctx context.Context, tx pgx.Tx, actor directory.Actor, orgID 
 		orgID, u.UserName, nullIfEmpty(u.DisplayName), u.Emails, u.Attributes, c.EmailVerified))
 	if errors.Is(err, pgx.ErrNoRows) {
 		// An unverified email that is another user's userName.
-		return u, forbiddenf("an account named %s exists already in this organization but could not be matched to your login; ask an administrator", c.Email)
+		return u, directory.Forbiddenf("an account named %s exists already in this organization but could not be matched to your login; ask an administrator", c.Email)
 	}
 	if err != nil {
 		return u, userErr(err, u)

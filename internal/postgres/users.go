@@ -170,12 +170,9 @@ func (db *DB) whyTaken(ctx context.Context, actor directory.Actor, u directory.U
 // such user in the organization. (Users of other sources are invisible to
 // SCIM; see Member.)
 func (db *DB) User(ctx context.Context, orgID, id string) (directory.User, error) {
-	if !isUUID(id) {
+	u, err := db.Member(ctx, orgID, id)
+	if err == nil && u.Source != directory.SourceSCIM {
 		return directory.User{}, directory.NotFoundf("user %q not found", id)
-	}
-	u, err := scanUser(db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.id = $2 AND u.source = 'scim'`, orgID, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return u, directory.NotFoundf("user %q not found", id)
 	}
 	return u, err
 }
@@ -224,10 +221,7 @@ func (db *DB) UpdateUser(ctx context.Context, actor directory.Actor, orgID, id s
 			action = "user.deactivate"
 			// A deactivated user is inactive for the whole system: its API
 			// tokens and login sessions end with it.
-			if _, err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE org_id = $1 AND owner_id = $2 AND revoked_at IS NULL`, orgID, id); err != nil {
-				return err
-			}
-			if _, err := revokeUserSessions(ctx, tx, orgID, id); err != nil {
+			if _, err := revokeUserAccess(ctx, tx, orgID, id); err != nil {
 				return err
 			}
 		case !cur.Active && out.Active:
