@@ -107,17 +107,16 @@ var apiAuthSQL = `SELECT o.id, o.slug, o.name, o.created_at,
 
 // apiAuthRow receives a row of apiAuthSQL.
 type apiAuthRow struct {
-	auth   APIAuth
-	hash   []byte
-	groups []directory.GroupRef
-	a      accessRow
+	auth APIAuth
+	hash []byte
+	a    accessRow
 }
 
 func (r *apiAuthRow) dest() []any {
-	o, t, u := &r.auth.Org, &r.auth.Token, &r.auth.Owner
-	return append([]any{&o.ID, &o.Slug, &o.Name, &o.CreatedAt, &t.ID, &t.OrgID, &t.Name, &t.CreatedAt, &t.ExpiresAt, &t.LastUsedAt, &t.RevokedAt, &t.OwnerID, &r.hash,
-		&u.ID, &u.OrgID, &u.UserName, &u.ExternalID, &u.Active, &u.DisplayName, &u.GivenName, &u.FamilyName,
-		&u.Emails, &u.Attributes, &u.Version, &u.CreatedAt, &u.UpdatedAt, &u.Kind, &u.Source, &u.RemovedAt, &r.groups}, r.a.dest()...)
+	o, t := &r.auth.Org, &r.auth.Token
+	d := append([]any{&o.ID, &o.Slug, &o.Name, &o.CreatedAt, &t.ID, &t.OrgID, &t.Name, &t.CreatedAt, &t.ExpiresAt, &t.LastUsedAt, &t.RevokedAt, &t.OwnerID, &r.hash},
+		userDest(&r.auth.Owner)...)
+	return append(d, r.a.dest()...)
 }
 
 // apiAuthResult checks the token of a row of apiAuthSQL, given the error
@@ -130,7 +129,6 @@ func (db *DB) apiAuthResult(ctx context.Context, r *apiAuthRow, want []byte, err
 		return APIAuth{}, err
 	}
 	auth := r.auth
-	auth.Owner.Groups = r.groups
 	if subtle.ConstantTimeCompare(r.hash, want) != 1 || auth.Token.Status(db.now()) != directory.TokenActive || auth.Owner.Status() != directory.StatusActive {
 		return APIAuth{}, directory.ErrUnauthorized
 	}

@@ -269,16 +269,11 @@ func (db *DB) ResolveGit(ctx context.Context, orgID, provider, email, login stri
 		ORDER BY ($3 <> '' AND i.email = $3 AND i.login = $4) DESC, ($3 <> '' AND i.email = $3) DESC, i.last_seen DESC
 		LIMIT 1`, orgID, provider, email, login)
 	var a Attribution
-	var groups []directory.GroupRef
 	g := &a.Identity
-	u := &a.User
-	err := row.Scan(&g.ID, &g.OrgID, &g.Provider, &g.Email, &g.Login, &g.Name, &g.FirstSeen, &g.LastSeen, &g.Commits,
-		&g.UserID, &g.MappedBy, &g.MappedAt, &g.Repos,
-		&u.ID, &u.OrgID, &u.UserName, &u.ExternalID, &u.Active, &u.DisplayName, &u.GivenName, &u.FamilyName,
-		&u.Emails, &u.Attributes, &u.Version, &u.CreatedAt, &u.UpdatedAt, &u.Kind, &u.Source, &u.RemovedAt, &groups)
+	err := row.Scan(append([]any{&g.ID, &g.OrgID, &g.Provider, &g.Email, &g.Login, &g.Name, &g.FirstSeen, &g.LastSeen, &g.Commits,
+		&g.UserID, &g.MappedBy, &g.MappedAt, &g.Repos}, userDest(&a.User)...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, directory.NotFoundf("no user is mapped to %s identity %s", provider, strings.TrimSpace(email+" "+login))
 	}
-	u.Groups = groups
 	return a, err
 }

@@ -54,7 +54,6 @@ func (db *DB) SessionUser(ctx context.Context, orgSlug, id string, idle time.Dur
 	hash := directory.HashSecret(id)
 	var stale bool
 	var u directory.User
-	var groups []directory.GroupRef
 	// Times are compared with the database's clock, which every replica
 	// shares.
 	err := db.Pool.QueryRow(ctx, `SELECT s.org_id, s.user_id, s.created_at, s.last_seen_at, s.expires_at,
@@ -64,10 +63,7 @@ func (db *DB) SessionUser(ctx context.Context, orgSlug, id string, idle time.Dur
 			AND ($3::interval IS NULL OR s.last_seen_at > now() - $3::interval)
 			AND u.active AND u.removed_at IS NULL AND u.kind = 'human'`,
 		orgSlug, hash, idleInterval(idle)).
-		Scan(&s.OrgID, &s.UserID, &s.CreatedAt, &s.LastSeenAt, &s.ExpiresAt, &stale,
-			&u.ID, &u.OrgID, &u.UserName, &u.ExternalID, &u.Active, &u.DisplayName, &u.GivenName, &u.FamilyName,
-			&u.Emails, &u.Attributes, &u.Version, &u.CreatedAt, &u.UpdatedAt, &u.Kind, &u.Source, &u.RemovedAt, &groups)
-	u.Groups = groups
+		Scan(append([]any{&s.OrgID, &s.UserID, &s.CreatedAt, &s.LastSeenAt, &s.ExpiresAt, &stale}, userDest(&u)...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, directory.User{}, directory.ErrUnauthorized
 	}

@@ -27,11 +27,15 @@ func scanUser(row pgx.Row) (directory.User, error) { return scanUserAnd(row) }
 // scanUserAnd scans userColumns, then extra.
 func scanUserAnd(row pgx.Row, extra ...any) (directory.User, error) {
 	var u directory.User
-	var groups []directory.GroupRef
-	err := row.Scan(append([]any{&u.ID, &u.OrgID, &u.UserName, &u.ExternalID, &u.Active, &u.DisplayName, &u.GivenName, &u.FamilyName,
-		&u.Emails, &u.Attributes, &u.Version, &u.CreatedAt, &u.UpdatedAt, &u.Kind, &u.Source, &u.RemovedAt, &groups}, extra...)...)
-	u.Groups = groups
+	err := row.Scan(append(userDest(&u), extra...)...)
 	return u, err
+}
+
+// userDest is where userColumns scan to: every statement that reads a
+// user with other columns appends them to (or puts them before) these.
+func userDest(u *directory.User) []any {
+	return []any{&u.ID, &u.OrgID, &u.UserName, &u.ExternalID, &u.Active, &u.DisplayName, &u.GivenName, &u.FamilyName,
+		&u.Emails, &u.Attributes, &u.Version, &u.CreatedAt, &u.UpdatedAt, &u.Kind, &u.Source, &u.RemovedAt, &u.Groups}
 }
 
 func nullIfEmpty(s string) *string {
