@@ -135,7 +135,7 @@ func (s *ReconcileSession) ApplyDeclaredAccount(ctx context.Context, actor direc
 			n++
 		}
 		if c.Enable || c.Disable {
-			if err := setEnabled(ctx, tx, actor, orgID, id, c.Enable); err != nil {
+			if _, err := setEnabled(ctx, tx, actor, orgID, id, c.Enable); err != nil {
 				return err
 			}
 			n++
@@ -242,20 +242,6 @@ func setDeclaredAttrs(ctx context.Context, tx pgx.Tx, actor directory.Actor, org
 	return audit(ctx, tx, orgID, actor, "sa.update", "ServiceAccount", id,
 		map[string]any{"name": name, "description": before, "owner": beforeOwner},
 		map[string]any{"name": name, "description": description, "owner": owner})
-}
-
-// setEnabled is SetServiceAccountEnabled's write.
-func setEnabled(ctx context.Context, tx pgx.Tx, actor directory.Actor, orgID, id string, enabled bool) error {
-	var name string
-	if err := tx.QueryRow(ctx, `UPDATE users u SET active = $3, attributes = jsonb_set(u.attributes, '{active}', to_jsonb($3::boolean)),
-		version = u.version + 1, updated_at = now() WHERE u.org_id = $1 AND u.id = $2 RETURNING u.user_name`, orgID, id, enabled).Scan(&name); err != nil {
-		return err
-	}
-	action := "sa.disable"
-	if enabled {
-		action = "sa.enable"
-	}
-	return audit(ctx, tx, orgID, actor, action, "ServiceAccount", id, nil, map[string]any{"name": name})
 }
 
 func deleteAccountBindings(ctx context.Context, tx pgx.Tx, actor directory.Actor, orgID, accountID string, ids []string) (int, error) {

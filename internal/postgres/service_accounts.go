@@ -91,18 +91,26 @@ func (db *DB) SetServiceAccountEnabled(ctx context.Context, actor directory.Acto
 	var out directory.User
 	err = db.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		out, err = scanUser(tx.QueryRow(ctx, `UPDATE users u SET active = $3, attributes = jsonb_set(u.attributes, '{active}', to_jsonb($3::boolean)),
-			version = u.version + 1, updated_at = now() WHERE u.org_id = $1 AND u.id = $2 RETURNING `+userColumns, orgID, sa.ID, enabled))
-		if err != nil {
-			return err
-		}
-		action := "sa.disable"
-		if enabled {
-			action = "sa.enable"
-		}
-		return audit(ctx, tx, orgID, actor, action, "ServiceAccount", sa.ID, nil, map[string]any{"name": sa.UserName})
+		out, err = setEnabled(ctx, tx, actor, orgID, sa.ID, enabled)
+		return err
 	})
 	return out, err
+}
+
+// setEnabled enables or disables a service account in the caller's
+// transaction, with its audit event: the write of SetServiceAccountEnabled
+// and of declared accounts.
+func setEnabled(ctx context.Context, tx pgx.Tx, actor directory.Actor, orgID, id string, enabled bool) (directory.User, error) {
+	sa, err := scanUser(tx.QueryRow(ctx, `UPDATE users u SET active = $3, attributes = jsonb_set(u.attributes, '{active}', to_jsonb($3::boolean)),
+		version = u.version + 1, updated_at = now() WHERE u.org_id = $1 AND u.id = $2 RETURNING `+userColumns, orgID, id, enabled))
+	if err != nil {
+		return sa, err
+	}
+	action := "sa.disable"
+	if enabled {
+		action = "sa.enable"
+	}
+	return sa, audit(ctx, tx, orgID, actor, action, "ServiceAccount", id, nil, map[string]any{"name": sa.UserName})
 }
 
 // DeleteServiceAccount deletes a service account: it is marked removed (the
