@@ -82,6 +82,7 @@ func (db *DB) IngestGitObservations(ctx context.Context, orgID string, obs []dir
 				RETURNING id`, orgID, k.provider, k.email, k.login, name, first, last).Scan(&id); err != nil {
 				return mapErr(err, "git identity")
 			}
+			newCommits := int64(0)
 			for _, i := range idx {
 				o := obs[i]
 				at := o.At
@@ -105,10 +106,13 @@ func (db *DB) IngestGitObservations(ctx context.Context, orgID string, obs []dir
 					orgID, id, o.Repo, at, counted); err != nil {
 					return err
 				}
-				if counted > 0 {
-					if _, err := tx.Exec(ctx, `UPDATE git_identities SET commits = commits + 1 WHERE org_id = $1 AND id = $2`, orgID, id); err != nil {
-						return err
-					}
+				newCommits += counted
+			}
+			// One write of the identity's count for the whole batch, not
+			// one row version per new commit.
+			if newCommits > 0 {
+				if _, err := tx.Exec(ctx, `UPDATE git_identities SET commits = commits + $3 WHERE org_id = $1 AND id = $2`, orgID, id, newCommits); err != nil {
+					return err
 				}
 			}
 		}
