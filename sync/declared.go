@@ -617,8 +617,31 @@ func applyAccount(ctx context.Context, sess *postgres.ReconcileSession, orgID st
 }
 
 // reconcileDeclared is the service-accounts job.
+// declaredOnce reads and checks the service accounts file once per run:
+// every organization's job reads the same file, resolved against
+// organizations, people and workspaces, which no job writes. A failure
+// that is not the file's (a read or query error) is not kept, so the next
+// organization tries again.
+type declaredOnce struct {
+	loaded bool
+	f      declaredFile
+	err    error
+}
+
+func (d *declaredOnce) load(ctx context.Context, path string, look declaredLookup) (declaredFile, error) {
+	if d.loaded {
+		return d.f, d.err
+	}
+	f, err := loadDeclared(ctx, path, look)
+	var fe *FileError
+	if err == nil || errors.As(err, &fe) {
+		d.loaded, d.f, d.err = true, f, err
+	}
+	return f, err
+}
+
 func reconcileDeclared(ctx context.Context, r *Reconciler, o *orgRun, js *JobSummary) error {
-	f, err := loadDeclared(ctx, r.cfg.ServiceAccountsFile, sessionLookup{store: r.cfg.Store, sess: o.sess})
+	f, err := o.declared.load(ctx, r.cfg.ServiceAccountsFile, sessionLookup{store: r.cfg.Store, sess: o.sess})
 	if err != nil {
 		return err
 	}

@@ -176,11 +176,12 @@ func (r *Reconciler) RunOnce(ctx context.Context, orgSlug string, dryRun bool) (
 		return sum, fmt.Errorf("reconcile: list organizations: %w", err)
 	}
 	failed := 0
+	declared := &declaredOnce{}
 	for _, o := range orgs {
 		if ctx.Err() != nil {
 			break
 		}
-		res := r.runOrg(ctx, sess, o, dryRun)
+		res := r.runOrg(ctx, sess, o, dryRun, declared)
 		if res.Outcome != postgres.RunOK {
 			failed++
 		}
@@ -210,6 +211,9 @@ type orgRun struct {
 	// surveyed is the local clock when the survey began, for durations
 	// (StartedAt is the database's clock).
 	surveyed time.Time
+	// declared is the run's service accounts file, shared by its
+	// organizations.
+	declared *declaredOnce
 }
 
 type job struct {
@@ -228,7 +232,7 @@ var jobs = []job{
 	{JobExpiry, expiry},
 }
 
-func (r *Reconciler) runOrg(ctx context.Context, sess *postgres.ReconcileSession, org directory.Organization, dry bool) OrgSummary {
+func (r *Reconciler) runOrg(ctx context.Context, sess *postgres.ReconcileSession, org directory.Organization, dry bool, declared *declaredOnce) OrgSummary {
 	res := OrgSummary{Org: org.Slug, OrgID: org.ID, Outcome: postgres.RunOK}
 	began := time.Now()
 	fail := func(what string, err error) {
@@ -240,7 +244,7 @@ func (r *Reconciler) runOrg(ctx context.Context, sess *postgres.ReconcileSession
 		res.Outcome = postgres.RunError
 		res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", what, err))
 	}
-	o := &orgRun{org: org, sess: sess, dry: dry}
+	o := &orgRun{org: org, sess: sess, dry: dry, declared: declared}
 	now := r.now()
 	o.pruneBefore = now.AddDate(0, 0, -r.cfg.RetentionDays)
 	o.historyFrom = now.AddDate(0, 0, -r.cfg.HistoryDays)
