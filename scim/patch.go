@@ -3,6 +3,7 @@ package scim
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	elimity "github.com/elimity-com/scim"
@@ -256,7 +257,7 @@ func (p *patcher) filtered(verb string, container map[string]any, a attribute, f
 		if sub == "" {
 			keep := list[:0:0]
 			for i, el := range list {
-				if !containsInt(matched, i) {
+				if !slices.Contains(matched, i) {
 					keep = append(keep, el)
 				}
 			}
@@ -308,18 +309,10 @@ func setList(container map[string]any, name string, list []any) {
 	container[name] = list
 }
 
-func containsInt(list []int, x int) bool {
-	for _, y := range list {
-		if x == y {
-			return true
-		}
-	}
-	return false
-}
-
 func containsValue(list []any, v any) bool {
+	nv := directory.NormalJSON(v)
 	for _, x := range list {
-		if reflect.DeepEqual(directory.NormalJSON(x), directory.NormalJSON(v)) {
+		if reflect.DeepEqual(directory.NormalJSON(x), nv) {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"maps"
 	"strings"
 )
 
@@ -105,9 +106,7 @@ func (p projection) apply(attrs map[string]any) map[string]any {
 		}
 	} else {
 		out = make(map[string]any, len(attrs))
-		for k, v := range attrs {
-			out[k] = v
-		}
+		maps.Copy(out, attrs)
 	}
 	for _, ex := range p.exclude {
 		removeAttr(out, ex)
@@ -177,10 +176,7 @@ func removeAttr(m map[string]any, a projAttr) {
 			return
 		}
 		if ext, ok := m[a.urn].(map[string]any); ok {
-			c := make(map[string]any, len(ext))
-			for k, v := range ext {
-				c[k] = v
-			}
+			c := maps.Clone(ext)
 			removeAttr(c, projAttr{name: a.name, sub: a.sub})
 			m[a.urn] = c
 		}
@@ -191,12 +187,8 @@ func removeAttr(m map[string]any, a projAttr) {
 		return
 	}
 	if sub, ok := m[a.name].(map[string]any); ok {
-		c := make(map[string]any, len(sub))
-		for k, v := range sub {
-			if k != a.sub {
-				c[k] = v
-			}
-		}
+		c := maps.Clone(sub)
+		delete(c, a.sub)
 		m[a.name] = c
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -125,9 +126,7 @@ type users struct {
 func (h users) resource(r *http.Request, u directory.User) elimity.Resource {
 	req := info(r)
 	attrs := make(map[string]any, len(u.Attributes)+2)
-	for k, v := range u.Attributes {
-		attrs[k] = v
-	}
+	maps.Copy(attrs, u.Attributes)
 	attrs["active"] = u.Active
 	if len(u.Groups) > 0 {
 		groups := make([]any, len(u.Groups))
@@ -240,9 +239,7 @@ type groups struct {
 func (h groups) resource(r *http.Request, g directory.Group) elimity.Resource {
 	req := info(r)
 	attrs := make(map[string]any, len(g.Attributes)+2)
-	for k, v := range g.Attributes {
-		attrs[k] = v
-	}
+	maps.Copy(attrs, g.Attributes)
 	attrs["displayName"] = g.DisplayName
 	if g.Members != nil {
 		members := make([]any, len(g.Members))

@@ -86,10 +86,6 @@ func makePlan(sv postgres.ReconcileSurvey) plan {
 	return p
 }
 
-// ConflictKinds lists the kinds of conflicts, as stored and shown.
-var ConflictKinds = []string{postgres.ConflictAmbiguousEmail, postgres.ConflictMappedToRemoved, postgres.ConflictContradictsEmail,
-	postgres.ConflictAmbiguousLogin}
-
 // unmapped plans an unmapped identity: auto-map it, report it, or leave it.
 // Two things can name its user: its email, when the address is a person's
 // and exactly one active user has verified it; and its GitHub login, when

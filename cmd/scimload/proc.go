@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,12 +163,7 @@ func hasScimbridgeServe(args []string) bool {
 	if len(args) < 2 || !strings.Contains(filepath.Base(args[0]), "scimbridge") {
 		return false
 	}
-	for _, a := range args[1:] {
-		if a == "serve" {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(args[1:], "serve")
 }
 
 func procPIDs() []int {

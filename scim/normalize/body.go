@@ -23,16 +23,9 @@ import (
 // password, id, meta and groups are left alone: the handler drops password,
 // the library strips the read-only ones.
 func Body(r Resource, body []byte) ([]byte, error) {
-	if err := r.valid(); err != nil {
-		return nil, err
-	}
-	v, err := decodeJSON(body)
+	obj, err := decodeObject(r, body)
 	if err != nil {
 		return nil, err
-	}
-	obj, ok := v.(*object)
-	if !ok {
-		return nil, errorf(scimInvalidSyntax, "the body must be a JSON object, not %s", kindOf(v))
 	}
 	stripNulls(obj)
 	if err := checkFoldDuplicates(obj); err != nil {
@@ -427,4 +420,21 @@ func membersList(v any) ([]any, error) {
 		}
 	}
 	return list, nil
+}
+
+// decodeObject checks the resource type and decodes a body that must be a
+// JSON object: how Body and Patch begin.
+func decodeObject(r Resource, body []byte) (*object, error) {
+	if err := r.valid(); err != nil {
+		return nil, err
+	}
+	v, err := decodeJSON(body)
+	if err != nil {
+		return nil, err
+	}
+	obj, ok := v.(*object)
+	if !ok {
+		return nil, errorf(scimInvalidSyntax, "the body must be a JSON object, not %s", kindOf(v))
+	}
+	return obj, nil
 }

@@ -32,16 +32,9 @@ import (
 // Operations are numbered from 1 in error details, counting the operations
 // of the request as sent.
 func Patch(r Resource, body []byte) ([]byte, error) {
-	if err := r.valid(); err != nil {
-		return nil, err
-	}
-	v, err := decodeJSON(body)
+	obj, err := decodeObject(r, body)
 	if err != nil {
 		return nil, err
-	}
-	obj, ok := v.(*object)
-	if !ok {
-		return nil, errorf(scimInvalidSyntax, "the body must be a JSON object, not %s", kindOf(v))
 	}
 	si, err := obj.lookupFold("schemas")
 	if err != nil {
