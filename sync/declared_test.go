@@ -311,9 +311,7 @@ func TestDeclaredInvalidFileIsRejectedWhole(t *testing.T) {
 		t.Fatal(err)
 	}
 	gone := e.member("gone", "gone@example.com")
-	if _, err := e.db.RemoveMember(e.ctx, tester, e.org.ID, gone.ID); err != nil {
-		t.Fatal(err)
-	}
+	e.remove(gone)
 	e.userIn(e.newOrg("elsewhere"), "stranger", "stranger@example.com")
 	e.write(validFile)
 	e.mustRun(false)

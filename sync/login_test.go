@@ -25,45 +25,45 @@ func TestAutoMapByGitHubLogin(t *testing.T) {
 	}{
 		{"sibling of an identity mapped by hand is mapped by its login", func(e *env) directory.GitIdentity {
 			ann := e.user("ann", "ann@example.com")
-			e.mapTo(e.seenOn("github", "ann@home.example", "ann-gh"), ann)
+			e.mappedSeen("ann@home.example", "ann-gh", ann)
 			return e.seenOn("github", "a.n@laptop-work.example", "ann-gh")
 		}, "ann", "same GitHub login (ann-gh) as an identity mapped to ann", ""},
 		{"logins compare case-insensitively", func(e *env) directory.GitIdentity {
 			ann := e.user("ann", "ann@example.com")
-			e.mapTo(e.seenOn("github", "ann@home.example", "Ann-GH"), ann)
+			e.mappedSeen("ann@home.example", "Ann-GH", ann)
 			return e.seenOn("github", "a.n@laptop-work.example", "ANN-gh")
 		}, "ann", "same GitHub login (ann-gh)", ""},
 		{"a noreply address carries its login", func(e *env) directory.GitIdentity {
 			ann := e.user("ann", "ann@example.com")
-			e.mapTo(e.seenOn("github", "ann@home.example", "ann-gh"), ann)
+			e.mappedSeen("ann@home.example", "ann-gh", ann)
 			return e.seenOn("github", "12345+Ann-GH@users.noreply.github.com", "")
 		}, "ann", "same GitHub login (ann-gh)", ""},
 		{"a noreply address mapped by hand lends its login", func(e *env) directory.GitIdentity {
 			ann := e.user("ann", "ann@example.com")
-			e.mapTo(e.seenOn("github", "ann-gh@users.noreply.github.com", ""), ann)
+			e.mappedSeen("ann-gh@users.noreply.github.com", "", ann)
 			return e.seenOn("github", "", "ann-gh")
 		}, "ann", "same GitHub login (ann-gh)", ""},
 		{"a machine-local address is mapped by its login, not by the address", func(e *env) directory.GitIdentity {
 			ann := e.user("ann", "ann@example.com", "ann@laptop.local")
-			e.mapTo(e.seenOn("github", "ann@example.com", "ann-gh"), ann)
+			e.mappedSeen("ann@example.com", "ann-gh", ann)
 			return e.seenOn("github", "ann@laptop.local", "ann-gh")
 		}, "ann", "same GitHub login (ann-gh)", ""},
 		{"login and email of the same user map by email", func(e *env) directory.GitIdentity {
 			ann := e.user("ann", "ann@example.com")
-			e.mapTo(e.seenOn("github", "ann@home.example", "ann-gh"), ann)
+			e.mappedSeen("ann@home.example", "ann-gh", ann)
 			return e.seenOn("github", "ann@example.com", "ann-gh")
 		}, "ann", "the only active user with this verified email", ""},
 		{"login on identities of two users is a conflict", func(e *env) directory.GitIdentity {
 			ann := e.user("ann", "ann@example.com")
 			bob := e.user("bob", "bob@example.com")
-			e.mapTo(e.seenOn("github", "ann@home.example", "shared-gh"), ann)
-			e.mapTo(e.seenOn("github", "bob@home.example", "shared-gh"), bob)
+			e.mappedSeen("ann@home.example", "shared-gh", ann)
+			e.mappedSeen("bob@home.example", "shared-gh", bob)
 			return e.seenOn("github", "someone@laptop-work.example", "shared-gh")
 		}, "", "", "ambiguous-login: GitHub login shared-gh is on identities mapped to 2 users (ann, bob): map the identity by hand"},
 		{"login of one user and email of another is a conflict", func(e *env) directory.GitIdentity {
 			ann := e.user("ann", "ann@example.com")
 			e.user("bob", "bob@example.com")
-			e.mapTo(e.seenOn("github", "ann@home.example", "ann-gh"), ann)
+			e.mappedSeen("ann@home.example", "ann-gh", ann)
 			return e.seenOn("github", "bob@example.com", "ann-gh")
 		}, "", "", "ambiguous-login: GitHub login ann-gh is on an identity mapped to ann, but bob@example.com is a verified email of bob"},
 		{"one login whose unmapped identities carry two users' emails is a conflict", func(e *env) directory.GitIdentity {
@@ -74,21 +74,19 @@ func TestAutoMapByGitHubLogin(t *testing.T) {
 		}, "", "", "ambiguous-login: GitHub login shared-gh is on identities whose emails are verified emails of 2 users (ann, bob)"},
 		{"deactivated owner's login maps nothing", func(e *env) directory.GitIdentity {
 			ann := e.user("ann", "ann@example.com")
-			e.mapTo(e.seenOn("github", "ann@home.example", "ann-gh"), ann)
+			e.mappedSeen("ann@home.example", "ann-gh", ann)
 			e.setActive(ann, false)
 			return e.seenOn("github", "a.n@laptop-work.example", "ann-gh")
 		}, "", "", ""},
 		{"removed owner's login maps nothing", func(e *env) directory.GitIdentity {
 			ann := e.member("ann", "ann@example.com")
-			e.mapTo(e.seenOn("github", "ann@home.example", "ann-gh"), ann)
-			if _, err := e.db.RemoveMember(e.ctx, tester, e.org.ID, ann.ID); err != nil {
-				e.t.Fatal(err)
-			}
+			e.mappedSeen("ann@home.example", "ann-gh", ann)
+			e.remove(ann)
 			return e.seenOn("github", "a.n@laptop-work.example", "ann-gh")
 		}, "", "", ""},
 		{"the same login on GitLab is another account", func(e *env) directory.GitIdentity {
 			ann := e.user("ann", "ann@example.com")
-			e.mapTo(e.seenOn("github", "ann@home.example", "ann-gh"), ann)
+			e.mappedSeen("ann@home.example", "ann-gh", ann)
 			return e.seenOn("gitlab", "a.n@laptop-work.example", "ann-gh")
 		}, "", "", ""},
 		{"a GitLab mapping lends no login to GitHub", func(e *env) directory.GitIdentity {
@@ -98,12 +96,10 @@ func TestAutoMapByGitHubLogin(t *testing.T) {
 		}, "", "", ""},
 		{"an identity an admin unmapped is not mapped again by login", func(e *env) directory.GitIdentity {
 			ann := e.user("ann", "ann@example.com")
-			e.mapTo(e.seenOn("github", "ann@home.example", "ann-gh"), ann)
+			e.mappedSeen("ann@home.example", "ann-gh", ann)
 			g := e.seenOn("github", "a.n@laptop-work.example", "ann-gh")
 			e.mapTo(g, ann)
-			if err := e.db.UnmapGitIdentity(e.ctx, tester, e.org.ID, g.ID); err != nil {
-				e.t.Fatal(err)
-			}
+			e.unmap(g)
 			return g
 		}, "", "", ""},
 		{"a login nobody mapped maps nothing", func(e *env) directory.GitIdentity {
@@ -247,9 +243,7 @@ func TestLoginSiblingsFollowChangesOnIncrementalRuns(t *testing.T) {
 	if got := e.openConflicts(); !slices.Equal(slices.Sorted(slices.Values(got)), want) {
 		t.Fatalf("conflicts %q, want %q\n%s", got, want, summaryOf(res))
 	}
-	if err := e.db.UnmapGitIdentity(e.ctx, tester, e.org.ID, bobs.ID); err != nil {
-		t.Fatal(err)
-	}
+	e.unmap(bobs)
 	res = e.run(false)
 	if res.Since == nil || e.identity(third.ID).UserID != ann.ID || len(e.openConflicts()) != 0 || len(res.Resolved) != 2 {
 		t.Fatalf("after bob's mapping went: identity %+v, conflicts %q\n%s", e.identity(third.ID), e.openConflicts(), summaryOf(res))

@@ -71,18 +71,14 @@ func TestAutoMap(t *testing.T) {
 		}, "", ""},
 		{"removed user's email is not auto-mapped", func(e *env) directory.GitIdentity {
 			ann := e.member("ann", "ann@example.com")
-			if _, err := e.db.RemoveMember(e.ctx, tester, e.org.ID, ann.ID); err != nil {
-				e.t.Fatal(err)
-			}
+			e.remove(ann)
 			return e.seen("ann@example.com")
 		}, "", ""},
 		{"identity an admin unmapped is not mapped again", func(e *env) directory.GitIdentity {
 			ann := e.user("ann", "ann@example.com")
 			g := e.seen("ann@example.com")
 			e.mapTo(g, ann)
-			if err := e.db.UnmapGitIdentity(e.ctx, tester, e.org.ID, g.ID); err != nil {
-				e.t.Fatal(err)
-			}
+			e.unmap(g)
 			return g
 		}, "", ""},
 		{"unknown email stays unmapped", func(e *env) directory.GitIdentity {
@@ -233,9 +229,7 @@ func TestLifecycle(t *testing.T) {
 		{"deactivated user keeps its mappings, suspended", func(e *env, u directory.User) { e.setActive(u, false) }, true, 1, 0},
 		{"reactivated user has them back", func(e *env, u directory.User) { e.setActive(u, false); e.setActive(u, true) }, true, 0, 0},
 		{"removal released them already", func(e *env, u directory.User) {
-			if _, err := e.db.RemoveMember(e.ctx, tester, e.org.ID, u.ID); err != nil {
-				e.t.Fatal(err)
-			}
+			e.remove(u)
 		}, false, 0, 0},
 		{"a mapping to a removed user that escaped removal is released", func(e *env, u directory.User) {
 			e.exec(`UPDATE users SET removed_at = now(), active = false, updated_at = now() WHERE org_id = $1 AND id = $2`, e.org.ID, u.ID)
