@@ -41,6 +41,7 @@ type serveConfig struct {
 	scimRate        float64
 	apiRate         float64
 	smtpURL         string
+	smtp            *mail.SMTP // parsed from smtpURL; nil: mail goes to the log
 	mailFrom        string
 	reconcile       *reconcileConfig
 }
@@ -87,7 +88,8 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 			return err
 		}
 		if cfg.smtpURL != "" {
-			if _, err := mail.ParseSMTP(cfg.smtpURL, cfg.mailFrom); err != nil {
+			var err error
+			if cfg.smtp, err = mail.ParseSMTP(cfg.smtpURL, cfg.mailFrom); err != nil {
 				return usagef("--smtp-url: %v", err)
 			}
 		}
@@ -244,11 +246,8 @@ func announceInitOrg(ctx context.Context, e env, db *database, slug, base string
 // newMailWorker delivers the outbox over SMTP, or to the log without it.
 func newMailWorker(db *database, cfg serveConfig, base string, log *slog.Logger) *mail.Worker {
 	var sender mail.Sender = mail.LogSender{Log: log}
-	if cfg.smtpURL != "" {
-		s, err := mail.ParseSMTP(cfg.smtpURL, cfg.mailFrom)
-		if err == nil { // checked when the flags were read
-			sender = s
-		}
+	if cfg.smtp != nil {
+		sender = cfg.smtp
 	}
 	return &mail.Worker{Outbox: db.DB, Sender: sender, BaseURL: base, Log: log,
 		OrgName: func(ctx context.Context, orgID string) string {
