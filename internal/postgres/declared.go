@@ -191,22 +191,15 @@ func declaredOwner(ctx context.Context, tx pgx.Tx, orgID, id string) (map[string
 
 // createDeclared creates a service account marked declared.
 func createDeclared(ctx context.Context, tx pgx.Tx, actor directory.Actor, orgID, name, description string, owner map[string]any) (directory.User, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 100 || strings.ContainsAny(name, " \t\n@") {
-		return directory.User{}, directory.Invalidf("service account name %q: 1-100 characters, no spaces or @", name)
+	name, attrs, err := serviceAccountAttrs(name, description)
+	if err != nil {
+		return directory.User{}, err
 	}
-	attrs := map[string]any{"userName": name, "displayName": name, DeclaredAttr: true}
-	if description != "" {
-		attrs["description"] = description
-	}
+	attrs[DeclaredAttr] = true
 	if owner != nil {
 		attrs[OwnerAttr] = owner
 	}
-	u, err := insertUser(ctx, tx, actor, directory.User{OrgID: orgID, Attributes: attrs, Kind: directory.KindService, Source: directory.SourceService})
-	if errors.Is(err, directory.ErrConflict) {
-		return u, directory.Conflictf("the name %q is taken by a user or service account of this organization", name)
-	}
-	return u, err
+	return insertServiceAccount(ctx, tx, actor, orgID, name, attrs)
 }
 
 // lockDeclared locks a current declared service account for the change.

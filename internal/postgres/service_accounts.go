@@ -35,13 +35,9 @@ func ServiceAccountOwner(u directory.User) string {
 // is the person responsible for it. ErrInvalid: a bad name. ErrConflict:
 // the name is taken by any user of the organization.
 func (db *DB) CreateServiceAccount(ctx context.Context, actor directory.Actor, orgID, name, description, ownerID string) (directory.User, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 100 || strings.ContainsAny(name, " \t\n@") {
-		return directory.User{}, directory.Invalidf("service account name %q: 1-100 characters, no spaces or @", name)
-	}
-	attrs := map[string]any{"userName": name, "displayName": name}
-	if description != "" {
-		attrs["description"] = description
+	name, attrs, err := serviceAccountAttrs(name, description)
+	if err != nil {
+		return directory.User{}, err
 	}
 	if ownerID != "" {
 		owner, err := db.Member(ctx, orgID, ownerID)
@@ -50,7 +46,27 @@ func (db *DB) CreateServiceAccount(ctx context.Context, actor directory.Actor, o
 		}
 		attrs[OwnerAttr] = ownerValue(owner.ID, owner.UserName)
 	}
-	u, err := db.CreateUser(ctx, actor, directory.User{OrgID: orgID, Attributes: attrs, Kind: directory.KindService, Source: directory.SourceService})
+	return insertServiceAccount(ctx, db.Pool, actor, orgID, name, attrs)
+}
+
+// serviceAccountAttrs checks a service account's name and makes its
+// attributes: what the API, the CLI and declared accounts create.
+func serviceAccountAttrs(name, description string) (string, map[string]any, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 100 || strings.ContainsAny(name, " \t\n@") {
+		return name, nil, directory.Invalidf("service account name %q: 1-100 characters, no spaces or @", name)
+	}
+	attrs := map[string]any{"userName": name, "displayName": name}
+	if description != "" {
+		attrs["description"] = description
+	}
+	return name, attrs, nil
+}
+
+// insertServiceAccount inserts a service account on q (the pool, or the
+// caller's transaction). ErrConflict names the taken name.
+func insertServiceAccount(ctx context.Context, q rowQuerier, actor directory.Actor, orgID, name string, attrs map[string]any) (directory.User, error) {
+	u, err := insertUser(ctx, q, actor, directory.User{OrgID: orgID, Attributes: attrs, Kind: directory.KindService, Source: directory.SourceService})
 	if errors.Is(err, directory.ErrConflict) {
 		return u, directory.Conflictf("the name %q is taken by a user or service account of this organization", name)
 	}
