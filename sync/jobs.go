@@ -359,26 +359,21 @@ func expiry(ctx context.Context, _ *Reconciler, o *orgRun, js *JobSummary) error
 	}
 	// Writes only when the survey found something: a run with nothing to
 	// do opens no transaction here.
-	if sv.Prunable > 0 {
-		n, err := o.sess.PruneIdentities(ctx, Actor, o.org.ID, o.pruneBefore)
-		js.Changed += n
-		js.Counts["pruned-identities"] = n
-		if err != nil {
-			return err
+	for _, p := range []struct {
+		planned int
+		count   string
+		prune   func() (int, error)
+	}{
+		{sv.Prunable, "pruned-identities", func() (int, error) { return o.sess.PruneIdentities(ctx, Actor, o.org.ID, o.pruneBefore) }},
+		{sv.HistoryPrunable, "pruned-history", func() (int, error) { return o.sess.PruneHistory(ctx, o.org.ID, o.historyFrom) }},
+		{sv.SessionsPrunable, "pruned-sessions", func() (int, error) { return o.sess.PruneSessions(ctx, o.org.ID, o.sessionsBefore) }},
+	} {
+		if p.planned == 0 {
+			continue
 		}
-	}
-	if sv.HistoryPrunable > 0 {
-		n, err := o.sess.PruneHistory(ctx, o.org.ID, o.historyFrom)
+		n, err := p.prune()
 		js.Changed += n
-		js.Counts["pruned-history"] = n
-		if err != nil {
-			return err
-		}
-	}
-	if sv.SessionsPrunable > 0 {
-		n, err := o.sess.PruneSessions(ctx, o.org.ID, o.sessionsBefore)
-		js.Changed += n
-		js.Counts["pruned-sessions"] = n
+		js.Counts[p.count] = n
 		if err != nil {
 			return err
 		}
