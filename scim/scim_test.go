@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -721,5 +722,50 @@ func TestUnknownEndpointsAre404(t *testing.T) {
 	}
 	if l := tn.must(200, "GET", "/users?filter="+urlq(`userName eq "one@example.com"`), nil); l["totalResults"] != float64(1) {
 		t.Fatalf("the lower-case endpoint still filters: %v", l)
+	}
+}
+
+// Anonymous clients choose the method and the path; neither may become a
+// metric label, or junk requests grow the server's memory without bound.
+func TestJunkMethodsAndPathsCannotGrowTheMetrics(t *testing.T) {
+	t.Parallel()
+	db := pgtest.DB(t)
+	hs := httpserver.New(httpserver.Config{})
+	scim.New(scim.Config{Store: db}).Mount(hs)
+	srv := httptest.NewServer(hs.Handler())
+	t.Cleanup(srv.Close)
+	newTenant(t, db, srv, "acme")
+	for i := range 100 {
+		method := "JUNK" + strings.Repeat("X", i)
+		for _, path := range []string{"/scim/v2/acme/Users", "/scim/v2/acme/x" + strings.Repeat("y", i), "/scim/v2/org" + strconv.Itoa(i) + "/Users/1"} {
+			req, err := http.NewRequest(method, srv.URL+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	}
+	mfs, err := hs.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "scimbridge_http_requests_total" {
+			continue
+		}
+		if n := len(mf.GetMetric()); n > 4 {
+			t.Fatalf("%d request series after 300 junk requests, want a handful", n)
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if strings.Contains(l.GetValue(), "JUNK") || strings.Contains(l.GetValue(), "yyy") {
+					t.Errorf("label %s=%q carries the client's value", l.GetName(), l.GetValue())
+				}
+			}
+		}
 	}
 }

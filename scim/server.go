@@ -130,13 +130,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// and filtering below (it strips a leading /v2, say, and routes
 		// /v2/Users to the users handler), and would name a metric
 		// route after whatever path a client sent.
-		httpserver.SetRoute(r, r.Method+" /scim/v2/{org}/(unknown)")
+		httpserver.SetRoute(r, httpserver.MethodLabel(r.Method)+" /scim/v2/{org}/(unknown)")
 		writeError(w, http.StatusNotFound, "", "no such endpoint: want Users, Groups, Schemas, ResourceTypes, ServiceProviderConfig or Bulk")
 		return
 	}
 	segs[0] = c
 	endpoint := segs[0]
-	route := r.Method + " /scim/v2/{org}/" + endpoint
+	route := httpserver.MethodLabel(r.Method) + " /scim/v2/{org}/" + endpoint
 	if len(segs) > 1 {
 		route += "/{id}"
 	}

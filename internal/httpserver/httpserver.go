@@ -124,8 +124,27 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
+// knownMethods are the methods that may appear in a metric label; anything
+// else a client sends is counted as "other", so that junk methods cannot
+// create series without bound.
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+}
+
+// MethodLabel is the request method as a metric label or route prefix: one
+// of the standard methods, or "other".
+func MethodLabel(method string) string {
+	if knownMethods[method] {
+		return method
+	}
+	return "other"
+}
+
 // SetRoute names the route of the request for metrics and logs, where the
-// mux pattern alone is too coarse (a sub-router under one prefix).
+// mux pattern alone is too coarse (a sub-router under one prefix). route
+// must come from a fixed set (a pattern, never a client's value); a method
+// in it goes through MethodLabel.
 func SetRoute(r *http.Request, route string) {
 	if p, ok := r.Context().Value(routeKey).(*string); ok {
 		*p = route
@@ -138,6 +157,22 @@ func newRequestID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// codeLabel is the status code as a metric label; handlers only write
+// codes from 100 to 599, but a bogus one would otherwise be a new series.
+func codeLabel(code int) string {
+	if code < 100 || code > 599 {
+		return "other"
+	}
+	return strconv.Itoa(code)
+}
+
+func logMethod(m string) string {
+	if len(m) > 16 {
+		return m[:16] + "…"
+	}
+	return m
 }
 
 type recorder struct {
@@ -197,12 +232,14 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 				code = http.StatusOK
 			}
 			d := time.Since(start)
-			c := strconv.Itoa(code)
-			s.requests.WithLabelValues(route, r.Method, c).Inc()
-			s.latency.WithLabelValues(route, r.Method, c).Observe(d.Seconds())
+			c := codeLabel(code)
+			m := MethodLabel(r.Method)
+			s.requests.WithLabelValues(route, m, c).Inc()
+			s.latency.WithLabelValues(route, m, c).Observe(d.Seconds())
 			// The URL's query is not logged: filters may carry personal data.
+			// An unknown method is logged cut short: it is the client's.
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("request_id", id), slog.String("method", r.Method),
+				slog.String("request_id", id), slog.String("method", logMethod(r.Method)),
 				slog.String("path", r.URL.Path), slog.String("route", route),
 				slog.Int("status", code), slog.Int64("bytes", rec.bytes),
 				slog.Duration("duration", d))

@@ -107,3 +107,63 @@ func TestRequestIDsAndMetricsByRoute(t *testing.T) {
 		}
 	}
 }
+
+// seriesCount is how many series the registry's request counter has.
+func seriesCount(t *testing.T, s *httpserver.Server) int {
+	t.Helper()
+	mfs, err := s.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "scimbridge_http_requests_total" {
+			return len(mf.GetMetric())
+		}
+	}
+	return 0
+}
+
+func TestJunkMethodsAndPathsCannotGrowTheMetrics(t *testing.T) {
+	t.Parallel()
+	s := httpserver.New(httpserver.Config{})
+	s.Handle("/sub/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A sub-router that names its route with the client's method, as
+		// the SCIM handler does.
+		httpserver.SetRoute(r, httpserver.MethodLabel(r.Method)+" /sub/")
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	for i := range 200 {
+		method := "JUNK" + strings.Repeat("X", i) // a new token each time
+		for _, path := range []string{"/sub/x", "/nowhere/" + strings.Repeat("p", i)} {
+			req, err := http.NewRequest(method, srv.URL+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body(t, resp)
+		}
+	}
+	// "other /sub/" + 418 and "unmatched" + other + 404 (or 405).
+	if n := seriesCount(t, s); n > 3 {
+		mfs, _ := s.Registry.Gather()
+		t.Fatalf("%d series after junk requests, want at most 3: %v", n, mfs)
+	}
+}
+
+func TestMethodLabelKeepsKnownMethodsOnly(t *testing.T) {
+	t.Parallel()
+	for m, want := range map[string]string{
+		"GET": "GET", "HEAD": "HEAD", "POST": "POST", "PUT": "PUT", "PATCH": "PATCH",
+		"DELETE": "DELETE", "OPTIONS": "OPTIONS", "get": "other", "TRACE": "other",
+		"PROPFIND": "other", "": "other", strings.Repeat("A", 60<<10): "other",
+	} {
+		if got := httpserver.MethodLabel(m); got != want {
+			t.Errorf("MethodLabel(%.20q) = %q, want %q", m, got, want)
+		}
+	}
+}
