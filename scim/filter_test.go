@@ -2,7 +2,9 @@ package scim
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	fp "github.com/scim2/filter-parser/v2"
@@ -106,9 +108,40 @@ func TestSimpleEqualityFastPathMatchesTheParser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		slow, serr := userCatalogue.convert(expr, nil, 0)
+		slow, serr := userCatalogue.convert(expr, nil, 0, &filterBudget{})
 		if !reflect.DeepEqual(fast, slow) || (ferr == nil) != (serr == nil) {
 			t.Errorf("%s: fast %#v (%v), parser %#v (%v)", s, fast, ferr, slow, serr)
+		}
+	}
+}
+
+func TestFilterCostIsBounded(t *testing.T) {
+	t.Parallel()
+	clauses := func(n int, clause string) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = fmt.Sprintf(clause, i)
+		}
+		return strings.Join(parts, " or ")
+	}
+	for _, c := range []struct {
+		name, filter string
+		ok           bool
+	}{
+		{"two comparisons", `id eq "g" and userName eq "u"`, true},
+		{"ten comparisons", clauses(10, `userName eq "u%d"`), true},
+		{"eleven comparisons", clauses(11, `userName eq "u%d"`), false},
+		{"a hundred and fifty value filters", clauses(150, `emails[type co "%d"]`), false},
+		{"three value filters", clauses(3, `emails[type co "%d"]`), true},
+		{"four value filters", clauses(4, `emails[type co "%d"]`), false},
+		{"comparisons inside value filters count", `emails[type eq "a" or type eq "b" or type eq "c" or type eq "d" or type eq "e" or type eq "f"] or ` + clauses(5, `userName eq "u%d"`), false},
+	} {
+		_, err := parseFilter(userCatalogue, c.filter)
+		if c.ok && err != nil {
+			t.Errorf("%s: refused: %v", c.name, err)
+		}
+		if !c.ok && !errors.Is(err, directory.ErrInvalid) {
+			t.Errorf("%s: got %v, want an invalid filter", c.name, err)
 		}
 	}
 }

@@ -48,6 +48,9 @@ type request struct {
 	proj    projection
 	version int64 // from If-Match; 0 means any
 	pageLen int   // resources on a list page, -1 for other requests
+	// unavailable: the store could not answer in time or at all. The
+	// library allows 503 on no method, so finish rewrites the answer.
+	unavailable bool
 }
 
 type ctxKey struct{}
@@ -75,10 +78,15 @@ func toSCIM(log *slog.Logger, r *http.Request, err error) error {
 		return scimerr.ScimError{Detail: err.Error(), Status: http.StatusPreconditionFailed}
 	case errors.Is(err, directory.ErrInvalid):
 		return scimerr.ScimError{ScimType: scimerr.ScimTypeInvalidValue, Detail: err.Error(), Status: http.StatusBadRequest}
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		// The client went away or the server is shutting down: nobody reads
-		// the answer. 500 is the one server status the library allows on
-		// every method (503 on a GET would itself become a 500).
+	case directory.Unavailable(err) && !errors.Is(err, context.Canceled):
+		if req, _ := r.Context().Value(ctxKey{}).(*request); req != nil {
+			req.unavailable = true
+		}
+		log.WarnContext(r.Context(), "SCIM request: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		return scimerr.ScimError{Detail: "the directory is unavailable", Status: http.StatusInternalServerError}
+	case errors.Is(err, context.Canceled):
+		// The client went away: nobody reads the answer. 500 is the one
+		// server status the library allows on every method.
 		log.InfoContext(r.Context(), "SCIM request cancelled", "method", r.Method, "path", r.URL.Path)
 		return scimerr.ScimError{Detail: "the request was cancelled or timed out", Status: http.StatusInternalServerError}
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"net/http/httptest"
 
@@ -767,5 +768,58 @@ func TestJunkMethodsAndPathsCannotGrowTheMetrics(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A held database (a lock another session keeps, a paused server) must
+// give the IdP a timely 503 with Retry-After, which Okta and Entra retry,
+// never a hung request or a 500.
+func TestAHeldDatabaseAnswers503WithinTheDeadline(t *testing.T) {
+	t.Parallel()
+	db := pgtest.DB(t)
+	hs := httpserver.New(httpserver.Config{RequestTimeout: 400 * time.Millisecond})
+	scim.New(scim.Config{Store: db}).Mount(hs)
+	srv := httptest.NewServer(hs.Handler())
+	t.Cleanup(srv.Close)
+	tn := newTenant(t, db, srv, "acme")
+	id := tn.must(201, "POST", "/Users", userBody("held@example.com"))["id"].(string)
+
+	ctx := context.Background()
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE users IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/Users?filter=" + urlq(`userName eq "held@example.com"`), nil},
+		{"GET", "/Users/" + id, nil},
+		{"PATCH", "/Users/" + id, patchBody(map[string]any{"op": "replace", "value": map[string]any{"active": false}})},
+		{"POST", "/Users", userBody("new@example.com")},
+	} {
+		start := time.Now()
+		r := tn.do(c.method, c.path, c.body)
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%s %s took %v under a 400ms deadline", c.method, c.path, d)
+		}
+		scimError(t, r, 503, "")
+		if r.header.Get("Retry-After") == "" {
+			t.Errorf("%s %s: 503 without Retry-After", c.method, c.path)
+		}
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing was half-written, and the pool serves again.
+	u := tn.must(200, "GET", "/Users/"+id, nil)
+	if u["active"] != true {
+		t.Fatalf("the PATCH that timed out changed the user: %v", u)
+	}
+	if l := tn.must(200, "GET", "/Users?filter="+urlq(`userName eq "new@example.com"`), nil); l["totalResults"] != float64(0) {
+		t.Fatalf("the POST that timed out created the user: %v", l)
 	}
 }

@@ -111,6 +111,18 @@ func writeError(w http.ResponseWriter, status int, scimType, detail string) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// retryAfter is what a 503 asks the IdP to wait, in seconds: long enough
+// for a database failover or restart, short against Entra's 60 s.
+const retryAfter = "5"
+
+// unavailable answers 503 with Retry-After: the store is unreachable or
+// did not answer within the request's deadline. IdPs retry such answers
+// (Okta and Entra both back off on 503), where a 500 counts as a failure.
+func unavailable(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", retryAfter)
+	writeError(w, http.StatusServiceUnavailable, "", "the directory is unavailable right now; retry later")
+}
+
 // canonicalEndpoints maps the first path segment, matched case-insensitively,
 // to the spelling the library routes: Microsoft's tests send /users and
 // /serviceConfiguration.
@@ -296,7 +308,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, slug stri
 	if err != nil {
 		if !errors.Is(err, directory.ErrUnauthorized) {
 			h.log.ErrorContext(r.Context(), "authenticate SCIM token", "err", err)
-			writeError(w, http.StatusServiceUnavailable, "", "the service cannot check tokens right now")
+			unavailable(w)
 			return org, directory.Actor{}, false
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="scimbridge", error="invalid_token"`)
@@ -415,6 +427,11 @@ func (b *buffered) Write(p []byte) (int, error) {
 // If-None-Match, itemsPerPage that counts the page's resources, and ETags
 // on the header as the version in meta.
 func (h *Handler) finish(w http.ResponseWriter, orig, inner *http.Request, rec *buffered) {
+	req, _ := inner.Context().Value(ctxKey{}).(*request)
+	if req != nil && req.unavailable {
+		unavailable(w)
+		return
+	}
 	status := rec.status
 	if status == 0 {
 		status = http.StatusOK
@@ -434,7 +451,7 @@ func (h *Handler) finish(w http.ResponseWriter, orig, inner *http.Request, rec *
 		}
 	}
 	body := rec.body.Bytes()
-	if req, _ := inner.Context().Value(ctxKey{}).(*request); req != nil && req.pageLen >= 0 && status == http.StatusOK {
+	if req != nil && req.pageLen >= 0 && status == http.StatusOK {
 		body = fixItemsPerPage(body, req.pageLen)
 	}
 	if status >= 500 && orig.Context().Err() == nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,6 +31,9 @@ type openOptions struct {
 	maxConns int32
 	// migrate applies migrations; otherwise the schema must be current.
 	migrate bool
+	// statementTimeout bounds every statement of the pool (serve's
+	// request work); migrations run on a pool of their own without it.
+	statementTimeout time.Duration
 }
 
 // openDatabase connects to DATABASE_URL or, when it is unset, to the
@@ -53,7 +57,23 @@ func openDatabase(ctx context.Context, e env, c *common, log *slog.Logger, o ope
 		dsn = cl.DSN(embeddedDB)
 		o.migrate = true // the embedded default keeps itself current
 	}
-	db, err := postgres.Open(ctx, dsn, postgres.PoolConfig{MaxConns: o.maxConns}, log)
+	if o.migrate && o.statementTimeout > 0 {
+		// An index build on a large table may take longer than any
+		// request: migrate on a pool without the statement timeout.
+		mdb, err := postgres.Open(ctx, dsn, postgres.PoolConfig{MaxConns: 2}, log)
+		if err != nil {
+			d.release(ctx)
+			return nil, err
+		}
+		err = postgres.Migrate(ctx, mdb.Pool, log)
+		mdb.Close()
+		if err != nil {
+			d.release(ctx)
+			return nil, err
+		}
+		o.migrate = false
+	}
+	db, err := postgres.Open(ctx, dsn, postgres.PoolConfig{MaxConns: o.maxConns, StatementTimeout: o.statementTimeout}, log)
 	if err != nil {
 		d.release(ctx)
 		return nil, err

@@ -37,6 +37,7 @@ type serveConfig struct {
 	initOrg         string
 	maxConns        int
 	shutdownTimeout time.Duration
+	requestTimeout  time.Duration
 	maxBody         int64
 	scimRate        float64
 	apiRate         float64
@@ -55,6 +56,7 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 	fs.StringVar(&cfg.initOrg, "init-org", "", "create this organization if missing and print its SCIM base URL and a fresh token (SCIMBRIDGE_INIT_ORG)")
 	fs.IntVar(&cfg.maxConns, "db-max-conns", 20, "maximum PostgreSQL connections of this replica (SCIMBRIDGE_DB_MAX_CONNS)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish at shutdown (SCIMBRIDGE_SHUTDOWN_TIMEOUT)")
+	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 30*time.Second, "deadline of every request and PostgreSQL statement_timeout of its work; past it SCIM answers 503 with Retry-After (SCIMBRIDGE_REQUEST_TIMEOUT)")
 	fs.Int64Var(&cfg.maxBody, "max-body", int64(1<<20), "largest accepted request body in bytes (SCIMBRIDGE_MAX_BODY)")
 	cfg.reconcile = reconcileFlagSet(fs)
 	fs.StringVar(&cfg.smtpURL, "smtp-url", "", "SMTP server for invitation mail, smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none]; empty writes mails to the log (SCIMBRIDGE_SMTP_URL)")
@@ -80,6 +82,9 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 		}
 		if cfg.apiRate < 0 {
 			return usagef("--api-rate %v: want 0 or more", cfg.apiRate)
+		}
+		if cfg.requestTimeout < 100*time.Millisecond || cfg.requestTimeout > 10*time.Minute {
+			return usagef("--request-timeout %v: want 100ms..10m", cfg.requestTimeout)
 		}
 		if cfg.maxBody < 1024 {
 			return usagef("--max-body %d: want at least 1024 bytes", cfg.maxBody)
@@ -117,7 +122,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	// Start-up and shutdown of the database must not be cut short by the
 	// signal that ends serving.
 	dbCtx := context.WithoutCancel(ctx)
-	db, err := openDatabase(ctx, e, c, log, openOptions{maxConns: int32(cfg.maxConns), migrate: !cfg.noMigrate})
+	db, err := openDatabase(ctx, e, c, log, openOptions{maxConns: int32(cfg.maxConns), migrate: !cfg.noMigrate, statementTimeout: cfg.requestTimeout})
 	if err != nil {
 		return err
 	}
@@ -130,7 +135,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 		}
 	}()
 
-	hs := httpserver.New(httpserver.Config{Logger: log, Ready: db.Ready})
+	hs := httpserver.New(httpserver.Config{Logger: log, Ready: db.Ready, RequestTimeout: cfg.requestTimeout})
 	hs.Registry.MustRegister(httpserver.NewPoolCollector(db.Pool))
 	usage := db.NewTokenUsage()
 	// One secret key seals webhook and IdP secrets and keys login cookies.
@@ -171,7 +176,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 		}
 	}
 
-	srv := httpserver.NewHTTPServer(cfg.addr, hs.Handler(), log)
+	srv := httpserver.NewHTTPServer(cfg.addr, hs.Handler(), log, cfg.requestTimeout)
 	g, gctx := errgroup.WithContext(ctx)
 	usageCtx, stopUsage := context.WithCancel(dbCtx)
 	usageDone := make(chan struct{})

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +43,7 @@ var (
 	kindTooLarge     = kind{http.StatusRequestEntityTooLarge, "too-large", "Request body too large", "the request body is too large"}
 	kindMethod       = kind{http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", "this method is not served on this path"}
 	kindTooMany      = kind{http.StatusTooManyRequests, "too-many-requests", "Too many requests", "too many requests for this organization; retry after a second"}
+	kindUnavailable  = kind{http.StatusServiceUnavailable, "unavailable", "Service unavailable", "the directory is unavailable right now; retry later"}
 	kindInternal     = kind{http.StatusInternalServerError, "internal", "Internal error", "an internal error occurred"}
 )
 
@@ -78,6 +80,10 @@ func problemOf(err error) (p Problem, ok bool) {
 		k = kindPrecondition
 	case errors.Is(err, directory.ErrRateLimited):
 		k = kindTooMany
+	case directory.Unavailable(err) && !errors.Is(err, context.Canceled):
+		// The store is down or the request's deadline passed: the
+		// driver's message is for the log, not the client.
+		return Problem{Type: ProblemBase + kindUnavailable.slug, Title: kindUnavailable.title, Status: kindUnavailable.status, Detail: kindUnavailable.detail}, true
 	default:
 		return Problem{Type: ProblemBase + kindInternal.slug, Title: kindInternal.title, Status: kindInternal.status, Detail: kindInternal.detail}, false
 	}
@@ -114,6 +120,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if p.Status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
+	}
+	if p.Status == http.StatusServiceUnavailable {
+		h.log.WarnContext(r.Context(), "admin API: store unavailable", "request_id", httpserver.RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "5")
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")

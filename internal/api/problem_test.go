@@ -1,8 +1,11 @@
 package api_test
 
 import (
+	"context"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scimbridge/scimbridge/internal/api"
 )
@@ -76,4 +79,37 @@ func TestRateLimitIsAProblemWithRetryAfter(t *testing.T) {
 		t.Error("429 without Retry-After")
 	}
 	other.must(200, "GET", "/users", nil) // another organization is not slowed
+}
+
+// A held database answers a 503 problem with Retry-After within the
+// request's deadline, not a 500 and not a hung request; the driver's
+// message stays in the log.
+func TestAHeldDatabaseIsA503Problem(t *testing.T) {
+	t.Parallel()
+	deadline := envOption{wrap: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), 300*time.Millisecond)
+			defer cancel()
+			h.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}}
+	tn := newEnv(t, deadline).tenant("acme")
+	tn.workspace("ws")
+	ctx := context.Background()
+	tx, err := tn.db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `LOCK TABLE workspaces IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	r := tn.do("GET", "/workspaces", nil)
+	p := problem(t, r, 503, "unavailable")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	if d := str(p["detail"]); strings.Contains(d, "context") || strings.Contains(d, "SQLSTATE") {
+		t.Errorf("the driver's error reached the client: %q", d)
+	}
 }

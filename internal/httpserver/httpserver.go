@@ -26,6 +26,11 @@ type Config struct {
 	Ready func(context.Context) error
 	// Registry receives the metrics; nil makes a fresh one.
 	Registry *prometheus.Registry
+	// RequestTimeout is every request's deadline: its context ends then,
+	// so that the database work under it stops and the handler answers
+	// (503 with Retry-After) instead of hanging on a held or paused
+	// database. 0 means no deadline.
+	RequestTimeout time.Duration
 }
 
 // Server routes requests and wraps every one with ids, logs and metrics.
@@ -33,6 +38,7 @@ type Server struct {
 	mux      *http.ServeMux
 	log      *slog.Logger
 	ready    func(context.Context) error
+	timeout  time.Duration
 	Registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -53,6 +59,7 @@ func New(cfg Config) *Server {
 		mux:      http.NewServeMux(),
 		log:      log,
 		ready:    cfg.Ready,
+		timeout:  cfg.RequestTimeout,
 		Registry: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scimbridge_http_requests_total",
@@ -97,14 +104,15 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 }
 
 // NewHTTPServer returns an http.Server with timeouts that bound slow or
-// idle clients.
-func NewHTTPServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
+// idle clients. The write timeout leaves room after the request deadline
+// for the answer that reports it.
+func NewHTTPServer(addr string, h http.Handler, log *slog.Logger, requestTimeout time.Duration) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      75 * time.Second, // Entra gives up after 60 s
+		WriteTimeout:      max(75*time.Second, requestTimeout+15*time.Second), // Entra gives up after 60 s
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -209,6 +217,11 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		var route string
 		ctx := context.WithValue(context.WithValue(r.Context(), requestIDKey, id), routeKey, &route)
+		if s.timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, s.timeout)
+			defer cancel()
+		}
 		r = r.WithContext(ctx)
 		rec := &recorder{ResponseWriter: w}
 		defer func() {

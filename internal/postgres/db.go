@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,6 +28,11 @@ type DB struct {
 // PoolConfig bounds the connection pool.
 type PoolConfig struct {
 	MaxConns int32
+	// StatementTimeout is the server-side statement_timeout of every
+	// connection: a statement that runs longer is cancelled by PostgreSQL
+	// itself, even when the client that asked is stuck. 0 leaves the
+	// server's setting. Migrations need none: run them on a pool without.
+	StatementTimeout time.Duration
 }
 
 // Open connects to dsn (a libpq URL or keyword/value string) and checks
@@ -42,6 +48,14 @@ func Open(ctx context.Context, dsn string, pc PoolConfig, log *slog.Logger) (*DB
 	}
 	cfg.MaxConnIdleTime = 5 * time.Minute
 	cfg.ConnConfig.RuntimeParams["application_name"] = "scimbridge"
+	if pc.StatementTimeout > 0 {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(pc.StatementTimeout.Milliseconds(), 10)
+	}
+	// A server that does not answer (paused, a dropped network) must not
+	// hold a connection attempt for the kernel's TCP timeout.
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > 10*time.Second {
+		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)

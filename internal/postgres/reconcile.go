@@ -75,6 +75,13 @@ func (db *DB) LockReconcile(ctx context.Context) (*ReconcileSession, error) {
 		conn.Release()
 		return nil, ErrReconcileLocked
 	}
+	// A run's statements sweep whole organizations: the pool's
+	// statement_timeout is sized for requests. Close resets it.
+	if _, err := conn.Exec(ctx, `SET statement_timeout = '15min'`); err != nil {
+		s := &ReconcileSession{db: db, conn: conn}
+		s.Close()
+		return nil, err
+	}
 	return &ReconcileSession{db: db, conn: conn}, nil
 }
 
@@ -85,7 +92,8 @@ func (db *DB) LockReconcile(ctx context.Context) (*ReconcileSession, error) {
 func (s *ReconcileSession) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := s.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, reconcileLockKey); err != nil {
+	_, rerr := s.conn.Exec(ctx, `RESET statement_timeout`)
+	if _, err := s.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, reconcileLockKey); err != nil || rerr != nil {
 		_ = s.conn.Hijack().Close(ctx)
 		return
 	}
