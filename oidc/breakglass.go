@@ -34,23 +34,31 @@ for one hour. It works once; the sign-in is recorded in the audit log.</p>
 </body></html>
 `))
 
-// breakGlassPage shows what the link does and asks to confirm with a
-// POST: link scanners and previews follow GETs, and must not spend it.
+// breakGlassRefused is the one answer to every failed break-glass GET
+// or POST: an unknown organization, a malformed, unknown, used or expired
+// link, and attempts past the failure limit look the same, so that an
+// anonymous client learns neither whether an organization exists, nor its
+// name, nor how many attempts it has seen.
+func (h *Handler) breakGlassRefused(w http.ResponseWriter) {
+	w.Header().Set("Referrer-Policy", "no-referrer") // the URL may carry a token
+	h.page(w, http.StatusUnauthorized, "Cannot sign in",
+		"This break-glass link is not valid: it is unknown, used already or expired. Print a new one with scimbridge breakglass.")
+}
+
+// breakGlassPage shows what a valid link does, naming its organization,
+// and asks to confirm with a POST: link scanners and previews follow GETs,
+// and must not spend it. Anything but a live link of this organization
+// gets breakGlassRefused.
 func (h *Handler) breakGlassPage(w http.ResponseWriter, r *http.Request) {
 	httpserver.SetRoute(r, "GET /auth/{org}/breakglass")
-	slug := r.PathValue("org")
 	token := r.URL.Query().Get("token")
-	if !directory.LooksLikeSecret(directory.BreakGlassPrefix, token) {
-		h.page(w, http.StatusBadRequest, "Cannot sign in", "This break-glass link is malformed; print a new one with scimbridge breakglass --org "+slug+".")
-		return
-	}
-	o, err := h.cfg.Store.Organization(r.Context(), slug)
-	if errors.Is(err, directory.ErrNotFound) {
-		h.page(w, http.StatusNotFound, "Cannot sign in", "This organization does not exist.")
+	o, err := h.cfg.Store.BreakGlassLinkOrganization(r.Context(), r.PathValue("org"), token)
+	if errors.Is(err, directory.ErrUnauthorized) {
+		h.breakGlassRefused(w)
 		return
 	}
 	if err != nil {
-		h.fail(w, r, "load organization", err)
+		h.fail(w, r, "check break-glass link", err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -71,18 +79,14 @@ func (h *Handler) breakGlass(w http.ResponseWriter, r *http.Request) {
 		from = r.RemoteAddr
 	}
 	o, owner, err := h.cfg.Store.UseBreakGlassLink(r.Context(), slug, token, from)
-	var de *directory.Error
 	switch {
-	case errors.Is(err, directory.ErrNotFound):
-		h.page(w, http.StatusNotFound, "Cannot sign in", "This organization does not exist.")
+	case errors.Is(err, directory.ErrRateLimited):
+		h.log.WarnContext(r.Context(), "break-glass login refused: too many failed attempts lately", "org", slug, "from", from)
+		h.breakGlassRefused(w)
 		return
-	case errors.Is(err, directory.ErrRateLimited) && errors.As(err, &de):
-		w.Header().Set("Retry-After", "900")
-		h.page(w, http.StatusTooManyRequests, "Cannot sign in", de.Msg+".")
-		return
-	case errors.Is(err, directory.ErrUnauthorized) && errors.As(err, &de):
+	case errors.Is(err, directory.ErrUnauthorized):
 		h.log.WarnContext(r.Context(), "break-glass login refused", "org", slug, "from", from)
-		h.page(w, http.StatusUnauthorized, "Cannot sign in", de.Msg+".")
+		h.breakGlassRefused(w)
 		return
 	case err != nil:
 		h.storeError(w, r, "break-glass login", err)

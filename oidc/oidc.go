@@ -46,6 +46,7 @@ type Store interface {
 	RevokeSession(ctx context.Context, orgSlug, id string) error
 	InvitationByToken(ctx context.Context, secret string) (directory.Invitation, directory.Organization, error)
 	AcceptInvitation(ctx context.Context, secret string, login directory.Login) (directory.Invitation, directory.User, error)
+	BreakGlassLinkOrganization(ctx context.Context, orgSlug, secret string) (directory.Organization, error)
 	UseBreakGlassLink(ctx context.Context, orgSlug, secret, from string) (directory.Organization, directory.User, error)
 }
 

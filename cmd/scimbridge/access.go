@@ -376,7 +376,8 @@ func apitokenCreateFlags(fs *flag.FlagSet, e env) func(context.Context, []string
 	org := orgFlag(fs)
 	owner := fs.String("owner", "", "the token's owner: userName, email or id of a user or service account")
 	name := fs.String("name", "", "token name, unique among live tokens (default: api-YYYYMMDD-HHMMSS)")
-	expires := fs.String("expires", "90d", "lifetime such as 90d or 12h; empty means no expiry")
+	expires := fs.String("expires", "", "lifetime such as 90d or 12h, at most --max-token-ttl (default: 90d)")
+	maxTTL := maxTokenTTLFlag(fs)
 	return func(ctx context.Context, args []string) error {
 		if err := noArgs("apitoken create", args); err != nil {
 			return err
@@ -396,6 +397,11 @@ func apitokenCreateFlags(fs *flag.FlagSet, e env) func(context.Context, []string
 			if err != nil {
 				return err
 			}
+			// The operator, who holds the database, may mint for anyone,
+			// the break-glass owner included (the bootstrap of the first
+			// API token); the admin API's owner rule does not bind the CLI.
+			// The expiry policy does, and the audit names cli:operator.
+			db.SetMaxTokenTTL(maxTTL.d)
 			_, secret, err := db.CreateAPIToken(ctx, cliActor(), o.ID, u.ID, *name, ttl)
 			if err != nil {
 				return err

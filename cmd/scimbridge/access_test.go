@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAccessCommandsAreThinClientsOfTheStore(t *testing.T) {
@@ -157,5 +159,80 @@ func TestIdPSetChecksDiscoveryFirst(t *testing.T) {
 	}
 	if _, err := cmd("idp", "set", "--org", "acme", "--client-id", "x"); err == nil {
 		t.Fatal("no issuer accepted")
+	}
+}
+
+// The token commands follow the expiry policy: 90 days when no lifetime
+// is given, nothing above --max-token-ttl (or SCIMBRIDGE_MAX_TOKEN_TTL).
+// The operator may still mint an API token for the break-glass owner
+// (TestAccessCommandsAreThinClientsOfTheStore), audited as the CLI.
+func TestTokenCommandsApplyTheExpiryPolicy(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	cmd := func(env map[string]string, args ...string) (string, error) {
+		var out syncBuffer
+		err := run(context.Background(), append(args, "--data-dir", dir), func(k string) string { return env[k] }, &out, io.Discard)
+		return out.String(), err
+	}
+	if _, err := cmd(nil, "org", "create", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := cmd(nil, "token", "create", "--org", "acme", "--name", "default"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cmd(nil, "apitoken", "create", "--org", "acme", "--owner", "break-glass-owner", "--name", "default"); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now()
+	refused := []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"SCIM token above the default maximum", nil, []string{"token", "create", "--org", "acme", "--name", "long", "--expires", "366d"}},
+		{"API token above the default maximum", nil, []string{"apitoken", "create", "--org", "acme", "--owner", "break-glass-owner", "--name", "long", "--expires", "366d"}},
+		{"above --max-token-ttl", nil, []string{"token", "create", "--org", "acme", "--name", "long", "--expires", "31d", "--max-token-ttl", "30d"}},
+		{"above SCIMBRIDGE_MAX_TOKEN_TTL", map[string]string{"SCIMBRIDGE_MAX_TOKEN_TTL": "30d"},
+			[]string{"apitoken", "create", "--org", "acme", "--owner", "break-glass-owner", "--name", "long", "--expires", "31d"}},
+	}
+	for _, c := range refused {
+		if out, err := cmd(c.env, c.args...); err == nil || !strings.Contains(err.Error(), "longer than the maximum") || out != "" {
+			t.Errorf("%s: %q, %v", c.name, out, err)
+		}
+	}
+	e := env{getenv: func(string) string { return "" }, stdout: io.Discard, stderr: io.Discard}
+	c := &common{dataDir: dir, logFormat: "text", logLevel: "warn"}
+	ctx := context.Background()
+	err := withDatabase(ctx, e, c, false, func(db *database, _ *slog.Logger) error {
+		o, err := db.Organization(ctx, "acme")
+		if err != nil {
+			return err
+		}
+		scim, err := db.SCIMTokens(ctx, o.ID)
+		if err != nil {
+			return err
+		}
+		apis, err := db.APITokens(ctx, o.ID)
+		if err != nil {
+			return err
+		}
+		if len(scim) != 1 || len(apis) != 1 {
+			t.Fatalf("%d SCIM and %d API tokens, want one each", len(scim), len(apis))
+		}
+		const want = 90 * 24 * time.Hour
+		for _, exp := range []*time.Time{scim[0].ExpiresAt, apis[0].ExpiresAt} {
+			if exp == nil || exp.Before(start.Add(want).Truncate(time.Microsecond)) || exp.After(end.Add(want)) {
+				t.Errorf("expires %v, want 90 days after %v", exp, start)
+			}
+		}
+		evs, err := db.AuditEvents(ctx, o.ID, "APIToken", apis[0].ID)
+		if err != nil || len(evs) != 1 || evs[0].Actor != "cli:operator" || evs[0].After["ownerUserName"] != "break-glass-owner" {
+			t.Errorf("audited %+v, %v", evs, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

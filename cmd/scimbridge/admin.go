@@ -121,7 +121,8 @@ func tokenCreateFlags(fs *flag.FlagSet, e env) func(context.Context, []string) e
 	c := commonFlags(fs, "info")
 	org := orgFlag(fs)
 	name := fs.String("name", "", "token name, unique among live tokens (default: scim-YYYYMMDD-HHMMSS)")
-	expires := fs.String("expires", "", "lifetime such as 90d, 12h; empty means no expiry")
+	expires := fs.String("expires", "", "lifetime such as 90d or 12h, at most --max-token-ttl (default: 90d)")
+	maxTTL := maxTokenTTLFlag(fs)
 	return func(ctx context.Context, args []string) error {
 		if err := noArgs("token create", args); err != nil {
 			return err
@@ -140,6 +141,7 @@ func tokenCreateFlags(fs *flag.FlagSet, e env) func(context.Context, []string) e
 			return usagef("--name: %v", err)
 		}
 		return withOrg(ctx, e, c, "token create", *org, func(db *database, o directory.Organization, log *slog.Logger) error {
+			db.SetMaxTokenTTL(maxTTL.d)
 			t, secret, err := db.CreateSCIMTokenBy(ctx, cliActor(), o.ID, *name, ttl)
 			if err != nil {
 				return err
@@ -167,7 +169,7 @@ func tokenListFlags(fs *flag.FlagSet, e env) func(context.Context, []string) err
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATUS\tCREATED\tEXPIRES\tLAST USED")
 			for _, t := range tokens {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, t.Status(now), stamp(&t.CreatedAt), stamp(t.ExpiresAt), stamp(t.LastUsedAt))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, t.Status(now), stamp(&t.CreatedAt), expiry(t.ExpiresAt), stamp(t.LastUsedAt))
 			}
 			return tw.Flush()
 		})
@@ -190,6 +192,15 @@ func tokenRevokeFlags(fs *flag.FlagSet, e env) func(context.Context, []string) e
 			return nil
 		})
 	}
+}
+
+// expiry is stamp for an expiry: only tokens created before every token
+// expired have none, and the list says so.
+func expiry(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return stamp(t)
 }
 
 func stamp(t *time.Time) string {

@@ -221,6 +221,32 @@ func parseTTLFlag(name, v string) (time.Duration, error) {
 	return d, nil
 }
 
+// tokenTTLLimit is --max-token-ttl, the longest lifetime of a new SCIM
+// or admin API token, for the commands that create tokens.
+type tokenTTLLimit struct{ d time.Duration }
+
+func maxTokenTTLFlag(fs *flag.FlagSet) *tokenTTLLimit {
+	v := &tokenTTLLimit{d: directory.DefaultMaxTokenTTL}
+	fs.Var(v, "max-token-ttl", "longest lifetime of a new SCIM or admin API token, such as 365d; a longer one is refused, and tokens asked for without one get 90d or this when shorter (SCIMBRIDGE_MAX_TOKEN_TTL)")
+	return v
+}
+
+func (v *tokenTTLLimit) String() string {
+	if v == nil {
+		return ""
+	}
+	return directory.FormatTTL(v.d)
+}
+
+func (v *tokenTTLLimit) Set(s string) error {
+	d, err := directory.ParseTTL(s)
+	if err != nil {
+		return err
+	}
+	v.d = d
+	return nil
+}
+
 var envNameRE = regexp.MustCompile(`\((SCIMBRIDGE_[A-Z0-9_]+)\)$`)
 
 // applyEnv sets each flag whose usage names a SCIMBRIDGE_* variable from

@@ -25,6 +25,8 @@ func TestCommandLineErrorsAreOneLineWithExitCode2(t *testing.T) {
 		{"extra argument", []string{"migrate", "now"}, nil, `unexpected argument "now"`},
 		{"bad env value", []string{"serve"}, map[string]string{"SCIMBRIDGE_DB_MAX_CONNS": "many"}, `SCIMBRIDGE_DB_MAX_CONNS="many"`},
 		{"bad log format", []string{"org", "list"}, map[string]string{"SCIMBRIDGE_LOG_FORMAT": "xml"}, `--log-format "xml"`},
+		{"bad token lifetime bound", []string{"apitoken", "create", "--org", "acme", "--owner", "x", "--max-token-ttl", "forever"}, nil, "max-token-ttl"},
+		{"bad token lifetime bound in env", []string{"serve"}, map[string]string{"SCIMBRIDGE_MAX_TOKEN_TTL": "0d"}, `SCIMBRIDGE_MAX_TOKEN_TTL="0d"`},
 		{"bad public url", []string{"serve", "--public-url", "ftp://x"}, nil, "--public-url"},
 	}
 	for _, c := range cases {

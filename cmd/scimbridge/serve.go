@@ -44,6 +44,7 @@ type serveConfig struct {
 	smtpURL         string
 	smtp            *mail.SMTP // parsed from smtpURL; nil: mail goes to the log
 	mailFrom        string
+	maxTokenTTL     *tokenTTLLimit
 	reconcile       *reconcileConfig
 }
 
@@ -59,6 +60,7 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 30*time.Second, "deadline of every request and PostgreSQL statement_timeout of its work; past it SCIM answers 503 with Retry-After (SCIMBRIDGE_REQUEST_TIMEOUT)")
 	fs.Int64Var(&cfg.maxBody, "max-body", int64(1<<20), "largest accepted request body in bytes (SCIMBRIDGE_MAX_BODY)")
 	cfg.reconcile = reconcileFlagSet(fs)
+	cfg.maxTokenTTL = maxTokenTTLFlag(fs)
 	fs.StringVar(&cfg.smtpURL, "smtp-url", "", "SMTP server for invitation mail, smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none]; empty writes mails to the log (SCIMBRIDGE_SMTP_URL)")
 	fs.StringVar(&cfg.mailFrom, "mail-from", "scimbridge@localhost", "sender address of mail (SCIMBRIDGE_MAIL_FROM)")
 	fs.Float64Var(&cfg.apiRate, "api-rate", 20000, "admin API requests per second per organization for the whole service, shared by the live replicas, bursts of twice that; 0 = unbounded (SCIMBRIDGE_API_RATE)")
@@ -126,6 +128,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	if err != nil {
 		return err
 	}
+	db.SetMaxTokenTTL(cfg.maxTokenTTL.d)
 	defer func() {
 		db.DB.Close()
 		if db.cluster != nil {
@@ -170,7 +173,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	shareRates := mountAdapters(hs, db, box, login, usage, cfg, log)
 	log.Info("serving", "addr", ln.Addr().String(), "embedded_db", db.embedded)
 	if cfg.initOrg != "" {
-		if err := announceInitOrg(ctx, e, db, cfg.initOrg, base); err != nil {
+		if err := announceInitOrg(ctx, e, db, cfg.initOrg, base, cfg.maxTokenTTL.d); err != nil {
 			ln.Close()
 			return err
 		}
@@ -219,7 +222,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 
 // announceInitOrg makes sure the organization exists and prints its SCIM
 // base URL and a fresh token, so that a newcomer can curl it at once.
-func announceInitOrg(ctx context.Context, e env, db *database, slug, base string) error {
+func announceInitOrg(ctx context.Context, e env, db *database, slug, base string, maxTokenTTL time.Duration) error {
 	org, err := db.Organization(ctx, slug)
 	if errors.Is(err, directory.ErrNotFound) {
 		org, err = db.CreateOrganization(ctx, slug, slug)
@@ -228,7 +231,8 @@ func announceInitOrg(ctx context.Context, e env, db *database, slug, base string
 		return err
 	}
 	name := "quickstart-" + time.Now().UTC().Format("20060102-150405")
-	_, secret, err := db.CreateSCIMToken(ctx, org.ID, name, 30*24*time.Hour)
+	ttl := min(30*24*time.Hour, maxTokenTTL)
+	_, secret, err := db.CreateSCIMToken(ctx, org.ID, name, ttl)
 	if err != nil {
 		return err
 	}
@@ -237,14 +241,14 @@ func announceInitOrg(ctx context.Context, e env, db *database, slug, base string
   scimbridge is up on %[1]s
   organization:   %[2]s
   SCIM base URL:  %[3]s
-  SCIM token:     %[4]s   (named %[5]s, expires in 30 days)
+  SCIM token:     %[4]s   (named %[5]s, expires in %[6]s)
   web console:    %[1]s/orgs/%[2]s/   (sign in through the IdP set with scimbridge idp set,
                   or as the owner with a link from: scimbridge breakglass --org %[2]s)
 
   try:  curl -H "Authorization: Bearer %[4]s" %[3]s/Users
         curl %[1]s/readyz
 
-`, base, org.Slug, scimURL, secret, name)
+`, base, org.Slug, scimURL, secret, name, directory.FormatTTL(ttl))
 	return nil
 }
 

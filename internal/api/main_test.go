@@ -32,12 +32,16 @@ type env struct {
 	srv *httptest.Server
 }
 
-// envOption configures newEnv: the admin API's Config, or a middleware
-// around the whole server.
+// envOption configures newEnv: the store, the admin API's Config, or a
+// middleware around the whole server.
 type envOption struct {
+	store  func(*postgres.DB)
 	config func(*api.Config)
 	wrap   func(http.Handler) http.Handler
 }
+
+// withStore configures the store before the server starts.
+func withStore(f func(*postgres.DB)) envOption { return envOption{store: f} }
 
 func withConfig(f func(*api.Config)) envOption { return envOption{config: f} }
 
@@ -46,6 +50,11 @@ func withMiddleware(f func(http.Handler) http.Handler) envOption { return envOpt
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	db := pgtest.DB(t)
+	for _, o := range opts {
+		if o.store != nil {
+			o.store(db)
+		}
+	}
 	hs := httpserver.New(httpserver.Config{Ready: db.Ready})
 	c := api.Config{Store: db, MaxBody: 64 << 10, IdP: storedIdP{db}}
 	for _, o := range opts {
@@ -272,6 +281,21 @@ func (tn *tenant) tokenFor(u directory.User, name string) string {
 		tn.t.Fatal(err)
 	}
 	return secret
+}
+
+// admin makes a person (an IdP user) Org Admin and returns the tenant as
+// that person calls it, with an API token of theirs: the break-glass
+// owner, whose token the tenant holds, may mint no API tokens through
+// the API.
+func (tn *tenant) admin(userName string) (*tenant, directory.User) {
+	tn.t.Helper()
+	u := tn.scimUser(userName)
+	if _, err := tn.db.CreateBinding(context.Background(), seed, directory.Binding{OrgID: tn.id, Role: directory.RoleOrgAdmin, UserID: u.ID}); err != nil {
+		tn.t.Fatal(err)
+	}
+	c := *tn
+	c.token = tn.tokenFor(u, "admin-"+userName)
+	return &c, u
 }
 
 // authorize asks the API and returns the decision.

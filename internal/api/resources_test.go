@@ -188,8 +188,9 @@ func TestTokensShowTheirSecretOnce(t *testing.T) {
 	if r := tn.send(apiSecret, "POST", tn.url("/authorize"), map[string]any{"user": "robot", "action": "org.manage"}); r.status != 200 {
 		t.Fatalf("the robot's token: %d %s", r.status, r.body)
 	}
-	mine := tn.must(201, "POST", "/api-tokens", map[string]any{"name": "mine"})
-	if mine["owner"].(map[string]any)["id"] != tn.ownerID {
+	ann, annUser := tn.admin("ann@acme.test")
+	mine := ann.must(201, "POST", "/api-tokens", map[string]any{"name": "mine"})
+	if mine["owner"].(map[string]any)["id"] != annUser.ID {
 		t.Fatalf("a token without owner is the caller's: %v", mine)
 	}
 	problem(t, tn.do("POST", "/api-tokens", map[string]any{"name": "x", "owner": "nobody"}), 404, "not-found")
@@ -234,7 +235,8 @@ func TestWritesAreAuditedWithTheCaller(t *testing.T) {
 	tn.must(204, "DELETE", "/bindings/"+b["id"].(string), nil)
 	tn.must(201, "POST", "/scim-tokens", map[string]any{"name": "okta"})
 	tn.must(204, "DELETE", "/scim-tokens/okta", nil)
-	tok := tn.must(201, "POST", "/api-tokens", map[string]any{"name": "ci"})
+	tn.user("robot", directory.SourceService)
+	tok := tn.must(201, "POST", "/api-tokens", map[string]any{"name": "ci", "owner": "robot"})
 	tn.must(204, "DELETE", "/api-tokens/ci", nil)
 	tn.must(200, "PATCH", "/workspaces/w", map[string]any{"name": "w2"})
 	tn.must(204, "DELETE", "/workspaces/w2", nil)

@@ -57,13 +57,13 @@ func TestTenantIsolationOfEveryRoute(t *testing.T) {
 	binding := b.must(201, "POST", "/bindings", map[string]any{"role": "viewer", "workspace": ws.ID, "user": bUser.ID})["id"].(string)
 	mapping := b.must(201, "POST", "/mappings", map[string]any{"role": "editor", "workspace": ws.ID, "group": map[string]any{"value": "B-Group"}})["id"].(string)
 	b.must(201, "POST", "/scim-tokens", map[string]any{"name": "b-idp"})
-	apiToken := b.must(201, "POST", "/api-tokens", map[string]any{"name": "b-ci", "owner": bUser.ID})["id"].(string)
 	invitation := b.must(201, "POST", "/invitations", map[string]any{"email": "new@b.test"})["id"].(string)
 	observation := map[string]any{"provider": "github", "repo": "b/repo", "sha": strings.Repeat("b", 40), "email": "dev@b.test", "login": "b-dev"}
 	b.must(200, "POST", "/git/observations", map[string]any{"observations": []any{observation}})
 	identity := b.must(200, "GET", "/git/identities", nil)["items"].([]any)[0].(map[string]any)["id"].(string)
 	b.must(200, "PUT", "/git/identities/"+identity+"/mapping", map[string]any{"user": bUser.ID})
 	b.must(201, "POST", "/service-accounts", map[string]any{"name": "b-robot"})
+	apiToken := b.must(201, "POST", "/api-tokens", map[string]any{"name": "b-ci", "owner": "b-robot"})["id"].(string)
 	b.must(200, "PUT", "/idp", map[string]any{"issuer": "https://idp.b.test", "clientId": "b-client"})
 	// A has resources of the same names, so that a leak would find them.
 	a.workspace("b-ws", "b-cluster", "b-ns")

@@ -13,10 +13,11 @@ import (
 
 type apiTokenCreate struct {
 	Name      string `json:"name"`
-	ExpiresIn string `json:"expiresIn"` // "90d", "12h"; absent: no expiry
+	ExpiresIn string `json:"expiresIn"` // "90d", "12h"; absent: the default lifetime
 	Owner     string `json:"owner"`     // id or userName; absent: the caller
 }
 
+// ttlOf reads a requested lifetime; 0 asks the store for the default.
 func ttlOf(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
@@ -102,8 +103,10 @@ func renderAPIToken(t postgres.APIToken, ownerName string, now time.Time) tokenJ
 	return j
 }
 
-// createAPIToken creates a token owned by a user or service account (the
-// caller when no owner is named). The token acts with its owner's role.
+// createAPIToken creates a token owned by the caller or by a service
+// account (the caller when no owner is named); never by another person or
+// the break-glass owner (directory.CheckAPITokenOwner). The token acts
+// with its owner's role.
 func (h *Handler) createAPIToken(w http.ResponseWriter, r *http.Request, c *call) error {
 	var req apiTokenCreate
 	if err := h.decode(w, r, &req); err != nil {
@@ -119,6 +122,9 @@ func (h *Handler) createAPIToken(w http.ResponseWriter, r *http.Request, c *call
 		if owner, err = h.store.FindMember(ctx, c.org.ID, req.Owner); err != nil {
 			return err
 		}
+	}
+	if err := directory.CheckAPITokenOwner(c.user, owner); err != nil {
+		return err
 	}
 	if st := owner.Status(); st != directory.StatusActive {
 		return directory.Invalidf("owner %s is %s: its tokens would not authenticate", owner.UserName, st)

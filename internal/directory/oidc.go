@@ -145,8 +145,10 @@ const BreakGlassPrefix = "scb_brk_"
 
 // Break-glass login bounds: a link lives for BreakGlassLinkTTL and works
 // once; at most BreakGlassMaxFailures failed attempts per organization are
-// answered within BreakGlassWindow, then every attempt is refused until the
-// window has passed, so that the owner's way in cannot be guessed at.
+// recorded within BreakGlassWindow, so that junk requests cannot flood the
+// audit trail. A valid link works whatever the count, and a failure is
+// answered alike under and over the limit (and for an organization that
+// does not exist), so that the count reveals nothing to the anonymous.
 const (
 	BreakGlassLinkTTL     = 15 * time.Minute
 	BreakGlassWindow      = 15 * time.Minute

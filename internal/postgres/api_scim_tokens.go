@@ -11,22 +11,22 @@ import (
 )
 
 // CreateSCIMTokenBy creates a token for the organization and returns it
-// with its plain secret, which is not stored and cannot be shown again;
-// ttl 0 means no expiry. The token and the audit event that names actor
-// commit together. ErrInvalid: a bad name. ErrConflict: a live token has
-// this name.
+// with its plain secret, which is not stored and cannot be shown again.
+// Every token expires: ttl 0 means the default lifetime. The token and
+// the audit event that names actor commit together. ErrInvalid: a bad
+// name, a lifetime above the maximum. ErrConflict: a live token has this
+// name.
 func (db *DB) CreateSCIMTokenBy(ctx context.Context, actor directory.Actor, orgID, name string, ttl time.Duration) (directory.SCIMToken, string, error) {
 	if err := directory.ValidateTokenName(name); err != nil {
 		return directory.SCIMToken{}, "", err
 	}
-	secret := directory.NewSecret(directory.SCIMTokenPrefix)
-	var expires *time.Time
-	if ttl > 0 {
-		e := db.now().Add(ttl)
-		expires = &e
+	expires, err := db.tokenExpiry(ttl)
+	if err != nil {
+		return directory.SCIMToken{}, "", err
 	}
+	secret := directory.NewSecret(directory.SCIMTokenPrefix)
 	var t directory.SCIMToken
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		t, err = scanSCIMToken(tx.QueryRow(ctx, `INSERT INTO scim_tokens (org_id, name, token_hash, expires_at)
 			VALUES ($1, $2, $3, $4) RETURNING `+scimTokenColumns, orgID, name, directory.HashSecret(secret), expires))

@@ -27,9 +27,13 @@ func scanAPIToken(row pgx.Row) (APIToken, error) {
 }
 
 // CreateAPIToken creates an admin API token owned by a user or service
-// account of the organization, and returns its secret (shown once).
-// ErrInvalid: bad name or unknown owner. ErrConflict: a live token has the
-// name.
+// account of the organization, and returns its secret (shown once). Every
+// token expires: ttl 0 means the default lifetime. Whether actor may mint
+// for this owner is the caller's rule (directory.CheckAPITokenOwner for
+// the admin API); the audit event names actor as the one who minted it
+// and the owner apart, since the token will act, and be audited, as the
+// owner. ErrInvalid: bad name, unknown owner, a lifetime above the
+// maximum. ErrConflict: a live token has the name.
 func (db *DB) CreateAPIToken(ctx context.Context, actor directory.Actor, orgID, ownerID, name string, ttl time.Duration) (APIToken, string, error) {
 	if err := directory.ValidateTokenName(name); err != nil {
 		return APIToken{}, "", err
@@ -37,25 +41,28 @@ func (db *DB) CreateAPIToken(ctx context.Context, actor directory.Actor, orgID, 
 	if !isUUID(ownerID) {
 		return APIToken{}, "", directory.Invalidf("owner %q is not a user id", ownerID)
 	}
-	secret := directory.NewSecret(directory.APITokenPrefix)
-	var expires *time.Time
-	if ttl > 0 {
-		e := db.now().Add(ttl)
-		expires = &e
+	expires, err := db.tokenExpiry(ttl)
+	if err != nil {
+		return APIToken{}, "", err
 	}
+	secret := directory.NewSecret(directory.APITokenPrefix)
 	var t APIToken
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		t, err = scanAPIToken(tx.QueryRow(ctx, `INSERT INTO api_tokens AS t (org_id, name, owner_id, token_hash, expires_at)
-			SELECT $1, $2, u.id, $4, $5 FROM users u WHERE u.org_id = $1 AND u.id = $3 AND u.removed_at IS NULL AND u.active
-			RETURNING `+apiTokenColumns, orgID, name, ownerID, directory.HashSecret(secret), expires))
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		var ownerName string
+		err := tx.QueryRow(ctx, `WITH owner AS (SELECT u.id, u.user_name FROM users u
+				WHERE u.org_id = $1 AND u.id = $3 AND u.removed_at IS NULL AND u.active),
+			t AS (INSERT INTO api_tokens (org_id, name, owner_id, token_hash, expires_at)
+				SELECT $1, $2, owner.id, $4, $5 FROM owner RETURNING *)
+			SELECT `+apiTokenColumns+`, owner.user_name FROM t, owner`, orgID, name, ownerID, directory.HashSecret(secret), expires).
+			Scan(&t.ID, &t.OrgID, &t.Name, &t.CreatedAt, &t.ExpiresAt, &t.LastUsedAt, &t.RevokedAt, &t.OwnerID, &ownerName)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return directory.Invalidf("owner %q is not an active user or service account of this organization", ownerID)
 		}
 		if err != nil {
 			return mapErr(err, fmt.Sprintf("a live API token named %q", name))
 		}
-		return audit(ctx, tx, orgID, actor, "apitoken.create", "APIToken", t.ID, nil, map[string]any{"name": name, "owner": ownerID, "expires": expires})
+		return audit(ctx, tx, orgID, actor, "apitoken.create", "APIToken", t.ID, nil,
+			map[string]any{"name": name, "owner": ownerID, "ownerUserName": ownerName, "expires": expires})
 	})
 	return t, secret, err
 }

@@ -29,15 +29,46 @@ func (db *DB) CreateBreakGlassLink(ctx context.Context, actor directory.Actor, o
 	return secret, expires, err
 }
 
+// errBreakGlassRefused is every refusal of a break-glass link, whatever
+// its cause: an anonymous caller must not learn from it whether the
+// organization exists, nor how many attempts it has seen.
+var errBreakGlassRefused = &directory.Error{Kind: directory.ErrUnauthorized,
+	Msg: "this break-glass link is not valid: it is unknown, used already or expired; print a new one with scimbridge breakglass"}
+
+// BreakGlassLinkOrganization returns the organization named by orgSlug
+// when secret is one of its live links (unused, unexpired), without
+// spending it: the anonymous page that asks to confirm a link shows the
+// organization only to the holder of a valid link. Every failure (no
+// such organization, a malformed, unknown, used or expired link) is the
+// same ErrUnauthorized, found by one statement either way.
+func (db *DB) BreakGlassLinkOrganization(ctx context.Context, orgSlug, secret string) (directory.Organization, error) {
+	if !directory.LooksLikeSecret(directory.BreakGlassPrefix, secret) {
+		return directory.Organization{}, errBreakGlassRefused
+	}
+	o, err := scanOrganization(db.Pool.QueryRow(ctx, `SELECT o.id, o.slug, o.name, o.created_at
+		FROM breakglass_links l JOIN organizations o ON o.id = l.org_id
+		WHERE o.slug = $1 AND l.token_hash = $2 AND l.used_at IS NULL AND l.expires_at > now()`,
+		orgSlug, directory.HashSecret(secret)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return directory.Organization{}, errBreakGlassRefused
+	}
+	return o, err
+}
+
 // UseBreakGlassLink spends a break-glass link of the organization named by
 // orgSlug and returns the organization and its break-glass owner. A valid
-// link always works. Errors: ErrNotFound (no such organization),
-// ErrUnauthorized (an unknown, used or expired link; recorded as a failed
-// attempt), ErrRateLimited (such a link after too many failed attempts
-// lately), ErrForbidden (the owner is not active).
-// Every outcome but the first two is audited.
+// link always works. Errors: ErrUnauthorized (no such organization, or an
+// unknown, used or expired link, recorded as a failed attempt when the
+// organization exists), ErrRateLimited (such a link after too many failed
+// attempts lately, no longer recorded), ErrForbidden (the owner is not
+// active). The caller answers the first two alike (see
+// errBreakGlassRefused); ErrRateLimited is for its log. Every outcome but
+// an unknown organization and ErrRateLimited is audited.
 func (db *DB) UseBreakGlassLink(ctx context.Context, orgSlug, secret, from string) (directory.Organization, directory.User, error) {
 	o, err := db.Organization(ctx, orgSlug)
+	if errors.Is(err, directory.ErrNotFound) {
+		return o, directory.User{}, errBreakGlassRefused
+	}
 	if err != nil {
 		return o, directory.User{}, err
 	}
@@ -83,7 +114,7 @@ func (db *DB) UseBreakGlassLink(ctx context.Context, orgSlug, secret, from strin
 			nil, map[string]any{"link": linkID, "from": from})
 	})
 	if err == nil && denied {
-		err = &directory.Error{Kind: directory.ErrUnauthorized, Msg: "this break-glass link is not valid: it is unknown, used already or expired; print a new one with scimbridge breakglass"}
+		err = errBreakGlassRefused
 	}
 	return o, owner, err
 }

@@ -23,6 +23,24 @@ type DB struct {
 	Pool *pgxpool.Pool
 	log  *slog.Logger
 	now  func() time.Time
+	// maxTokenTTL bounds the lifetime of new SCIM and admin API tokens
+	// (0: directory.DefaultMaxTokenTTL).
+	maxTokenTTL time.Duration
+}
+
+// SetMaxTokenTTL sets the longest lifetime a new SCIM or admin API token
+// may have (0: directory.DefaultMaxTokenTTL). Call it before the store
+// is used.
+func (db *DB) SetMaxTokenTTL(max time.Duration) { db.maxTokenTTL = max }
+
+// tokenExpiry is when a token created now with the lifetime ttl (0: the
+// default) expires. ErrInvalid: ttl is above the maximum.
+func (db *DB) tokenExpiry(ttl time.Duration) (time.Time, error) {
+	ttl, err := directory.TokenTTL(ttl, db.maxTokenTTL)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return db.now().Add(ttl), nil
 }
 
 // PoolConfig bounds the connection pool.

@@ -21,7 +21,7 @@ func scanSCIMToken(row pgx.Row) (directory.SCIMToken, error) {
 
 // CreateSCIMToken creates a token for the organization and returns it with
 // its plain secret, which is not stored and cannot be shown again. ttl 0
-// means no expiry. The audit event names the service itself; changes that
+// means the default lifetime. The audit event names the service itself; changes that
 // someone makes go through CreateSCIMTokenBy. ErrConflict: a live token
 // has this name.
 func (db *DB) CreateSCIMToken(ctx context.Context, orgID, name string, ttl time.Duration) (directory.SCIMToken, string, error) {
