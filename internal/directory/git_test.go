@@ -14,7 +14,7 @@ func TestNormalizeEmail(t *testing.T) {
 		"  a@b.c\t":          "a@b.c",
 		"":                   "",
 		"ÉLODIE@Exemple.fr":  "Élodie@exemple.fr", // É is not ASCII: kept (see TestFoldASCII)
-		"\u00a0a@b.c":        "\u00a0a@b.c",        // a Unicode space is part of the address
+		"\u00a0a@b.c":        "\u00a0a@b.c",       // a Unicode space is part of the address
 		"already@lower.case": "already@lower.case",
 	}
 	for in, want := range cases {
