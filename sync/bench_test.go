@@ -34,7 +34,7 @@ func seedBench(tb testing.TB, e *env) {
 			CASE WHEN n <= $2 THEN u.id END, CASE WHEN n <= $2 THEN 'cli:seed' END, CASE WHEN n <= $2 THEN now() - interval '10 days' END,
 			now() - interval '10 days'
 		FROM generate_series(1, $3::int) AS n
-		JOIN users u ON u.org_id = $1 AND lower(u.user_name) = 'user' || n || '@example.com'`,
+		JOIN users u ON u.org_id = $1 AND ascii_lower(u.user_name) = 'user' || n || '@example.com'`,
 		e.org.ID, benchMapped, benchMatching)
 	e.exec(`INSERT INTO git_identities (org_id, provider, email, name, first_seen, last_seen, commits, touched_at)
 		SELECT $1, 'github', 'dev' || n || '@elsewhere.example', 'Dev ' || n,
@@ -57,7 +57,7 @@ func change1pct(tb testing.TB, e *env, round int) {
 	dbase := benchMatching + round*500%(benchIdentities-benchMatching)
 	e.exec(`UPDATE users u SET emails = u.emails || ('dev' || ($3::int + (s.n - $2::int)) || '@elsewhere.example'), updated_at = now()
 		FROM (SELECT n FROM generate_series($2::int + 1, $2::int + 500) AS n) s
-		WHERE u.org_id = $1 AND lower(u.user_name) = 'user' || s.n || '@example.com'`, e.org.ID, ubase, dbase)
+		WHERE u.org_id = $1 AND ascii_lower(u.user_name) = 'user' || s.n || '@example.com'`, e.org.ID, ubase, dbase)
 }
 
 // BenchmarkReconcileNoop measures runs at 100,000 identities and 50,000

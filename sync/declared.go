@@ -154,7 +154,7 @@ func parseDeclared(path string, data []byte) (declaredFile, error) {
 			if !ok {
 				continue
 			}
-			k := key{a.org, strings.ToLower(a.name)}
+			k := key{a.org, directory.FoldASCII(a.name)}
 			if prev, dup := names[k]; dup {
 				fe.add(a.line, "service account %q of %s is declared twice (also on line %d)", a.name, a.org, prev)
 				continue
@@ -352,7 +352,7 @@ func parseIdentity(fe *FileError, n *yaml.Node, what string) (declaredIdentity, 
 	}
 	before := len(fe.Problems)
 	provider, line, _ := text(fe, m, w, "provider")
-	g.provider = strings.ToLower(provider)
+	g.provider = directory.FoldASCII(provider)
 	switch g.provider {
 	case "":
 		g.provider = directory.GitProviderGitHub
@@ -373,7 +373,7 @@ func parseIdentity(fe *FileError, n *yaml.Node, what string) (declaredIdentity, 
 		if len(login) > 100 || strings.ContainsAny(login, " \t\n@") {
 			fe.add(line, "%s: login %q: 1-100 characters, no spaces or @", w, login)
 		}
-		g.login = strings.ToLower(login)
+		g.login = directory.FoldASCII(login)
 	}
 	if len(fe.Problems) == before && g.email == "" && g.login == "" {
 		fe.add(n.Line, "%s needs an email or a login", w)
@@ -495,7 +495,7 @@ func planDeclared(ctx context.Context, sess *postgres.ReconcileSession, orgID st
 	}
 	byName := make(map[string]*directory.User, len(existing))
 	for i := range existing {
-		byName[strings.ToLower(existing[i].UserName)] = &existing[i]
+		byName[directory.FoldASCII(existing[i].UserName)] = &existing[i]
 	}
 	var plans []accountPlan
 	var refused []string
@@ -505,8 +505,9 @@ func planDeclared(ctx context.Context, sess *postgres.ReconcileSession, orgID st
 		if d.orgID != orgID {
 			continue
 		}
-		declared[strings.ToLower(d.name)] = true
-		cur := byName[strings.ToLower(d.name)]
+		// userNames compare as the users_user_name_key index does.
+		declared[directory.FoldASCII(d.name)] = true
+		cur := byName[directory.FoldASCII(d.name)]
 		p := accountPlan{name: d.name, decl: d, current: cur}
 		switch {
 		case cur != nil && cur.RemovedAt != nil:
@@ -580,7 +581,7 @@ func planDeclared(ctx context.Context, sess *postgres.ReconcileSession, orgID st
 	}
 	for i := range existing {
 		u := &existing[i]
-		if postgres.IsDeclared(*u) && u.RemovedAt == nil && u.Active && !declared[strings.ToLower(u.UserName)] {
+		if postgres.IsDeclared(*u) && u.RemovedAt == nil && u.Active && !declared[directory.FoldASCII(u.UserName)] {
 			plans = append(plans, accountPlan{name: u.UserName, current: u, disable: true})
 		}
 	}

@@ -52,7 +52,7 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, c *call) err
 // It has no user id yet; the invitation's id is where to resend or revoke.
 func renderInvited(inv directory.Invitation) userJSON {
 	return userJSON{
-		UserName: inv.Email, Emails: []string{strings.ToLower(inv.Email)}, Status: directory.StatusInvited,
+		UserName: inv.Email, Emails: []string{directory.FoldASCII(inv.Email)}, Status: directory.StatusInvited,
 		Source: directory.SourceInvitation, Kind: directory.KindHuman, Groups: []groupRefJSON{},
 		CreatedAt: inv.CreatedAt, UpdatedAt: inv.CreatedAt,
 		Invitation: &invitationRefJSON{ID: inv.ID, ExpiresAt: inv.ExpiresAt},

@@ -44,13 +44,6 @@ type GitObservation struct {
 	Role     string    // "author", "committer" or "pusher"
 }
 
-// NormalizeEmail lower-cases and trims an email for matching. Git keeps
-// addresses as typed, and hosts treat them case-insensitively, so two
-// spellings of one address are one identity.
-func NormalizeEmail(s string) string {
-	return strings.ToLower(strings.TrimSpace(s))
-}
-
 const githubNoreplyHost = "users.noreply.github.com"
 
 // GitHubNoreplyLogin returns the login from GitHub's noreply addresses:

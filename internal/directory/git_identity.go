@@ -11,8 +11,8 @@ type GitIdentity struct {
 	ID        string
 	OrgID     string
 	Provider  string
-	Email     string // normalised (lower case)
-	Login     string // lower case; "" when the host gives none
+	Email     string // NormalizeEmail: ASCII letters lower-cased
+	Login     string // ASCII letters lower-cased; "" when the host gives none
 	Name      string // as last seen on a commit
 	FirstSeen time.Time
 	LastSeen  time.Time
@@ -25,5 +25,5 @@ type GitIdentity struct {
 
 // GitKey is how an observation names its identity.
 func GitKey(o GitObservation) (provider, email, login string) {
-	return strings.ToLower(strings.TrimSpace(o.Provider)), NormalizeEmail(o.Email), strings.ToLower(strings.TrimSpace(o.Login))
+	return FoldASCII(strings.Trim(o.Provider, asciiSpace)), NormalizeEmail(o.Email), FoldASCII(strings.Trim(o.Login, asciiSpace))
 }

@@ -37,7 +37,7 @@ func (p JITPolicy) Allows(email string, verified bool) bool {
 	case JITAny:
 		return email != ""
 	case JITDomain:
-		_, domain, ok := strings.Cut(strings.ToLower(email), "@")
+		_, domain, ok := strings.Cut(NormalizeEmail(email), "@")
 		return ok && verified && slices.Contains(p.Domains, domain)
 	}
 	return false
@@ -102,7 +102,7 @@ func (s *IdPSettings) Normalize() error {
 			return Invalidf("JIT policy %s needs at least one domain", JITDomain)
 		}
 		for i, d := range s.JIT.Domains {
-			d = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(d), "@")))
+			d = FoldASCII(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(d), "@")))
 			if d == "" || strings.ContainsAny(d, "@/ ") || !strings.Contains(d, ".") {
 				return Invalidf("JIT domain %q is not a domain name", s.JIT.Domains[i])
 			}

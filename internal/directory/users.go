@@ -21,7 +21,7 @@ type User struct {
 	DisplayName string
 	GivenName   string
 	FamilyName  string
-	Emails      []string // lower-cased emails[].value
+	Emails      []string // emails[].value, ASCII letters lower-cased (FoldASCII)
 	Attributes  map[string]any
 	Version     int64
 	CreatedAt   time.Time
@@ -104,7 +104,7 @@ func (u *User) Derive() error {
 		for _, e := range list {
 			if m, ok := e.(map[string]any); ok {
 				if v, ok := m["value"].(string); ok && v != "" {
-					u.Emails = append(u.Emails, strings.ToLower(v))
+					u.Emails = append(u.Emails, FoldASCII(v))
 				}
 			}
 		}

@@ -91,8 +91,8 @@ func (c *collector) add(role, sha string, p person, at time.Time) error {
 // the author's username and not the committer's), or, without addresses,
 // the same login.
 func sameIdentity(a, b person) bool {
-	ae, be := directory.NormalizeEmail(a.email), directory.NormalizeEmail(b.email)
-	al, bl := strings.ToLower(strings.TrimSpace(a.login)), strings.ToLower(strings.TrimSpace(b.login))
+	_, ae, al := directory.GitKey(directory.GitObservation{Email: a.email, Login: a.login})
+	_, be, bl := directory.GitKey(directory.GitObservation{Email: b.email, Login: b.login})
 	if ae != "" || be != "" {
 		return ae == be && (al == "" || bl == "" || al == bl)
 	}

@@ -82,7 +82,7 @@ func setup() error {
 		adminDSN = cluster.DSN("postgres")
 	}
 	template = prefix + "_template"
-	if err := exec(ctx, "CREATE DATABASE "+template); err != nil {
+	if err := createTemplate(ctx); err != nil {
 		return err
 	}
 	pool, err := pgxpool.New(ctx, withDB(adminDSN, template))
@@ -91,6 +91,26 @@ func setup() error {
 	}
 	defer pool.Close()
 	return postgres.Migrate(ctx, pool, nil)
+}
+
+// foldingCtypes are LC_CTYPEs under which PostgreSQL's lower() and upper()
+// map non-ASCII letters (U+212A KELVIN SIGN → "k"), as production
+// databases (en_US.UTF-8, C.UTF-8) do. The template is created with the
+// first the server knows, so that a query comparing identities with
+// lower() instead of ascii_lower() fails the tests as it would fail in
+// production; initdb's C locale folds ASCII only and would hide it.
+// Collation stays "C", so that sort orders do not depend on the server.
+var foldingCtypes = []string{"C.utf8", "C.UTF-8", "en_US.utf8", "en_US.UTF-8"}
+
+// createTemplate creates the template database, with a folding LC_CTYPE
+// when the server has one.
+func createTemplate(ctx context.Context) error {
+	for _, ctype := range foldingCtypes {
+		if err := exec(ctx, "CREATE DATABASE "+template+" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE '"+ctype+"'"); err == nil {
+			return nil
+		}
+	}
+	return exec(ctx, "CREATE DATABASE "+template)
 }
 
 func teardown() {

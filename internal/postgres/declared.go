@@ -60,7 +60,7 @@ func (s *ReconcileSession) FindGitIdentity(ctx context.Context, orgID, provider,
 // UserByName finds a user of any kind (removed ones too) by userName,
 // case-insensitively. ErrNotFound: none.
 func (s *ReconcileSession) UserByName(ctx context.Context, orgID, userName string) (directory.User, error) {
-	u, err := scanUser(s.conn.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND lower(u.user_name) = lower($2)`,
+	u, err := scanUser(s.conn.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND ascii_lower(u.user_name) = ascii_lower($2)`,
 		orgID, strings.TrimSpace(userName)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return u, directory.NotFoundf("no user %q", userName)

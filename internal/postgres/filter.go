@@ -72,7 +72,7 @@ type translator struct {
 }
 
 // text binds s as a text parameter. The explicit cast settles operator
-// resolution (jsonb -> text, not -> integer) and keeps lower($n) typed.
+// resolution (jsonb -> text, not -> integer) and keeps ascii_lower($n) typed.
 func (t *translator) text(s string) string { return t.a.add(s) + "::text" }
 
 // alias is the outer table's alias.
@@ -190,8 +190,8 @@ func (t *translator) compare(c directory.Compare) (string, error) {
 			case "externalId":
 				return t.column(c, operand{expr: "u.external_id", kind: kindText, nullable: true})
 			case "userName":
-				// NOT NULL, and lower(u.user_name) = lower($n) is the
-				// expression of users_user_name_key.
+				// NOT NULL, and ascii_lower(u.user_name) = ascii_lower($n)
+				// is the expression of users_user_name_key.
 				return t.column(c, operand{expr: "u.user_name", kind: kindText})
 			case "displayName":
 				return t.column(c, operand{expr: "u.display_name", kind: kindText, nullable: true})
@@ -205,7 +205,7 @@ func (t *translator) compare(c directory.Compare) (string, error) {
 					return t.compareOperand(operand{expr: "u.family_name", kind: kindText, nullable: true}, c)
 				}
 			case "emails":
-				// u.emails holds the lower-cased values, so it can answer
+				// u.emails holds the ASCII-folded values, so it can answer
 				// only case-insensitive comparisons of the value; the rest
 				// (emails.type, a case-exact value) reads the document.
 				if (at.Sub == "" || at.Sub == "value") && !at.CaseExact {
@@ -287,8 +287,8 @@ func (t *translator) emailsColumn(c directory.Compare) (string, error) {
 			return "", directory.Invalidf("%s is a string attribute; compare it with a quoted string", attrName(c.Attr))
 		}
 		// @> is what the GIN index users_emails_idx answers. The value is
-		// lower-cased in Go, as the column's values were (textCompare).
-		return "(u.emails @> ARRAY[" + t.text(strings.ToLower(v)) + "])", nil
+		// folded in Go, as the column's values were (textCompare).
+		return "(u.emails @> ARRAY[" + t.text(directory.FoldASCII(v)) + "])", nil
 	}
 	s, err := t.compareOperand(operand{expr: "x.v", kind: kindLowerText}, c)
 	if err != nil {
@@ -360,15 +360,15 @@ func (t *translator) valuePath(vp directory.ValuePath) (string, error) {
 		// which is how Entra's emails[type eq "work"].value eq "x"
 		// arrives), add the implied, indexed condition on u.emails.
 		if v, ok := pinnedEmail(vp.Filter); ok {
-			s = "(u.emails @> ARRAY[" + t.text(strings.ToLower(v)) + "] AND " + s + ")"
+			s = "(u.emails @> ARRAY[" + t.text(directory.FoldASCII(v)) + "] AND " + s + ")"
 		}
 	}
 	return s, nil
 }
 
 // pinnedEmail finds a top-level conjunct value eq "x" of an emails[…]
-// filter. u.emails holds every non-empty value lower-cased, so an element
-// matching it implies u.emails @> ARRAY[lower(x)], case-exact or not.
+// filter. u.emails holds every non-empty value ASCII-folded, so an element
+// matching it implies u.emails @> ARRAY[ascii_lower(x)], case-exact or not.
 func pinnedEmail(f directory.Filter) (string, bool) {
 	f, err := deref(f)
 	if err != nil {
@@ -676,20 +676,21 @@ func jsonTimestamp(j string) string {
 }
 
 // textCompare compares the non-NULL text lhs with s. Unless caseExact,
-// both sides are lower-cased in SQL. When lowered, lhs holds values that Go
-// lower-cased (u.emails, see directory.User.Derive), and s is lower-cased
-// the same way, in Go: PostgreSQL's lower() follows the database's
-// LC_CTYPE and, under the C locale, leaves "Ë" alone where Go does not.
-// Ordering uses the "C" collation so that results do not depend on the
-// server's locale.
+// both sides are folded in SQL with ascii_lower (migration 00018), which
+// lower-cases A–Z only: identities compare in ASCII case only (DESIGN §9),
+// and PostgreSQL's lower() follows the database's LC_CTYPE, under which
+// userName eq "\u212Aate" (the Kelvin sign) would find kate. When lowered,
+// lhs holds values that Go folded (u.emails, see directory.User.Derive),
+// and s is folded the same way, in Go (directory.FoldASCII). Ordering uses
+// the "C" collation so that results do not depend on the server's locale.
 func (t *translator) textCompare(lhs string, lowered bool, op directory.CompareOp, s string, caseExact bool) string {
 	l, r := lhs, func(x string) string { return x }
 	switch {
 	case lowered:
-		s = strings.ToLower(s)
+		s = directory.FoldASCII(s)
 	case !caseExact:
-		l = "lower(" + lhs + ")"
-		r = func(x string) string { return "lower(" + x + ")" }
+		l = "ascii_lower(" + lhs + ")"
+		r = func(x string) string { return "ascii_lower(" + x + ")" }
 	}
 	switch op {
 	case directory.OpCo, directory.OpSw, directory.OpEw:
@@ -707,7 +708,7 @@ func (t *translator) textCompare(lhs string, lowered bool, op directory.CompareO
 		return l + " LIKE (" + p + `) ESCAPE '\'`
 	case directory.OpEq:
 		// No COLLATE here: equality must match the indexes' expressions
-		// (lower(user_name) under the default collation).
+		// (ascii_lower(user_name) under the default collation).
 		return l + " = " + r(t.text(s))
 	}
 	o, _ := orderOp(op)
@@ -831,7 +832,7 @@ func userOrderSQL(sortBy *directory.AttrPath, desc bool) (string, error) {
 		case "externalId.":
 			key = `u.external_id COLLATE "C"`
 		case "userName.":
-			key = `lower(u.user_name) COLLATE "C"`
+			key = `ascii_lower(u.user_name) COLLATE "C"`
 		case "displayName.":
 			key = `u.display_name COLLATE "C"`
 		case "name.givenName":
@@ -843,7 +844,7 @@ func userOrderSQL(sortBy *directory.AttrPath, desc bool) (string, error) {
 		case "emails.", "emails.value":
 			// A multi-valued attribute sorts by its primary value, else
 			// its first (RFC 7644 §3.4.2.3). The keys are fixed text.
-			key = `(SELECT lower(x.e ->> 'value') FROM jsonb_array_elements(CASE WHEN jsonb_typeof(u.attributes -> 'emails') = 'array' ` +
+			key = `(SELECT ascii_lower(x.e ->> 'value') FROM jsonb_array_elements(CASE WHEN jsonb_typeof(u.attributes -> 'emails') = 'array' ` +
 				`THEN u.attributes -> 'emails' ELSE '[]'::jsonb END) WITH ORDINALITY AS x(e, n) ` +
 				`WHERE jsonb_typeof(x.e -> 'value') = 'string' AND x.e ->> 'value' <> '' ` +
 				`ORDER BY (x.e -> 'primary') = 'true'::jsonb DESC NULLS LAST, x.n LIMIT 1) COLLATE "C"`

@@ -267,28 +267,30 @@ var (
 	aActive      = directory.AttrPath{Name: "active", Type: directory.TypeBoolean, CaseExact: true}
 	aGivenName   = directory.AttrPath{Name: "name", Sub: "givenName", CaseExact: true}
 	aFamilyName  = directory.AttrPath{Name: "name", Sub: "familyName", CaseExact: true}
-	aFormatted   = directory.AttrPath{Name: "name", Sub: "formatted", CaseExact: true}
-	aName        = directory.AttrPath{Name: "name", Type: directory.TypeComplex}
-	aEmails      = directory.AttrPath{Name: "emails", MultiValued: true, Type: directory.TypeComplex}
-	aEmailValue  = directory.AttrPath{Name: "emails", Sub: "value", MultiValued: true}
-	aEmailType   = directory.AttrPath{Name: "emails", Sub: "type", MultiValued: true, CaseExact: true}
-	aEmailPrim   = directory.AttrPath{Name: "emails", Sub: "primary", MultiValued: true, Type: directory.TypeBoolean}
-	aAddresses   = directory.AttrPath{Name: "addresses", MultiValued: true, Type: directory.TypeComplex}
-	aLocality    = directory.AttrPath{Name: "addresses", Sub: "locality", MultiValued: true, CaseExact: true}
-	aPhoneValue  = directory.AttrPath{Name: "phoneNumbers", Sub: "value", MultiValued: true, CaseExact: true}
-	aX509Value   = directory.AttrPath{Name: "x509Certificates", Sub: "value", MultiValued: true, Type: directory.TypeBinary, CaseExact: true}
-	aCreated     = directory.AttrPath{Name: "meta", Sub: "created", Type: directory.TypeDateTime, CaseExact: true}
-	aLastMod     = directory.AttrPath{Name: "meta", Sub: "lastModified", Type: directory.TypeDateTime, CaseExact: true}
-	aResType     = directory.AttrPath{Name: "meta", Sub: "resourceType", CaseExact: true}
-	aGroups      = directory.AttrPath{Name: "groups", MultiValued: true, Type: directory.TypeComplex, CaseExact: true}
-	aGroupsValue = directory.AttrPath{Name: "groups", Sub: "value", MultiValued: true, CaseExact: true}
-	aGroupsDisp  = directory.AttrPath{Name: "groups", Sub: "display", MultiValued: true, CaseExact: true}
-	aDepartment  = directory.AttrPath{URN: directory.EnterpriseUserURN, Name: "department", CaseExact: true}
-	aManager     = directory.AttrPath{URN: directory.EnterpriseUserURN, Name: "manager", Sub: "value", CaseExact: true}
-	aManagerAll  = directory.AttrPath{URN: directory.EnterpriseUserURN, Name: "manager", Type: directory.TypeComplex, CaseExact: true}
-	aLevel       = directory.AttrPath{URN: acmeURN, Name: "level", Type: directory.TypeDecimal, CaseExact: true}
-	aStartDate   = directory.AttrPath{URN: acmeURN, Name: "startDate", Type: directory.TypeDateTime, CaseExact: true}
-	aRemote      = directory.AttrPath{URN: acmeURN, Name: "remote", Type: directory.TypeBoolean}
+	// familyName as a schema with caseExact false would declare it
+	aFamilyNameCI = directory.AttrPath{Name: "name", Sub: "familyName"}
+	aFormatted    = directory.AttrPath{Name: "name", Sub: "formatted", CaseExact: true}
+	aName         = directory.AttrPath{Name: "name", Type: directory.TypeComplex}
+	aEmails       = directory.AttrPath{Name: "emails", MultiValued: true, Type: directory.TypeComplex}
+	aEmailValue   = directory.AttrPath{Name: "emails", Sub: "value", MultiValued: true}
+	aEmailType    = directory.AttrPath{Name: "emails", Sub: "type", MultiValued: true, CaseExact: true}
+	aEmailPrim    = directory.AttrPath{Name: "emails", Sub: "primary", MultiValued: true, Type: directory.TypeBoolean}
+	aAddresses    = directory.AttrPath{Name: "addresses", MultiValued: true, Type: directory.TypeComplex}
+	aLocality     = directory.AttrPath{Name: "addresses", Sub: "locality", MultiValued: true, CaseExact: true}
+	aPhoneValue   = directory.AttrPath{Name: "phoneNumbers", Sub: "value", MultiValued: true, CaseExact: true}
+	aX509Value    = directory.AttrPath{Name: "x509Certificates", Sub: "value", MultiValued: true, Type: directory.TypeBinary, CaseExact: true}
+	aCreated      = directory.AttrPath{Name: "meta", Sub: "created", Type: directory.TypeDateTime, CaseExact: true}
+	aLastMod      = directory.AttrPath{Name: "meta", Sub: "lastModified", Type: directory.TypeDateTime, CaseExact: true}
+	aResType      = directory.AttrPath{Name: "meta", Sub: "resourceType", CaseExact: true}
+	aGroups       = directory.AttrPath{Name: "groups", MultiValued: true, Type: directory.TypeComplex, CaseExact: true}
+	aGroupsValue  = directory.AttrPath{Name: "groups", Sub: "value", MultiValued: true, CaseExact: true}
+	aGroupsDisp   = directory.AttrPath{Name: "groups", Sub: "display", MultiValued: true, CaseExact: true}
+	aDepartment   = directory.AttrPath{URN: directory.EnterpriseUserURN, Name: "department", CaseExact: true}
+	aManager      = directory.AttrPath{URN: directory.EnterpriseUserURN, Name: "manager", Sub: "value", CaseExact: true}
+	aManagerAll   = directory.AttrPath{URN: directory.EnterpriseUserURN, Name: "manager", Type: directory.TypeComplex, CaseExact: true}
+	aLevel        = directory.AttrPath{URN: acmeURN, Name: "level", Type: directory.TypeDecimal, CaseExact: true}
+	aStartDate    = directory.AttrPath{URN: acmeURN, Name: "startDate", Type: directory.TypeDateTime, CaseExact: true}
+	aRemote       = directory.AttrPath{URN: acmeURN, Name: "remote", Type: directory.TypeBoolean}
 
 	aMembers     = directory.AttrPath{Name: "members", MultiValued: true, Type: directory.TypeComplex, CaseExact: true}
 	aMembersDisp = directory.AttrPath{Name: "members", Sub: "display", MultiValued: true, CaseExact: true}
@@ -396,8 +398,18 @@ func TestFilterUsersSemantics(t *testing.T) {
 		{"emails eq ignores case", cmp(aEmails, eq, "ann@x.com"), []string{ann}},
 		{"emails.value eq ignores case", cmp(aEmailValue, eq, "ANN@X.COM"), []string{ann}},
 		{"emails.value eq second email", cmp(aEmailValue, eq, "Ann@Home.org"), []string{ann}},
-		{"emails eq ignores case beyond ASCII", cmp(aEmails, eq, "ZOË@Ü.EXAMPLE"), []string{dan}},
-		{"emails sw ignores case beyond ASCII", cmp(aEmails, sw, "ZOË@"), []string{dan}},
+		// Identities compare in ASCII case only (DESIGN §9): Ë is not ë,
+		// and the Kelvin sign (U+212A) or İ (U+0130) is not k or i, even
+		// though the test database's LC_CTYPE folds them (see pgtest).
+		{"emails eq folds ASCII letters around non-ASCII ones", cmp(aEmails, eq, "ZOë@Ü.EXAMPLE"), []string{dan}},
+		{"emails eq does not fold non-ASCII case", cmp(aEmails, eq, "ZOË@Ü.EXAMPLE"), none()},
+		{"emails sw folds ASCII letters around non-ASCII ones", cmp(aEmails, sw, "ZOë@"), []string{dan}},
+		{"emails sw does not fold non-ASCII case", cmp(aEmails, sw, "ZOË@"), none()},
+		{"emails.value eq does not fold the Kelvin sign into k", cmp(aEmailValue, eq, "\u212Aate@x.com"), none()},
+		{"case-insensitive string eq folds ASCII", cmp(aFamilyNameCI, eq, "BAKER"), []string{bob}},
+		{"case-insensitive string eq does not fold the Kelvin sign into k", cmp(aFamilyNameCI, eq, "Ba\u212Aer"), none()},
+		{"case-insensitive string co does not fold the Kelvin sign into k", cmp(aFamilyNameCI, co, "A\u212A"), none()},
+		{"case-insensitive string co folds ASCII", cmp(aFamilyNameCI, co, "AK"), []string{bob}},
 		{"emails value path pins a non-ASCII value", vpath(aEmails, and(cmp(sub("type", true), eq, "other"), cmp(sub("value", false), eq, "Zoë@Ü.example"))), []string{dan}},
 		{"emails co", cmp(aEmails, co, "X.Com"), []string{ann, bob, eve}},
 		{"emails.value sw", cmp(aEmailValue, sw, "dan@"), []string{dan}},

@@ -146,7 +146,7 @@ func (db *DB) FindGitIdentity(ctx context.Context, orgID, provider, email, login
 	g, err := scanGitIdentity(db.Pool.QueryRow(ctx, `SELECT `+gitIdentityColumns+` FROM git_identities i
 		WHERE i.org_id = $1 AND i.provider = $2 AND (($3 <> '' AND i.email = $3 AND ($4 = '' OR i.login = $4)) OR ($3 = '' AND i.login = $4))
 		ORDER BY (i.login = $4) DESC, i.last_seen DESC LIMIT 1`,
-		orgID, strings.ToLower(provider), directory.NormalizeEmail(email), strings.ToLower(login)))
+		orgID, directory.FoldASCII(provider), directory.NormalizeEmail(email), directory.FoldASCII(login)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return g, directory.NotFoundf("no %s git identity %s", provider, strings.TrimSpace(email+" "+login))
 	}

@@ -71,7 +71,7 @@ func (db *DB) CreateInvitation(ctx context.Context, actor directory.Actor, orgID
 	var inv directory.Invitation
 	err = db.inTx(ctx, func(tx pgx.Tx) error {
 		// An invitation whose time ran out no longer blocks a new one.
-		if _, err := tx.Exec(ctx, `UPDATE invitations SET revoked_at = now() WHERE org_id = $1 AND lower(email) = lower($2)
+		if _, err := tx.Exec(ctx, `UPDATE invitations SET revoked_at = now() WHERE org_id = $1 AND ascii_lower(email) = ascii_lower($2)
 			AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= now()`, orgID, addr); err != nil {
 			return err
 		}
@@ -204,7 +204,7 @@ func (db *DB) AcceptInvitation(ctx context.Context, secret string, login directo
 			if !inv.AnyEmail {
 				return directory.Forbiddenf("your login has no verified email address; the invitation is for %s", inv.Email)
 			}
-		} else if !inv.AnyEmail && asciiLower(login.Email) != asciiLower(inv.Email) {
+		} else if !inv.AnyEmail && directory.FoldASCII(login.Email) != directory.FoldASCII(inv.Email) {
 			return directory.Forbiddenf("this invitation is for %s, and you signed in as %s", inv.Email, login.Email)
 		}
 		email := inv.Email
@@ -224,7 +224,7 @@ func (db *DB) AcceptInvitation(ctx context.Context, secret string, login directo
 		member, err = scanUser(tx.QueryRow(ctx, `UPDATE users AS u SET removed_at = NULL, active = true, source = 'invitation',
 				display_name = $3, emails = $4, attributes = $5, external_id = NULL, given_name = NULL, family_name = NULL,
 				version = u.version + 1, updated_at = now()
-			WHERE u.org_id = $1 AND lower(u.user_name) = lower($2) AND u.removed_at IS NOT NULL AND u.kind = 'human'
+			WHERE u.org_id = $1 AND ascii_lower(u.user_name) = ascii_lower($2) AND u.removed_at IS NOT NULL AND u.kind = 'human'
 			RETURNING `+userColumns,
 			inv.OrgID, want.UserName, nullIfEmpty(want.DisplayName), want.Emails, want.Attributes))
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -266,17 +266,4 @@ func (db *DB) AcceptInvitation(ctx context.Context, secret string, login directo
 			nil, map[string]any{"member": member.ID, "email": email, "revived": revived})
 	})
 	return inv, member, err
-}
-
-// asciiLower lower-cases ASCII letters only. Addresses are compared with
-// it rather than with Unicode case folding, under which the Kelvin sign
-// equals "k" and a crafted address could match an invitation.
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }

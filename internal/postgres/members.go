@@ -33,8 +33,8 @@ func (db *DB) FindMember(ctx context.Context, orgID, ref string) (directory.User
 		}
 	}
 	rows, err := db.Pool.Query(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1
-		AND (lower(u.user_name) = lower($2) OR u.emails @> ARRAY[$3]) ORDER BY (lower(u.user_name) = lower($2)) DESC LIMIT 2`,
-		orgID, ref, strings.ToLower(ref))
+		AND (ascii_lower(u.user_name) = ascii_lower($2) OR u.emails @> ARRAY[$3]) ORDER BY (ascii_lower(u.user_name) = ascii_lower($2)) DESC LIMIT 2`,
+		orgID, ref, directory.FoldASCII(ref))
 	if err != nil {
 		return directory.User{}, err
 	}
@@ -44,7 +44,7 @@ func (db *DB) FindMember(ctx context.Context, orgID, ref string) (directory.User
 		return directory.User{}, err
 	case len(found) == 0:
 		return directory.User{}, directory.NotFoundf("no user %q", ref)
-	case len(found) == 2 && !strings.EqualFold(found[0].UserName, ref):
+	case len(found) == 2 && directory.FoldASCII(found[0].UserName) != directory.FoldASCII(ref):
 		return directory.User{}, directory.Conflictf("%q is the email of more than one user; name the user by id or userName", ref)
 	}
 	return found[0], nil
@@ -65,8 +65,9 @@ func (db *DB) Members(ctx context.Context, orgID string, q MemberQuery) ([]direc
 	args.add(orgID)
 	where := "u.org_id = $1"
 	if q.Search != "" {
-		p := args.add("%" + likeEscape(strings.ToLower(q.Search)) + "%")
-		where += " AND (lower(u.user_name) LIKE " + p + " OR lower(coalesce(u.display_name, '')) LIKE " + p +
+		// ASCII case only, as identities compare (directory.FoldASCII).
+		p := args.add("%" + likeEscape(directory.FoldASCII(q.Search)) + "%")
+		where += " AND (ascii_lower(u.user_name) LIKE " + p + " OR ascii_lower(coalesce(u.display_name, '')) LIKE " + p +
 			" OR EXISTS (SELECT 1 FROM unnest(u.emails) e WHERE e LIKE " + p + "))"
 	}
 	switch q.Status {
@@ -117,10 +118,10 @@ func (db *DB) Listing(ctx context.Context, orgID string, q MemberQuery) ([]Liste
 		if err != nil {
 			return nil, 0, err
 		}
-		search := strings.ToLower(q.Search)
+		search := directory.FoldASCII(q.Search)
 		for _, inv := range invs {
-			if strings.Contains(strings.ToLower(inv.Email), search) {
-				u := directory.User{OrgID: orgID, UserName: inv.Email, Emails: []string{strings.ToLower(inv.Email)},
+			if strings.Contains(directory.FoldASCII(inv.Email), search) {
+				u := directory.User{OrgID: orgID, UserName: inv.Email, Emails: []string{directory.FoldASCII(inv.Email)},
 					Kind: directory.KindHuman, Source: directory.SourceInvitation, CreatedAt: inv.CreatedAt, UpdatedAt: inv.CreatedAt}
 				invited = append(invited, Listed{User: u, Invitation: &inv})
 			}

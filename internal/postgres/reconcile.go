@@ -261,10 +261,13 @@ const surveyIncrementalSQL = `WITH cu AS (
 	FROM all_ids ids JOIN git_identities i ON i.org_id = $1 AND i.id = ids.id
 	LEFT JOIN users u ON u.org_id = i.org_id AND u.id = i.user_id`
 
-// Verified emails are users.emails: SCIM emails (the IdP verified them),
-// and the address an invitation was accepted with (the login verified it).
-// OIDC-verified emails of a login join here when the OIDC issue stores
-// them. (GitHub logins are matched against mapped identities instead: see
+// Verified emails are users.emails of the users verifiedEmails admits:
+// SCIM emails (the IdP verified them), the address an invitation was
+// accepted with (the login verified it), and the address of a JIT user
+// whose IdP said it was verified (verified_login, migration 00012). A JIT
+// user named by an unverified address has none: whoever could set that
+// address at the IdP would otherwise be handed the commits of its owner.
+// (GitHub logins are matched against mapped identities instead: see
 // surveyLogins.)
 //
 // A few addresses are looked up in the GIN index one by one; many (a full
@@ -275,12 +278,19 @@ const surveyIncrementalSQL = `WITH cu AS (
 // where one pass over 50,000 users costs tens of milliseconds.
 const (
 	claimsFewSQL = `SELECT w.email, u.id, u.user_name, u.active, u.removed_at IS NOT NULL
-		FROM unnest($2::text[]) AS w(email) JOIN users u ON u.org_id = $1 AND u.emails @> ARRAY[w.email]`
+		FROM unnest($2::text[]) AS w(email) JOIN users u ON u.org_id = $1 AND u.emails @> ARRAY[w.email] AND ` + verifiedEmailsU
 	claimsManySQL = `SELECT w.email, u.id, u.user_name, u.active, u.removed_at IS NOT NULL
 		FROM users u CROSS JOIN LATERAL unnest(u.emails) AS e(email) JOIN unnest($2::text[]) AS w(email) ON w.email = e.email
-		WHERE u.org_id = $1`
+		WHERE u.org_id = $1 AND ` + verifiedEmailsU
 	// ginProbeMax is the most addresses looked up one by one.
 	ginProbeMax = 100
+)
+
+// verifiedEmailsU (of users u) and verifiedEmailsO (of users o) are true
+// for a user whose emails are verified (see claimsFewSQL).
+const (
+	verifiedEmailsU = "(u.source <> 'jit' OR u.verified_login)"
+	verifiedEmailsO = "(o.source <> 'jit' OR o.verified_login)"
 )
 
 // Survey reads what a run needs, in one repeatable-read snapshot, so that
@@ -429,7 +439,7 @@ type AutoMapping struct {
 //     among its verified emails;
 //   - by login: the user holds a mapped identity with the identity's
 //     GitHub login, and, when the email is a person's, no other active
-//     user has it;
+//     user has it among its verified emails;
 //   - either way, no mapped identity with the identity's GitHub login
 //     belongs to another (non-removed) user.
 //
@@ -451,11 +461,13 @@ func (s *ReconcileSession) AutoMap(ctx context.Context, actor directory.Actor, o
 	rivals := `rivals AS MATERIALIZED (
 			SELECT w.email, count(*) AS n FROM (SELECT DISTINCT email FROM targets) w
 			JOIN users o ON o.org_id = $1 AND o.emails @> ARRAY[w.email] AND o.active AND o.removed_at IS NULL
+				AND ` + verifiedEmailsO + `
 			GROUP BY w.email)`
 	if len(maps) > ginProbeMax {
 		rivals = `rivals AS MATERIALIZED (
 			SELECT e.email, count(*) AS n FROM users o CROSS JOIN LATERAL unnest(o.emails) AS e(email)
-			WHERE o.org_id = $1 AND o.active AND o.removed_at IS NULL AND e.email IN (SELECT email FROM targets)
+			WHERE o.org_id = $1 AND o.active AND o.removed_at IS NULL AND ` + verifiedEmailsO + `
+				AND e.email IN (SELECT email FROM targets)
 			GROUP BY e.email)`
 	}
 	var n int
@@ -482,11 +494,11 @@ func (s *ReconcileSession) AutoMap(ctx context.Context, actor directory.Actor, o
 				JOIN git_identities g ON g.org_id = $1 AND g.id = p.identity_id
 				JOIN users u ON u.org_id = $1 AND u.id = p.user_id
 				WHERE u.active AND u.removed_at IS NULL
-				  AND (p.by_login OR g.email <> '' AND u.emails @> ARRAY[g.email]
+				  AND (p.by_login OR g.email <> '' AND u.emails @> ARRAY[g.email] AND `+verifiedEmailsU+`
 				       AND g.email IN (SELECT email FROM rivals WHERE n = 1))
 				  AND (NOT p.by_login OR g.github_login = p.login
 				       AND (p.login, ARRAY[u.id]) IN (SELECT login, users FROM owners)
-				       AND (NOT p.personal OR CASE WHEN u.emails @> ARRAY[g.email]
+				       AND (NOT p.personal OR CASE WHEN u.emails @> ARRAY[g.email] AND `+verifiedEmailsU+`
 				            THEN g.email NOT IN (SELECT email FROM rivals WHERE n > 1)
 				            ELSE g.email NOT IN (SELECT email FROM rivals) END))
 				  AND (p.login = '' OR g.github_login = p.login

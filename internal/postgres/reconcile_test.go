@@ -61,6 +61,26 @@ func TestAutoMapHoldsOnlyWhatWasPlanned(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, 0},
+		// Only verified addresses map (users.verified_login, 00012).
+		{"the user's address is an unverified JIT login's", func(t *testing.T, db *postgres.DB, org directory.Organization, ann, _ directory.User, _ directory.GitIdentity) {
+			if _, err := db.Pool.Exec(context.Background(), `UPDATE users SET source = 'jit', verified_login = false WHERE org_id = $1 AND id = $2`,
+				org.ID, ann.ID); err != nil {
+				t.Fatal(err)
+			}
+		}, 0},
+		{"an unverified JIT login with the address is no rival", func(t *testing.T, db *postgres.DB, org directory.Organization, ann, _ directory.User, _ directory.GitIdentity) {
+			// ann's userName is her address, which a JIT user is named by.
+			if _, err := db.UpdateUser(context.Background(), tester, org.ID, ann.ID, 0, func(u directory.User) (directory.User, error) {
+				u.Attributes["userName"] = "ann"
+				return u, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := db.LinkLogin(context.Background(), org.ID, directory.LoginClaims{Issuer: "https://idp.example", Subject: "mallory",
+				Email: "ann@example.com"}, directory.JITPolicy{Mode: directory.JITAny}); err != nil {
+				t.Fatal(err)
+			}
+		}, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,6 +191,12 @@ func TestGitHubLoginIsTheLoginOrTheNoreplyAddressLogin(t *testing.T) {
 		{"github", "ann@example.com", "", ""},
 		{"gitlab", "12345+ann@users.noreply.github.com", "", ""},
 		{"gitlab", "ann@example.com", "ann", ""},
+		// GitHub logins are ASCII; a Kelvin sign (U+212A) is not k, though
+		// lower() under a UTF-8 locale says it is.
+		{"github", "12345+\u212Aate@users.noreply.github.com", "", ""},
+		{"github", "\u212Aate@users.noreply.github.com", "", ""},
+		{"github", "ann@example.com", "\u212Aate", "\u212Aate"},
+		{"github", "ann@example.com", "ANN-\u212A", "ann-\u212A"},
 	}
 	for _, c := range cases {
 		var got *string

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -229,8 +228,8 @@ func subjectSQL(org string) string {
 	return `WITH cand AS (
 			SELECT u.org_id, u.id, u.user_name, u.active, u.removed_at, 0 AS rank FROM users u WHERE u.org_id = ` + org + ` AND u.id = $2
 			UNION ALL
-			(SELECT u.org_id, u.id, u.user_name, u.active, u.removed_at, CASE WHEN lower(u.user_name) = lower($3) THEN 1 ELSE 2 END
-			   FROM users u WHERE u.org_id = ` + org + ` AND (lower(u.user_name) = lower($3) OR u.emails @> ARRAY[$4::text])
+			(SELECT u.org_id, u.id, u.user_name, u.active, u.removed_at, CASE WHEN ascii_lower(u.user_name) = ascii_lower($3) THEN 1 ELSE 2 END
+			   FROM users u WHERE u.org_id = ` + org + ` AND (ascii_lower(u.user_name) = ascii_lower($3) OR u.emails @> ARRAY[$4::text])
 			  ORDER BY 6 LIMIT 2))
 		SELECT u.id, u.org_id, u.user_name, u.active, u.removed_at, u.rank = 0, (SELECT count(*) FROM cand WHERE rank > 0),
 			ws.ref, ws.id::text, ws.name, ` + accessColumns + `
@@ -249,7 +248,7 @@ func subjectArgs(q AuthorizeQuery) []any {
 	if isUUID(q.User) {
 		id = q.User
 	}
-	return []any{id, q.User, strings.ToLower(q.User), q.Workspace, q.Target.Cluster, q.Target.Namespace}
+	return []any{id, q.User, directory.FoldASCII(q.User), q.Workspace, q.Target.Cluster, q.Target.Namespace}
 }
 
 // subjectRow receives a row of subjectSQL.
@@ -275,7 +274,7 @@ func (r *subjectRow) result(q AuthorizeQuery, err error) (AuthorizeSubject, erro
 		return AuthorizeSubject{}, directory.NotFoundf("no user %q", q.User)
 	case err != nil:
 		return AuthorizeSubject{}, err
-	case !r.byID && r.found == 2 && !strings.EqualFold(u.UserName, q.User):
+	case !r.byID && r.found == 2 && directory.FoldASCII(u.UserName) != directory.FoldASCII(q.User):
 		return AuthorizeSubject{}, directory.Conflictf("%q is the email of more than one user; name the user by id or userName", q.User)
 	}
 	if s.Access, err = r.a.access(u.OrgID, u.ID); err != nil {

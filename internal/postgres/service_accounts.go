@@ -76,7 +76,7 @@ func insertServiceAccount(ctx context.Context, q rowQuerier, actor directory.Act
 // ServiceAccounts lists the organization's service accounts (deleted ones
 // too, marked removed).
 func (db *DB) ServiceAccounts(ctx context.Context, orgID string) ([]directory.User, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.kind = 'service' ORDER BY lower(u.user_name)`, orgID)
+	rows, err := db.Pool.Query(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.kind = 'service' ORDER BY ascii_lower(u.user_name)`, orgID)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +86,7 @@ func (db *DB) ServiceAccounts(ctx context.Context, orgID string) ([]directory.Us
 // ServiceAccount finds a service account by id or name. ErrNotFound: none.
 func (db *DB) ServiceAccount(ctx context.Context, orgID, idOrName string) (directory.User, error) {
 	u, err := scanUser(db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.kind = 'service'
-		AND (u.id::text = $2 OR lower(u.user_name) = lower($2))`, orgID, idOrName))
+		AND (u.id::text = $2 OR ascii_lower(u.user_name) = ascii_lower($2))`, orgID, idOrName))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return u, directory.NotFoundf("service account %q not found", idOrName)
 	}

@@ -18,7 +18,8 @@ import (
 //  2. the SCIM user whose externalId equals the oid claim (Entra ID sends
 //     its object id as both);
 //  3. the one user whose userName or email equals the login's email,
-//     case-insensitively, when the IdP says the email is verified;
+//     ASCII case aside (directory.FoldASCII: the Kelvin sign is not k),
+//     when the IdP says the email is verified;
 //  4. a new user (source "jit") when policy allows it.
 //
 // A new link is stored with an audit event in the same transaction, and
@@ -60,7 +61,7 @@ func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClai
 			// Only a verified email may claim an account: otherwise whoever
 			// can set an unverified address at the IdP could take over the
 			// user that owns it.
-			if found, err = usersWhere(ctx, tx, `u.org_id = $1 AND (lower(u.user_name) = $2 OR u.emails @> ARRAY[$2])`, orgID, c.Email); err != nil {
+			if found, err = usersWhere(ctx, tx, `u.org_id = $1 AND (ascii_lower(u.user_name) = $2 OR u.emails @> ARRAY[$2])`, orgID, c.Email); err != nil {
 				return err
 			}
 			how = "email"

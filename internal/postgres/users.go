@@ -92,7 +92,7 @@ func jitAddresses(u directory.User) []string {
 	}
 	out := append([]string{}, u.Emails...)
 	if strings.Contains(u.UserName, "@") {
-		out = append(out, strings.ToLower(u.UserName))
+		out = append(out, directory.FoldASCII(u.UserName))
 	}
 	return out
 }
@@ -155,7 +155,7 @@ func (db *DB) whyTaken(ctx context.Context, actor directory.Actor, u directory.U
 		return directory.User{}, conflict // only an IdP's push is refused, or adopts, as such
 	}
 	var source string
-	err := db.Pool.QueryRow(ctx, `SELECT source FROM users WHERE org_id = $1 AND lower(user_name) = lower($2)`, u.OrgID, u.UserName).Scan(&source)
+	err := db.Pool.QueryRow(ctx, `SELECT source FROM users WHERE org_id = $1 AND ascii_lower(user_name) = ascii_lower($2)`, u.OrgID, u.UserName).Scan(&source)
 	if err != nil {
 		return directory.User{}, conflict
 	}
@@ -338,7 +338,7 @@ func listPage[T any](ctx context.Context, db *DB, table, alias, where, order, co
 func (db *DB) adopt(ctx context.Context, actor directory.Actor, u directory.User, conflict error) (directory.User, error) {
 	return db.adoptWhere(ctx, actor, u, "userName", func(tx pgx.Tx) (directory.User, error) {
 		var verified bool
-		cur, err := scanUserAnd(tx.QueryRow(ctx, `SELECT `+userColumns+`, u.verified_login FROM users u WHERE u.org_id = $1 AND lower(u.user_name) = lower($2)
+		cur, err := scanUserAnd(tx.QueryRow(ctx, `SELECT `+userColumns+`, u.verified_login FROM users u WHERE u.org_id = $1 AND ascii_lower(u.user_name) = ascii_lower($2)
 			AND u.source = 'jit' AND u.removed_at IS NULL FOR UPDATE`, u.OrgID, u.UserName), &verified)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return cur, conflict
