@@ -41,7 +41,7 @@ type serveConfig struct {
 	scimRate        float64
 	apiRate         float64
 	smtpURL         string
-	smtp            *mail.SMTP // parsed from smtpURL; nil: mail goes to the log
+	smtp            *mail.SMTP // parsed from smtpURL; nil: no mail is sent
 	mailFrom        string
 	reconcile       *reconcileConfig
 }
@@ -57,7 +57,7 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish at shutdown (SCIMBRIDGE_SHUTDOWN_TIMEOUT)")
 	fs.Int64Var(&cfg.maxBody, "max-body", int64(1<<20), "largest accepted request body in bytes (SCIMBRIDGE_MAX_BODY)")
 	cfg.reconcile = reconcileFlagSet(fs)
-	fs.StringVar(&cfg.smtpURL, "smtp-url", "", "SMTP server for invitation mail, smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none]; empty writes mails to the log (SCIMBRIDGE_SMTP_URL)")
+	fs.StringVar(&cfg.smtpURL, "smtp-url", "", "SMTP server for invitation mail, smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none]; empty sends no mail: each is logged as not sent, and scimbridge invite link prints the join link (SCIMBRIDGE_SMTP_URL)")
 	fs.StringVar(&cfg.mailFrom, "mail-from", "scimbridge@localhost", "sender address of mail (SCIMBRIDGE_MAIL_FROM)")
 	fs.Float64Var(&cfg.apiRate, "api-rate", 20000, "admin API requests per second per organization for the whole service, shared by the live replicas, bursts of twice that; 0 = unbounded (SCIMBRIDGE_API_RATE)")
 	fs.Float64Var(&cfg.scimRate, "scim-rate", 5000, "SCIM requests per second per organization for the whole service, shared by the live replicas, bursts of twice that; 0 = unbounded (SCIMBRIDGE_SCIM_RATE)")
@@ -243,22 +243,24 @@ func announceInitOrg(ctx context.Context, e env, db *database, slug, base string
 	return nil
 }
 
-// newMailWorker delivers the outbox over SMTP, or to the log without it.
+// newMailWorker delivers the outbox over SMTP; without it, the worker
+// logs each mail as not sent and how to get its join link.
 func newMailWorker(db *database, cfg serveConfig, base string, log *slog.Logger) *mail.Worker {
-	var sender mail.Sender = mail.LogSender{Log: log}
-	if cfg.smtp != nil {
-		sender = cfg.smtp
-	}
-	return &mail.Worker{Outbox: db.DB, Sender: sender, BaseURL: base, Log: log,
-		OrgName: func(ctx context.Context, orgID string) string {
+	w := &mail.Worker{Outbox: db.DB, BaseURL: base, Log: log,
+		Org: func(ctx context.Context, orgID string) (directory.Organization, error) {
 			orgs, err := db.Organizations(ctx)
-			if err == nil {
-				for _, o := range orgs {
-					if o.ID == orgID {
-						return o.Name
-					}
+			if err != nil {
+				return directory.Organization{}, err
+			}
+			for _, o := range orgs {
+				if o.ID == orgID {
+					return o, nil
 				}
 			}
-			return "your organization"
+			return directory.Organization{}, directory.NotFoundf("organization %q not found", orgID)
 		}}
+	if cfg.smtp != nil {
+		w.Sender = cfg.smtp
+	}
+	return w
 }

@@ -265,23 +265,47 @@ func TestTokenCommandsPrintSecretAloneOnStdout(t *testing.T) {
 	}
 }
 
-func TestInvitationLinkGoesToTheLogWithoutSMTP(t *testing.T) {
+func TestWithoutSMTPNoJoinLinkIsLoggedAndInviteLinkPrintsOne(t *testing.T) {
 	t.Parallel()
 	dir := dataDir(t)
 	rs := startServe(t, nil, "--data-dir", dir, "--init-org", "acme")
-	var out syncBuffer
-	if err := run(context.Background(), []string{"invite", "new@example.com", "--org", "acme", "--data-dir", dir}, func(string) string { return "" }, &out, io.Discard); err != nil {
+	cli := func(args ...string) (string, string, error) {
+		var out, errOut syncBuffer
+		err := run(context.Background(), append(args, "--data-dir", dir), func(string) string { return "" }, &out, &errOut)
+		return out.String(), errOut.String(), err
+	}
+	id, hint, err := cli("invite", "new@example.com", "--org", "acme")
+	if err != nil {
 		t.Fatal(err)
 	}
+	id = strings.TrimSpace(id)
+	if !strings.Contains(hint, "scimbridge invite link --org acme "+id) {
+		t.Errorf("invite does not say how to get the link: %q", hint)
+	}
 	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(rs.stderr.String(), "/invite/accept?token=scb_inv_") {
+	for !strings.Contains(rs.stderr.String(), "invitation mail not sent") {
 		if time.Now().After(deadline) {
-			t.Fatalf("no join link logged:\n%s", rs.stderr.String())
+			t.Fatalf("no 'not sent' line logged:\n%s", rs.stderr.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if !strings.Contains(rs.stderr.String(), rs.base+"/invite/accept") {
-		t.Error("the join link does not use the server's own base URL")
+	logs := rs.stderr.String()
+	if strings.Contains(logs, "scb_inv_") || strings.Contains(logs, "/invite/accept") {
+		t.Fatalf("the log carries a join link:\n%s", logs)
+	}
+	if !strings.Contains(logs, "invite link --org acme "+id) {
+		t.Errorf("the log does not say how to get the link:\n%s", logs)
+	}
+	link, _, err := cli("invite", "link", id, "--org", "acme", "--public-url", rs.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(link, rs.base+"/invite/accept?token=scb_inv_") || strings.Count(link, "\n") != 1 {
+		t.Fatalf("invite link stdout %q, want the join link alone", link)
+	}
+	// The printed link is live (no IdP is set up, so it stops there).
+	if code, body := get(t, strings.TrimSpace(link)); code != http.StatusConflict || !strings.Contains(body, "no identity provider") {
+		t.Fatalf("GET the printed link: %d %s", code, body)
 	}
 }
 
