@@ -52,7 +52,7 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on (SCIMBRIDGE_ADDR)")
 	fs.StringVar(&cfg.publicURL, "public-url", "", "externally visible base URL, e.g. https://scim.example.com; derived from each request when empty (SCIMBRIDGE_PUBLIC_URL)")
 	fs.BoolVar(&cfg.noMigrate, "no-migrate", false, "do not apply migrations at start; the schema must be current (SCIMBRIDGE_NO_MIGRATE)")
-	fs.StringVar(&cfg.initOrg, "init-org", "", "create this organization if missing and print its SCIM base URL and a fresh token (SCIMBRIDGE_INIT_ORG)")
+	fs.StringVar(&cfg.initOrg, "init-org", "", "create this organization if missing, print a fresh SCIM token alone on stdout and its SCIM base URL on stderr (SCIMBRIDGE_INIT_ORG)")
 	fs.IntVar(&cfg.maxConns, "db-max-conns", 20, "maximum PostgreSQL connections of this replica (SCIMBRIDGE_DB_MAX_CONNS)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish at shutdown (SCIMBRIDGE_SHUTDOWN_TIMEOUT)")
 	fs.Int64Var(&cfg.maxBody, "max-body", int64(1<<20), "largest accepted request body in bytes (SCIMBRIDGE_MAX_BODY)")
@@ -212,8 +212,11 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	return err
 }
 
-// announceInitOrg makes sure the organization exists and prints its SCIM
-// base URL and a fresh token, so that a newcomer can curl it at once.
+// announceInitOrg makes sure the organization exists and prints a fresh
+// SCIM token and its SCIM base URL, so that a newcomer can curl it at
+// once. Like every command that prints a secret, the token goes alone to
+// stdout and the rest to stderr: stderr is the log, kept and shipped, and
+// the token must not end up there. The terminal of make run shows both.
 func announceInitOrg(ctx context.Context, e env, db *database, slug, base string) error {
 	org, err := db.Organization(ctx, slug)
 	if errors.Is(err, directory.ErrNotFound) {
@@ -232,14 +235,16 @@ func announceInitOrg(ctx context.Context, e env, db *database, slug, base string
   scimbridge is up on %[1]s
   organization:   %[2]s
   SCIM base URL:  %[3]s
-  SCIM token:     %[4]s   (named %[5]s, expires in 30 days)
+  SCIM token:     the line below, printed alone on stdout (named %[4]s, expires in 30 days)
   web console:    %[1]s/orgs/%[2]s/   (sign in through the IdP set with scimbridge idp set,
                   or as the owner with a link from: scimbridge breakglass --org %[2]s)
 
-  try:  curl -H "Authorization: Bearer %[4]s" %[3]s/Users
+  try:  TOKEN=<the token below>
+        curl -H "Authorization: Bearer $TOKEN" %[3]s/Users
         curl %[1]s/readyz
 
-`, base, org.Slug, scimURL, secret, name)
+`, base, org.Slug, scimURL, name)
+	fmt.Fprintln(e.stdout, secret)
 	return nil
 }
 
