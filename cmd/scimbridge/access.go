@@ -6,11 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/mail"
 	"github.com/scimbridge/scimbridge/internal/postgres"
 )
 
@@ -454,7 +456,38 @@ func inviteFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error 
 				return err
 			}
 			fmt.Fprintln(e.stdout, inv.ID)
-			fmt.Fprintf(e.stderr, "invited %s until %s; the mail is sent by a running serve\n", inv.Email, inv.ExpiresAt.UTC().Format(time.RFC3339))
+			fmt.Fprintf(e.stderr, "invited %s until %s; a running serve mails the join link, or, with no --smtp-url, prints it with:\n  scimbridge invite link --org %s %s\n",
+				inv.Email, inv.ExpiresAt.UTC().Format(time.RFC3339), o.Slug, inv.ID)
+			return nil
+		})
+	}
+}
+
+func init() {
+	register(command{name: "invite link", args: "INVITATION-ID|EMAIL", summary: "Print a join link for a pending invitation, alone on stdout: the way to hand it out when serve sends no mail (no --smtp-url).\nThe link replaces the invitation's earlier links and any mail of it still queued; it works once, until the invitation expires, and is audited.", flags: inviteLinkFlags})
+}
+
+func inviteLinkFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
+	c := commonFlags(fs, "warn")
+	org := orgFlag(fs)
+	publicURL := fs.String("public-url", "http://127.0.0.1:8080", "the base URL serve is reached at (SCIMBRIDGE_PUBLIC_URL)")
+	return func(ctx context.Context, args []string) error {
+		which, err := oneArg("invite link", "the invitation's id or address", args)
+		if err != nil {
+			return err
+		}
+		u, err := url.Parse(*publicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usagef("invite link --public-url %q: want an absolute http(s) URL", *publicURL)
+		}
+		return withOrg(ctx, e, c, "invite link", *org, func(db *database, o directory.Organization, _ *slog.Logger) error {
+			inv, secret, err := db.InvitationLink(ctx, cliActor(), o.ID, which)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, mail.JoinLink(*publicURL, secret))
+			fmt.Fprintf(e.stderr, "the join link of %s works once, until %s; earlier links of this invitation no longer work\n",
+				inv.Email, inv.ExpiresAt.UTC().Format(time.RFC3339))
 			return nil
 		})
 	}

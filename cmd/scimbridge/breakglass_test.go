@@ -17,6 +17,7 @@ func TestBreakGlassLinkSignsTheOwnerInToServe(t *testing.T) {
 	t.Parallel()
 	dir := dataDir(t)
 	rs := startServe(t, nil, "--data-dir", dir, "--init-org", "acme")
+	rs.initOrgToken(t) // the organization exists once its token is printed
 	var out, errOut syncBuffer
 	if err := run(context.Background(), []string{"breakglass", "--org", "acme", "--data-dir", dir, "--public-url", rs.base},
 		func(string) string { return "" }, &out, &errOut); err != nil {

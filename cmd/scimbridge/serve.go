@@ -42,7 +42,7 @@ type serveConfig struct {
 	scimRate        float64
 	apiRate         float64
 	smtpURL         string
-	smtp            *mail.SMTP // parsed from smtpURL; nil: mail goes to the log
+	smtp            *mail.SMTP // parsed from smtpURL; nil: no mail is sent
 	mailFrom        string
 	maxTokenTTL     *tokenTTLLimit
 	reconcile       *reconcileConfig
@@ -54,14 +54,14 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on (SCIMBRIDGE_ADDR)")
 	fs.StringVar(&cfg.publicURL, "public-url", "", "externally visible base URL, e.g. https://scim.example.com; derived from each request when empty (SCIMBRIDGE_PUBLIC_URL)")
 	fs.BoolVar(&cfg.noMigrate, "no-migrate", false, "do not apply migrations at start; the schema must be current (SCIMBRIDGE_NO_MIGRATE)")
-	fs.StringVar(&cfg.initOrg, "init-org", "", "create this organization if missing and print its SCIM base URL and a fresh token (SCIMBRIDGE_INIT_ORG)")
+	fs.StringVar(&cfg.initOrg, "init-org", "", "create this organization if missing, print a fresh SCIM token alone on stdout and its SCIM base URL on stderr (SCIMBRIDGE_INIT_ORG)")
 	fs.IntVar(&cfg.maxConns, "db-max-conns", 20, "maximum PostgreSQL connections of this replica (SCIMBRIDGE_DB_MAX_CONNS)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish at shutdown (SCIMBRIDGE_SHUTDOWN_TIMEOUT)")
 	fs.DurationVar(&cfg.requestTimeout, "request-timeout", 30*time.Second, "deadline of every request and PostgreSQL statement_timeout of its work; past it SCIM answers 503 with Retry-After (SCIMBRIDGE_REQUEST_TIMEOUT)")
 	fs.Int64Var(&cfg.maxBody, "max-body", int64(1<<20), "largest accepted request body in bytes (SCIMBRIDGE_MAX_BODY)")
 	cfg.reconcile = reconcileFlagSet(fs)
 	cfg.maxTokenTTL = maxTokenTTLFlag(fs)
-	fs.StringVar(&cfg.smtpURL, "smtp-url", "", "SMTP server for invitation mail, smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none]; empty writes mails to the log (SCIMBRIDGE_SMTP_URL)")
+	fs.StringVar(&cfg.smtpURL, "smtp-url", "", "SMTP server for invitation mail, smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none]; empty sends no mail: each is logged as not sent, and scimbridge invite link prints the join link (SCIMBRIDGE_SMTP_URL)")
 	fs.StringVar(&cfg.mailFrom, "mail-from", "scimbridge@localhost", "sender address of mail (SCIMBRIDGE_MAIL_FROM)")
 	fs.Float64Var(&cfg.apiRate, "api-rate", 20000, "admin API requests per second per organization for the whole service, shared by the live replicas, bursts of twice that; 0 = unbounded (SCIMBRIDGE_API_RATE)")
 	fs.Float64Var(&cfg.scimRate, "scim-rate", 5000, "SCIM requests per second per organization for the whole service, shared by the live replicas, bursts of twice that; 0 = unbounded (SCIMBRIDGE_SCIM_RATE)")
@@ -220,8 +220,11 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	return err
 }
 
-// announceInitOrg makes sure the organization exists and prints its SCIM
-// base URL and a fresh token, so that a newcomer can curl it at once.
+// announceInitOrg makes sure the organization exists and prints a fresh
+// SCIM token and its SCIM base URL, so that a newcomer can curl it at
+// once. Like every command that prints a secret, the token goes alone to
+// stdout and the rest to stderr: stderr is the log, kept and shipped, and
+// the token must not end up there. The terminal of make run shows both.
 func announceInitOrg(ctx context.Context, e env, db *database, slug, base string, maxTokenTTL time.Duration) error {
 	org, err := db.Organization(ctx, slug)
 	if errors.Is(err, directory.ErrNotFound) {
@@ -241,33 +244,37 @@ func announceInitOrg(ctx context.Context, e env, db *database, slug, base string
   scimbridge is up on %[1]s
   organization:   %[2]s
   SCIM base URL:  %[3]s
-  SCIM token:     %[4]s   (named %[5]s, expires in %[6]s)
+  SCIM token:     the line below, printed alone on stdout (named %[4]s, expires in %[5]s)
   web console:    %[1]s/orgs/%[2]s/   (sign in through the IdP set with scimbridge idp set,
                   or as the owner with a link from: scimbridge breakglass --org %[2]s)
 
-  try:  curl -H "Authorization: Bearer %[4]s" %[3]s/Users
+  try:  TOKEN=<the token below>
+        curl -H "Authorization: Bearer $TOKEN" %[3]s/Users
         curl %[1]s/readyz
 
-`, base, org.Slug, scimURL, secret, name, directory.FormatTTL(ttl))
+`, base, org.Slug, scimURL, name, directory.FormatTTL(ttl))
+	fmt.Fprintln(e.stdout, secret)
 	return nil
 }
 
-// newMailWorker delivers the outbox over SMTP, or to the log without it.
+// newMailWorker delivers the outbox over SMTP; without it, the worker
+// logs each mail as not sent and how to get its join link.
 func newMailWorker(db *database, cfg serveConfig, base string, log *slog.Logger) *mail.Worker {
-	var sender mail.Sender = mail.LogSender{Log: log}
-	if cfg.smtp != nil {
-		sender = cfg.smtp
-	}
-	return &mail.Worker{Outbox: db.DB, Sender: sender, BaseURL: base, Log: log,
-		OrgName: func(ctx context.Context, orgID string) string {
+	w := &mail.Worker{Outbox: db.DB, BaseURL: base, Log: log,
+		Org: func(ctx context.Context, orgID string) (directory.Organization, error) {
 			orgs, err := db.Organizations(ctx)
-			if err == nil {
-				for _, o := range orgs {
-					if o.ID == orgID {
-						return o.Name
-					}
+			if err != nil {
+				return directory.Organization{}, err
+			}
+			for _, o := range orgs {
+				if o.ID == orgID {
+					return o, nil
 				}
 			}
-			return "your organization"
+			return directory.Organization{}, directory.NotFoundf("organization %q not found", orgID)
 		}}
+	if cfg.smtp != nil {
+		w.Sender = cfg.smtp
+	}
+	return w
 }

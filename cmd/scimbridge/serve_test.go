@@ -102,6 +102,25 @@ func (rs *runningServe) stop(t *testing.T) error {
 	}
 }
 
+// initOrgToken waits for what --init-org prints on stdout (after serve
+// listens) and returns the token, checking that it is alone there.
+func (rs *runningServe) initOrgToken(t *testing.T) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.HasSuffix(rs.stdout.String(), "\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("--init-org printed no token on stdout (%q):\n%s", rs.stdout.String(), rs.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	out := rs.stdout.String()
+	token := strings.TrimSuffix(out, "\n")
+	if !strings.HasPrefix(token, "scb_scim_") || strings.ContainsAny(token, " \t\n") {
+		t.Fatalf("--init-org stdout %q, want the token alone on one line", out)
+	}
+	return token
+}
+
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -145,9 +164,24 @@ func TestServeOnEmbeddedDefault(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		_, metrics = get(t, rs.base+"/metrics")
 	}
+	// --init-org: the token alone on stdout, the rest on stderr, which is
+	// the log and must not carry it. The token works.
+	token := rs.initOrgToken(t)
 	out := rs.stderr.String()
-	if !strings.Contains(out, "/scim/v2/default") || !strings.Contains(out, "scb_scim_") {
-		t.Errorf("--init-org did not print the SCIM base URL and a token:\n%s", out)
+	for _, want := range []string{"SCIM base URL:  " + rs.base + "/scim/v2/default", `curl -H "Authorization: Bearer $TOKEN" ` + rs.base + "/scim/v2/default/Users"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--init-org stderr lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, token) || strings.Contains(out, "scb_scim_") {
+		t.Errorf("--init-org wrote the token to stderr:\n%s", out)
+	}
+	req, _ := http.NewRequest("GET", rs.base+"/scim/v2/default/Users", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /Users with the printed token: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 
 	// A second serve on the same data dir is refused, and does no harm.
@@ -265,23 +299,48 @@ func TestTokenCommandsPrintSecretAloneOnStdout(t *testing.T) {
 	}
 }
 
-func TestInvitationLinkGoesToTheLogWithoutSMTP(t *testing.T) {
+func TestWithoutSMTPNoJoinLinkIsLoggedAndInviteLinkPrintsOne(t *testing.T) {
 	t.Parallel()
 	dir := dataDir(t)
 	rs := startServe(t, nil, "--data-dir", dir, "--init-org", "acme")
-	var out syncBuffer
-	if err := run(context.Background(), []string{"invite", "new@example.com", "--org", "acme", "--data-dir", dir}, func(string) string { return "" }, &out, io.Discard); err != nil {
+	rs.initOrgToken(t) // the organization exists once its token is printed
+	cli := func(args ...string) (string, string, error) {
+		var out, errOut syncBuffer
+		err := run(context.Background(), append(args, "--data-dir", dir), func(string) string { return "" }, &out, &errOut)
+		return out.String(), errOut.String(), err
+	}
+	id, hint, err := cli("invite", "new@example.com", "--org", "acme")
+	if err != nil {
 		t.Fatal(err)
 	}
+	id = strings.TrimSpace(id)
+	if !strings.Contains(hint, "scimbridge invite link --org acme "+id) {
+		t.Errorf("invite does not say how to get the link: %q", hint)
+	}
 	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(rs.stderr.String(), "/invite/accept?token=scb_inv_") {
+	for !strings.Contains(rs.stderr.String(), "invitation mail not sent") {
 		if time.Now().After(deadline) {
-			t.Fatalf("no join link logged:\n%s", rs.stderr.String())
+			t.Fatalf("no 'not sent' line logged:\n%s", rs.stderr.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if !strings.Contains(rs.stderr.String(), rs.base+"/invite/accept") {
-		t.Error("the join link does not use the server's own base URL")
+	logs := rs.stderr.String()
+	if strings.Contains(logs, "scb_inv_") || strings.Contains(logs, "/invite/accept") {
+		t.Fatalf("the log carries a join link:\n%s", logs)
+	}
+	if !strings.Contains(logs, "invite link --org acme "+id) {
+		t.Errorf("the log does not say how to get the link:\n%s", logs)
+	}
+	link, _, err := cli("invite", "link", id, "--org", "acme", "--public-url", rs.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(link, rs.base+"/invite/accept?token=scb_inv_") || strings.Count(link, "\n") != 1 {
+		t.Fatalf("invite link stdout %q, want the join link alone", link)
+	}
+	// The printed link is live (no IdP is set up, so it stops there).
+	if code, body := get(t, strings.TrimSpace(link)); code != http.StatusConflict || !strings.Contains(body, "no identity provider") {
+		t.Fatalf("GET the printed link: %d %s", code, body)
 	}
 }
 
@@ -289,6 +348,7 @@ func TestWebhookSecretFromTheCLIVerifiesPushesToServe(t *testing.T) {
 	t.Parallel()
 	dir := dataDir(t)
 	rs := startServe(t, nil, "--data-dir", dir, "--init-org", "acme")
+	rs.initOrgToken(t) // the organization exists once its token is printed
 	ctx := context.Background()
 	var out syncBuffer
 	if err := run(ctx, []string{"webhook", "secret", "--org", "acme", "--provider", "github", "--data-dir", dir}, func(string) string { return "" }, &out, io.Discard); err != nil {

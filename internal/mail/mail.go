@@ -1,8 +1,10 @@
 // Package mail delivers the mail that scimbridge queues in its
 // transactional outbox (invitations): a worker takes due mails from the
 // store one at a time and sends them over SMTP with
-// github.com/wneessen/go-mail, or, with no SMTP configured, writes the
-// message, join link included, to the log (for development).
+// github.com/wneessen/go-mail. With no SMTP configured it sends nothing
+// and logs that it did not, with how to get the link: never the link,
+// which is a credential (whoever holds it joins the organization), and
+// logs are read and kept by more people than those who may invite.
 package mail
 
 import (
@@ -102,16 +104,6 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	return c.DialAndSendWithContext(ctx, msg)
 }
 
-// LogSender writes messages to the log instead of sending them: with no
-// SMTP server configured, an operator can still hand out the join link.
-type LogSender struct{ Log *slog.Logger }
-
-// Send implements Sender.
-func (l LogSender) Send(ctx context.Context, m Message) error {
-	l.Log.InfoContext(ctx, "mail not sent (no SMTP configured); its text follows", "to", m.To, "subject", m.Subject, "text", m.Text)
-	return nil
-}
-
 // Outbox is what the worker needs of the store: see postgres.DB.DeliverNext.
 type Outbox interface {
 	DeliverNext(ctx context.Context, deliver func(ctx context.Context, inv directory.Invitation, secret string) error) (bool, error)
@@ -120,12 +112,15 @@ type Outbox interface {
 // Worker delivers the outbox.
 type Worker struct {
 	Outbox Outbox
+	// Sender nil means that no SMTP server is configured: each mail is
+	// logged as not sent, with the command that prints its join link.
 	Sender Sender
 	// BaseURL is the externally visible base URL, for join links.
 	BaseURL string
-	// OrgName maps an organization id to the name shown in mails.
-	OrgName func(ctx context.Context, orgID string) string
-	Log     *slog.Logger
+	// Org maps an organization id to the organization: its name is shown
+	// in mails, its slug in the hint of a mail not sent.
+	Org func(ctx context.Context, orgID string) (directory.Organization, error)
+	Log *slog.Logger
 }
 
 // JoinLink is the link an invitation mail carries.
@@ -133,11 +128,17 @@ func JoinLink(base, secret string) string {
 	return strings.TrimRight(base, "/") + "/invite/accept?token=" + url.QueryEscape(secret)
 }
 
-func (w *Worker) render(ctx context.Context, inv directory.Invitation, secret string) Message {
-	org := inv.OrgID
-	if w.OrgName != nil {
-		org = w.OrgName(ctx, inv.OrgID)
+func (w *Worker) org(ctx context.Context, orgID string) directory.Organization {
+	if w.Org != nil {
+		if o, err := w.Org(ctx, orgID); err == nil {
+			return o
+		}
 	}
+	return directory.Organization{ID: orgID, Slug: "ORG", Name: "your organization"}
+}
+
+func (w *Worker) render(ctx context.Context, inv directory.Invitation, secret string) Message {
+	org := w.org(ctx, inv.OrgID).Name
 	return Message{
 		To:      inv.Email,
 		Subject: "You are invited to join " + org,
@@ -151,6 +152,10 @@ func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 	n := 0
 	for ctx.Err() == nil {
 		found, err := w.Outbox.DeliverNext(ctx, func(ctx context.Context, inv directory.Invitation, secret string) error {
+			if w.Sender == nil {
+				w.notSent(ctx, inv)
+				return nil
+			}
 			return w.Sender.Send(ctx, w.render(ctx, inv, secret))
 		})
 		if err != nil || !found {
@@ -159,6 +164,21 @@ func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, ctx.Err()
+}
+
+// notSent logs that an invitation's mail was not sent, and how an
+// operator gets its link. It names the recipient's domain only: the log
+// needs no address to tell the invitations apart, the id does that.
+func (w *Worker) notSent(ctx context.Context, inv directory.Invitation) {
+	o := w.org(ctx, inv.OrgID)
+	_, domain, _ := strings.Cut(inv.Email, "@")
+	log := w.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log.InfoContext(ctx, "invitation mail not sent: no SMTP server is configured (serve --smtp-url)",
+		"invitation", inv.ID, "org", o.Slug, "to_domain", domain,
+		"get_link", "scimbridge invite link --org "+o.Slug+" "+inv.ID)
 }
 
 // Run delivers due mail every interval until ctx ends.

@@ -1,9 +1,11 @@
 package mail_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"mime/quotedprintable"
 	"net"
 	netmail "net/mail"
@@ -105,7 +107,7 @@ func setup(t *testing.T) (*postgres.DB, directory.Organization, *smtpServer, *ma
 		t.Fatal(err)
 	}
 	w := &mail.Worker{Outbox: db, Sender: sender, BaseURL: "https://bridge.example.com",
-		OrgName: func(context.Context, string) string { return "Acme Corp" }}
+		Org: func(context.Context, string) (directory.Organization, error) { return org, nil }}
 	return db, org, ss, w
 }
 
@@ -262,6 +264,85 @@ func TestResendInvalidatesTheOldLinkAndExpiryAndRevocationEndIt(t *testing.T) {
 	pending, _ := db.Invitations(ctx, org.ID, true)
 	if len(pending) != 0 {
 		t.Fatalf("pending: %+v", pending)
+	}
+}
+
+func TestWithoutSMTPTheLogSaysTheMailWasNotSentAndNeverCarriesTheLink(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, org, ss, w := setup(t)
+	var logs bytes.Buffer
+	w.Sender = nil // serve without --smtp-url
+	w.Log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	inv, err := db.CreateInvitation(ctx, admin, org.ID, "dora@example.com", false, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.DeliverDue(ctx); err != nil || n != 1 {
+		t.Fatalf("delivered %d, %v", n, err)
+	}
+	out := logs.String()
+	for _, want := range []string{"invitation mail not sent", `"invitation":"` + inv.ID + `"`, `"to_domain":"example.com"`,
+		"scimbridge invite link --org acme " + inv.ID} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
+	}
+	for _, never := range []string{"scb_inv_", "token=", "/invite/accept", "dora@"} {
+		if strings.Contains(out, never) {
+			t.Errorf("the log carries %q:\n%s", never, out)
+		}
+	}
+	if len(ss.messages()) != 0 {
+		t.Fatalf("a mail went out without a sender: %q", ss.messages())
+	}
+	// The operator's way to the link: it works, once.
+	_, secret, err := db.InvitationLink(ctx, admin, org.ID, "Dora@Example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.AcceptInvitation(ctx, secret, directory.Login{Email: "dora@example.com", EmailVerified: true}); err != nil {
+		t.Fatalf("accept with the printed link: %v", err)
+	}
+}
+
+func TestALinkFromTheCLIReplacesEarlierLinksAndTheQueuedMail(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, org, ss, w := setup(t)
+	login := directory.Login{Email: "eli@example.com", EmailVerified: true}
+	inv, err := db.CreateInvitation(ctx, admin, org.ID, "eli@example.com", false, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.DeliverDue(ctx); err != nil || len(ss.messages()) != 1 {
+		t.Fatalf("first mail: %v, %d mails", err, len(ss.messages()))
+	}
+	mailed := tokenRE.FindStringSubmatch(ss.messages()[0])[1]
+	// A resend is queued; the link printed meanwhile drops it, since its
+	// mail would replace the printed link.
+	if err := db.ResendInvitation(ctx, admin, org.ID, inv.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, printed, err := db.InvitationLink(ctx, admin, org.ID, inv.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.DeliverDue(ctx); err != nil || n != 0 || len(ss.messages()) != 1 {
+		t.Fatalf("the queued resend went out after the link was printed (%d, %v, %d mails)", n, err, len(ss.messages()))
+	}
+	if _, _, err := db.AcceptInvitation(ctx, mailed, login); !errors.Is(err, directory.ErrUnauthorized) {
+		t.Fatalf("the mailed link after a printed one: %v, want ErrUnauthorized", err)
+	}
+	if _, _, err := db.AcceptInvitation(ctx, printed, login); err != nil {
+		t.Fatalf("the printed link: %v", err)
+	}
+	// Accepted: no more links.
+	if _, _, err := db.InvitationLink(ctx, admin, org.ID, inv.ID); !errors.Is(err, directory.ErrConflict) {
+		t.Fatalf("a link for an accepted invitation: %v, want ErrConflict", err)
+	}
+	if _, _, err := db.InvitationLink(ctx, admin, org.ID, "nobody@example.com"); !errors.Is(err, directory.ErrNotFound) {
+		t.Fatalf("a link for an address never invited: %v, want ErrNotFound", err)
 	}
 }
 

@@ -194,7 +194,12 @@ func (db *DB) MapGitIdentity(ctx context.Context, actor directory.Actor, orgID, 
 	}
 	var out directory.GitIdentity
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		target, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.id = $2`, orgID, nullUUID(userID)))
+		// The share lock holds off a removal until the mapping is in:
+		// RemoveMember locks the user, then releases its identities, so a
+		// mapping written after its release would point at a removed
+		// user. Read under the lock, a removal that came first is seen.
+		// Both lock the user before the identity: no deadlock.
+		target, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.id = $2 FOR SHARE`, orgID, nullUUID(userID)))
 		if err != nil || target.RemovedAt != nil {
 			return directory.Invalidf("%q is not a current user or service account of this organization", userID)
 		}

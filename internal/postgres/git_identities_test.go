@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -115,6 +116,59 @@ func TestOneIdentityMapsToOneUserUnderConcurrentClaims(t *testing.T) {
 	}
 	if _, err := db.MapGitIdentity(ctx, tester, org.ID, g.ID, loser); err != nil {
 		t.Fatalf("claim after unmap: %v", err)
+	}
+}
+
+func TestMapRacingRemovalNeverMapsARemovedUser(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := racingDB(t)
+	org, _ := db.CreateOrganization(ctx, "acme", "")
+	const rounds, pairs = 10, 8
+	for r := range rounds {
+		users := make([]directory.User, pairs)
+		ids := make([]string, pairs)
+		for p := range pairs {
+			var err error
+			if users[p], err = db.CreateServiceAccount(ctx, tester, org.ID, fmt.Sprintf("ci-%d-%d", r, p), "", ""); err != nil {
+				t.Fatal(err)
+			}
+			email := fmt.Sprintf("ci-%d-%d@example.com", r, p)
+			if _, err := db.IngestGitObservations(ctx, org.ID, []directory.GitObservation{obs("acme/api", sha1, email, "")}); err != nil {
+				t.Fatal(err)
+			}
+			g, err := db.FindGitIdentity(ctx, org.ID, "github", email, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[p] = g.ID
+		}
+		// pairs mappings and pairs removals at once, each mapping racing
+		// the removal of its own account.
+		errs := make([]error, 2*pairs)
+		race(2*pairs, func(i int) {
+			p := i / 2
+			if i%2 == 0 {
+				_, errs[i] = db.MapGitIdentity(ctx, tester, org.ID, ids[p], users[p].ID)
+			} else {
+				_, errs[i] = db.RemoveMember(ctx, tester, org.ID, users[p].ID)
+			}
+		})
+		for p := range pairs {
+			if err := errs[2*p]; err != nil && !errors.Is(err, directory.ErrInvalid) {
+				t.Fatalf("round %d: map: %v, want success or ErrInvalid", r, err)
+			}
+			if err := errs[2*p+1]; err != nil {
+				t.Fatalf("round %d: remove: %v", r, err)
+			}
+			g, err := db.GitIdentity(ctx, org.ID, ids[p])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.UserID != "" {
+				t.Fatalf("round %d: identity %s is mapped to the removed account %s (map err %v)", r, g.Email, g.UserID, errs[2*p])
+			}
+		}
 	}
 }
 

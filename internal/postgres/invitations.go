@@ -161,6 +161,54 @@ func (db *DB) ResendInvitation(ctx context.Context, actor directory.Actor, orgID
 	})
 }
 
+// InvitationLink mints a new join link secret for a pending invitation,
+// named by its id or by its address, for an operator to hand out when no
+// mail is sent (no SMTP server). It replaces the invitation's earlier
+// links, and a mail of the invitation still queued is dropped: it would
+// replace this link in turn. Audited as invitation.link. ErrNotFound: no
+// pending invitation of that id or address; ErrConflict: it is no longer
+// pending.
+func (db *DB) InvitationLink(ctx context.Context, actor directory.Actor, orgID, idOrEmail string) (directory.Invitation, string, error) {
+	id := idOrEmail
+	if !isUUID(id) {
+		addr, err := directory.NormalizeAddress(idOrEmail)
+		if err != nil {
+			return directory.Invitation{}, "", err
+		}
+		err = db.Pool.QueryRow(ctx, `SELECT id::text FROM invitations WHERE org_id = $1 AND lower(email) = lower($2)
+			AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()`, orgID, addr).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return directory.Invitation{}, "", directory.NotFoundf("no pending invitation of %s", addr)
+		}
+		if err != nil {
+			return directory.Invitation{}, "", err
+		}
+	}
+	var inv directory.Invitation
+	secret := directory.NewSecret(directory.InvitationTokenPrefix)
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		// The outbox rows first, in DeliverNext's order: a mail being sent
+		// right now is sent first, and this link replaces the mail's.
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET sent_at = now(), last_error = 'not sent: replaced by a join link from the CLI'
+			WHERE org_id = $1 AND kind = 'invitation' AND ref_id = $2 AND sent_at IS NULL AND failed_at IS NULL`, orgID, nullUUID(id)); err != nil {
+			return err
+		}
+		var err error
+		if inv, err = db.pendingInvitation(ctx, tx, orgID, id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE invitations SET token_hash = $3 WHERE org_id = $1 AND id = $2`,
+			orgID, inv.ID, directory.HashSecret(secret)); err != nil {
+			return err
+		}
+		return audit(ctx, tx, orgID, actor, "invitation.link", "Invitation", inv.ID, nil, map[string]any{"email": inv.Email})
+	})
+	if err != nil {
+		return directory.Invitation{}, "", err
+	}
+	return inv, secret, nil
+}
+
 // RevokeInvitation withdraws a pending invitation.
 func (db *DB) RevokeInvitation(ctx context.Context, actor directory.Actor, orgID, id string) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"io/fs"
 	"sync"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/internal/pgtest"
 	"github.com/scimbridge/scimbridge/internal/postgres"
+	"github.com/scimbridge/scimbridge/migrations"
 )
 
 func TestMigrateConcurrentlyBothEndMigrated(t *testing.T) {
@@ -47,13 +49,15 @@ func TestMigrateConcurrentlyBothEndMigrated(t *testing.T) {
 		}
 	}
 	// Each migration was applied exactly once.
-	var applied, latest int64
+	// (Counted by file, not by the latest version: numbers are handed out
+	// to work in progress ahead of merging, so they may leave gaps.)
+	var applied int
 	if err := pools[0].QueryRow(ctx, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&applied); err != nil {
 		t.Fatal(err)
 	}
-	latest, _ = postgres.LatestVersion()
-	if applied != latest {
-		t.Fatalf("goose recorded %d applications, want %d (one per migration)", applied, latest)
+	files, _ := fs.Glob(migrations.FS, "*.sql")
+	if applied != len(files) {
+		t.Fatalf("goose recorded %d applications, want %d (one per migration)", applied, len(files))
 	}
 	// A rerun is a no-op.
 	if err := postgres.Migrate(ctx, pools[0], nil); err != nil {

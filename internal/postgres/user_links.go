@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 )
@@ -76,20 +77,30 @@ func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClai
 		case len(found) > 1:
 			return directory.Forbiddenf("your login matches more than one account in this organization (by %s); ask an administrator to resolve it", how)
 		case len(found) == 1:
-			u = found[0]
+			// The share lock holds off a removal until the link is in:
+			// RemoveMember deletes the user's links under its row lock,
+			// so a link written after its check would outlive it and let
+			// this login in again should the user be invited back. Read
+			// under the lock, a removal that came first is seen.
+			if u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.id = $2 FOR SHARE`,
+				orgID, found[0].ID)); err != nil {
+				return err
+			}
 			if err := mayLogIn(u); err != nil {
 				return err
 			}
 			// A user keeps one identity per issuer: a second subject
 			// claiming it by email is more likely a takeover than a
 			// re-created IdP account, and an administrator can unlink.
+			// The unique index user_links_user_issuer_key is the rule
+			// (see the insert below); this check only names it early.
 			var other bool
 			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM user_links WHERE org_id = $1 AND user_id = $2 AND issuer = $3)`,
 				orgID, u.ID, c.Issuer).Scan(&other); err != nil {
 				return err
 			}
 			if other {
-				return directory.Forbiddenf("the account %s is already linked to another login of this identity provider; ask an administrator", u.UserName)
+				return alreadyLinked(u)
 			}
 		case policy.Allows(c.Email, c.EmailVerified):
 			if u, err = createJITUser(ctx, tx, actor, orgID, c); err != nil {
@@ -103,6 +114,10 @@ func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClai
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO user_links (org_id, issuer, subject, user_id) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (org_id, issuer, subject) DO NOTHING`, orgID, c.Issuer, c.Subject, u.ID)
+		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.ConstraintName == "user_links_user_issuer_key" {
+			// Another subject of this issuer linked the user meanwhile.
+			return alreadyLinked(u)
+		}
 		if err != nil {
 			return mapErr(err, "login link")
 		}
@@ -120,6 +135,10 @@ func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClai
 		return directory.User{}, false, err
 	}
 	return out, linked, nil
+}
+
+func alreadyLinked(u directory.User) error {
+	return directory.Forbiddenf("the account %s is already linked to another login of this identity provider; ask an administrator", u.UserName)
 }
 
 // mayLogIn tells whether a user may sign in through the IdP.
