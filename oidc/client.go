@@ -1,14 +1,18 @@
 package oidc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"log/slog"
 	"net/http"
-	"regexp"
-	"syscall"
-	"time"
+	"net/url"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/egress"
 )
 
 // maxProviderBody bounds what is read of a provider's answer (discovery,
@@ -16,38 +20,17 @@ import (
 // hostile one must not exhaust the service's memory.
 const maxProviderBody = 1 << 20
 
-// NewHTTPClient is the client for OpenID Providers. The issuer is chosen
-// by an organization admin, so the client is guarded against being a way
-// into the service's network: it follows no redirects, reads at most
-// 1 MiB of an answer, and never connects to link-local addresses (cloud
-// metadata endpoints live there), unspecified or multicast ones. Loopback
-// and private addresses stay reachable: development IdPs and on-premises
-// ones live there.
-func NewHTTPClient() *http.Client {
-	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: refuseSpecialAddresses}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = dialer.DialContext
-	tr.Proxy = nil // an environment proxy would dial on our behalf, unguarded
-	return &http.Client{
-		Timeout:       10 * time.Second,
-		Transport:     limitedBodies{tr},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return errRedirect },
-	}
-}
-
-var errRedirect = errors.New("the provider answered with a redirect, which is not followed")
-
-func refuseSpecialAddresses(_, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() ||
-		ip.IsMulticast() || ip.IsUnspecified() {
-		return fmt.Errorf("connecting to %s is not allowed", host)
-	}
-	return nil
+// NewHTTPClient is the client for OpenID Providers: held to the
+// operator's outbound policy (internal/egress: https to public addresses
+// unless private ones are allowed, checked on the resolved address at
+// connect time, no redirects, no proxy), and reading at most 1 MiB of an
+// answer. Discovery, JWKS, token and userinfo requests all go through it,
+// so an endpoint a discovery document names is checked when it is used,
+// whatever it named when the settings were saved.
+func NewHTTPClient(p egress.Policy) *http.Client {
+	c := p.Client()
+	c.Transport = limitedBodies{c.Transport}
+	return c
 }
 
 type limitedBodies struct{ next http.RoundTripper }
@@ -63,24 +46,65 @@ func (l limitedBodies) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// statusRE finds an HTTP status in go-oidc's errors, which also quote the
-// provider's answer: only the status is shown to the admin.
-var statusRE = regexp.MustCompile(`\b[1-5][0-9]{2} [A-Z][A-Za-z -]{1,40}`)
+// discover fetches the issuer's discovery document and checks the
+// endpoints it names against the policy.
+//
+// A failure is one of two fixed answers, whatever happened: the issuer is
+// "not reachable" (refused by the policy, no such host, refused, timed
+// out, TLS failed) or it answered but "not with a discovery document"
+// (a status, a redirect, no JSON, another issuer, an endpoint the policy
+// refuses). An admin can then not tell a refused address from a closed
+// port, nor a closed port from a filtered one, nor read another service's
+// answer: the issuer field is no port scanner. The detail is logged.
+func discover(ctx context.Context, client *http.Client, p egress.Policy, log *slog.Logger, issuer string) (*gooidc.Provider, error) {
+	prov, err := gooidc.NewProvider(gooidc.ClientContext(ctx, client), issuer)
+	if err == nil {
+		err = checkEndpoints(prov, p)
+	}
+	if err == nil {
+		return prov, nil
+	}
+	// Never the client secret: discovery does not carry it.
+	log.WarnContext(ctx, "OIDC discovery failed", "issuer", issuer, "err", err)
+	var ue *url.Error
+	if errors.As(err, &ue) && !errors.Is(err, egress.ErrRedirect) {
+		return nil, directory.Invalidf("the issuer %s is not reachable for OpenID Connect discovery", issuer)
+	}
+	return nil, directory.Invalidf("the issuer %s does not answer with an OpenID Connect discovery document", issuer)
+}
 
-// reason is a short, safe account of why the provider did not answer.
-func reason(err error) string {
-	var ne net.Error
-	switch {
-	case errors.Is(err, errRedirect):
-		return "it answered with a redirect, which is not followed"
-	case errors.As(err, &ne) && ne.Timeout():
-		return "it did not answer in time"
-	case statusRE.MatchString(err.Error()):
-		return "it answered " + statusRE.FindString(err.Error())
+// checkEndpoints holds the endpoints a discovery document names to the
+// policy. The service fetches the token, JWKS and userinfo endpoints: they
+// pass the whole URL check here (and the client checks the address they
+// resolve to at each use). The browser visits the authorization and
+// end-session endpoints: only their scheme matters to us.
+func checkEndpoints(prov *gooidc.Provider, p egress.Policy) error {
+	var meta struct {
+		Auth       string `json:"authorization_endpoint"`
+		Token      string `json:"token_endpoint"`
+		JWKS       string `json:"jwks_uri"`
+		UserInfo   string `json:"userinfo_endpoint"`
+		EndSession string `json:"end_session_endpoint"`
 	}
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		return "it could not be reached (" + oe.Op + ")"
+	if err := prov.Claims(&meta); err != nil {
+		return err
 	}
-	return "its answer is not an OpenID Provider's discovery document"
+	if meta.Auth == "" || meta.Token == "" {
+		return errors.New("the discovery document names no authorization or token endpoint")
+	}
+	fetched := map[string]string{"token_endpoint": meta.Token, "jwks_uri": meta.JWKS, "userinfo_endpoint": meta.UserInfo}
+	for name, u := range fetched {
+		if u != "" && p.CheckURL(u) != nil {
+			return fmt.Errorf("%s %q is refused by the outbound policy", name, u)
+		}
+	}
+	for name, u := range map[string]string{"authorization_endpoint": meta.Auth, "end_session_endpoint": meta.EndSession} {
+		if u == "" {
+			continue
+		}
+		if pu, err := url.Parse(u); err != nil || pu.Host == "" || !(pu.Scheme == "https" || pu.Scheme == "http" && p.AllowPrivate) {
+			return fmt.Errorf("%s %q is not an https URL", name, u)
+		}
+	}
+	return nil
 }

@@ -33,6 +33,7 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/egress"
 	"github.com/scimbridge/scimbridge/internal/postgres"
 )
 
@@ -75,8 +76,11 @@ type Config struct {
 	SecureCookies bool
 	SessionTTL    time.Duration // absolute lifetime; default 12h
 	IdleTimeout   time.Duration // default 1h
-	HTTPClient    *http.Client  // for the provider; default NewHTTPClient()
-	Logger        *slog.Logger
+	// Egress is where requests to the provider may go (discovery, JWKS,
+	// token, userinfo); the zero Policy allows https to public addresses
+	// only.
+	Egress egress.Policy
+	Logger *slog.Logger
 }
 
 // Defaults.
@@ -89,8 +93,9 @@ const (
 
 // Handler serves the login routes.
 type Handler struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	client *http.Client // NewHTTPClient(cfg.Egress)
 
 	mu        sync.Mutex
 	providers map[string]cachedProvider // by issuer
@@ -119,13 +124,10 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = NewHTTPClient()
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{cfg: cfg, log: cfg.Logger, providers: map[string]cachedProvider{}}, nil
+	return &Handler{cfg: cfg, log: cfg.Logger, client: NewHTTPClient(cfg.Egress), providers: map[string]cachedProvider{}}, nil
 }
 
 // Mount registers the routes.
@@ -141,12 +143,14 @@ func (h *Handler) Mount(mux interface{ Handle(string, http.Handler) }) {
 
 // ctx carries the configured HTTP client to go-oidc and oauth2.
 func (h *Handler) ctx(ctx context.Context) context.Context {
-	return gooidc.ClientContext(ctx, h.cfg.HTTPClient)
+	return gooidc.ClientContext(ctx, h.client)
 }
 
 // provider returns the issuer's discovered provider, cached for a few
 // minutes: discovery on every login would tie login latency to the IdP's
-// metadata endpoint, and a cached Provider also keeps its JWKS cache.
+// metadata endpoint, and a cached Provider also keeps its JWKS cache. The
+// endpoints are checked as when the settings were saved (the document may
+// have changed since), and the client checks each address it connects to.
 func (h *Handler) provider(ctx context.Context, issuer string) (*gooidc.Provider, error) {
 	h.mu.Lock()
 	c, ok := h.providers[issuer]
@@ -158,7 +162,7 @@ func (h *Handler) provider(ctx context.Context, issuer string) (*gooidc.Provider
 	defer cancel()
 	// The Provider keeps the client of this context for its key fetches,
 	// not the context itself, so a request-scoped context is fine here.
-	p, err := gooidc.NewProvider(h.ctx(dctx), issuer)
+	p, err := discover(dctx, h.client, h.cfg.Egress, h.log, issuer)
 	if err != nil {
 		return nil, err
 	}
@@ -169,58 +173,36 @@ func (h *Handler) provider(ctx context.Context, issuer string) (*gooidc.Provider
 }
 
 // ValidateSettings checks that issuer answers OpenID Connect discovery
-// (and names itself issuer), for saving IdP settings with a clear error
-// rather than failing at the first login. client nil: a default client.
-func ValidateSettings(ctx context.Context, client *http.Client, issuer string) error {
-	if client == nil {
-		client = NewHTTPClient()
+// under the outbound policy p (and names itself issuer, and endpoints the
+// policy allows), for saving IdP settings with a clear error rather than
+// failing at the first login. The error is one of two fixed sentences
+// (see discover); the detail goes to log (nil: nowhere).
+func ValidateSettings(ctx context.Context, p egress.Policy, log *slog.Logger, issuer string) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	p, err := gooidc.NewProvider(gooidc.ClientContext(ctx, client), issuer)
-	if err != nil {
-		return directory.Invalidf("the issuer %s does not answer OpenID Connect discovery at %s/.well-known/openid-configuration: %s",
-			issuer, strings.TrimSuffix(issuer, "/"), reason(err))
-	}
-	if p.Endpoint().AuthURL == "" || p.Endpoint().TokenURL == "" {
-		return directory.Invalidf("the issuer %s's discovery document names no authorization or token endpoint", issuer)
-	}
-	return nil
+	_, err := discover(ctx, NewHTTPClient(p), p, log, issuer)
+	return err
 }
 
-// SettingsStore is what SaveSettings needs (a *postgres.DB).
+// SettingsStore is what Settings needs to save (a *postgres.DB).
 type SettingsStore interface {
 	SetIdPSettings(ctx context.Context, actor directory.Actor, s directory.IdPSettings) (directory.IdPSettings, error)
 }
 
-// SaveSettings checks s, checks discovery, seals clientSecret (when not
-// empty; empty keeps the stored one) and stores the settings: what both
-// `scimbridge idp set` and the admin API call.
-func SaveSettings(ctx context.Context, store SettingsStore, box Box, client *http.Client, actor directory.Actor,
-	s directory.IdPSettings, clientSecret string) (directory.IdPSettings, error) {
-	if err := s.Normalize(); err != nil {
-		return s, err
-	}
-	if err := ValidateSettings(ctx, client, s.Issuer); err != nil {
-		return s, err
-	}
-	s.ClientSecretSealed = nil
-	if clientSecret != "" {
-		s.ClientSecretSealed = box.Seal([]byte(clientSecret), SecretContext(s.OrgID))
-	}
-	return store.SetIdPSettings(ctx, actor, s)
-}
-
-// Settings reads and saves IdP settings for other adapters (the admin
-// API): saving goes through SaveSettings, so the secret is sealed and
-// discovery checked exactly as for `scimbridge idp set`.
+// Settings reads and saves IdP settings, for `scimbridge idp set` and the
+// admin API alike, so that the secret is sealed and discovery checked the
+// same way for both.
 type Settings struct {
 	Store interface {
 		SettingsStore
 		IdPSettings(ctx context.Context, orgID string) (directory.IdPSettings, error)
 	}
 	Box    Box
-	Client *http.Client // for discovery; nil: a default client
+	Egress egress.Policy // where discovery may go
+	Logger *slog.Logger  // why discovery failed; nil: nowhere
 }
 
 // IdPSettings returns the organization's settings. ErrNotFound: none.
@@ -228,7 +210,18 @@ func (s Settings) IdPSettings(ctx context.Context, orgID string) (directory.IdPS
 	return s.Store.IdPSettings(ctx, orgID)
 }
 
-// SaveIdPSettings checks, seals and stores (see SaveSettings).
+// SaveIdPSettings checks set, checks discovery, seals clientSecret (when
+// not empty; empty keeps the stored one) and stores the settings.
 func (s Settings) SaveIdPSettings(ctx context.Context, actor directory.Actor, set directory.IdPSettings, clientSecret string) (directory.IdPSettings, error) {
-	return SaveSettings(ctx, s.Store, s.Box, s.Client, actor, set, clientSecret)
+	if err := set.Normalize(); err != nil {
+		return set, err
+	}
+	if err := ValidateSettings(ctx, s.Egress, s.Logger, set.Issuer); err != nil {
+		return set, err
+	}
+	set.ClientSecretSealed = nil
+	if clientSecret != "" {
+		set.ClientSecretSealed = s.Box.Seal([]byte(clientSecret), SecretContext(set.OrgID))
+	}
+	return s.Store.SetIdPSettings(ctx, actor, set)
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/internal/api"
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/egress"
 	"github.com/scimbridge/scimbridge/internal/pgtest"
 	"github.com/scimbridge/scimbridge/internal/postgres"
 	"github.com/scimbridge/scimbridge/internal/secretbox"
@@ -119,7 +120,9 @@ func newEnv(t *testing.T, policy directory.JITPolicy, orgs ...string) *env {
 	t.Cleanup(e.srv.Close)
 	cookieKey := make([]byte, 32)
 	_, _ = rand.Read(cookieKey)
-	h, err := oidc.New(oidc.Config{Store: e.db, Box: box, CookieKey: cookieKey, PublicURL: e.srv.URL, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+	// The provider runs on 127.0.0.1: the operator's flag for test and
+	// on-premises IdPs lets the service reach it.
+	h, err := oidc.New(oidc.Config{Store: e.db, Box: box, CookieKey: cookieKey, PublicURL: e.srv.URL, Egress: egress.Policy{AllowPrivate: true}, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		SessionTTL: time.Hour, IdleTimeout: 30 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +132,7 @@ func newEnv(t *testing.T, policy directory.JITPolicy, orgs ...string) *env {
 	// session, as serve wires it.
 	api.New(api.Config{Store: e.db, Authenticators: []api.Authenticator{api.SessionFunc(h.Session)},
 		CSRF: func(r *http.Request) error { return h.CheckCSRF(r, r.PathValue("org")) },
-		IdP:  oidc.Settings{Store: e.db, Box: box}}).Mount(mux)
+		IdP:  oidc.Settings{Store: e.db, Box: box, Egress: egress.Policy{AllowPrivate: true}}}).Mount(mux)
 	if len(orgs) == 0 {
 		orgs = []string{"acme"}
 	}
@@ -139,7 +142,7 @@ func newEnv(t *testing.T, policy directory.JITPolicy, orgs ...string) *env {
 			t.Fatal(err)
 		}
 		e.orgs[slug] = o
-		_, err = oidc.SaveSettings(ctx, e.db, box, nil, directory.Actor{Kind: "cli", Name: "test"}, directory.IdPSettings{
+		_, err = (oidc.Settings{Store: e.db, Box: box, Egress: egress.Policy{AllowPrivate: true}}).SaveIdPSettings(ctx, directory.Actor{Kind: "cli", Name: "test"}, directory.IdPSettings{
 			OrgID: o.ID, Issuer: idp.Issuer(), ClientID: idp.ClientID, OIDClaim: "oid", JIT: policy,
 		}, idp.ClientSecret)
 		if err != nil {
@@ -524,8 +527,8 @@ func TestValidateSettings(t *testing.T) {
 	t.Parallel()
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
-	err := oidc.ValidateSettings(context.Background(), nil, dead.URL)
-	if err == nil || !strings.Contains(err.Error(), "does not answer OpenID Connect discovery") {
+	err := oidc.ValidateSettings(context.Background(), egress.Policy{AllowPrivate: true}, nil, dead.URL)
+	if err == nil || err.Error() != "the issuer "+dead.URL+" is not reachable for OpenID Connect discovery" {
 		t.Fatalf("got %v", err)
 	}
 }

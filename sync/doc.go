@@ -60,7 +60,9 @@
 //     is computed at use), so they are counted, not written; unmapped
 //     identities nobody saw within the retention window are deleted; run
 //     records and resolved conflicts older than the history window go, and
-//     so do login sessions that ended (expired or revoked) over a day ago.
+//     so do login sessions that ended (expired or revoked) over a day ago,
+//     and the records of webhook deliveries received over a week ago (a
+//     copy of one is ignored while its record lasts).
 //
 // # Safety
 //

@@ -350,10 +350,10 @@ func serviceAccounts(ctx context.Context, r *Reconciler, o *orgRun, js *JobSumma
 
 func expiry(ctx context.Context, _ *Reconciler, o *orgRun, js *JobSummary) error {
 	sv := &o.survey
-	js.Planned = sv.Prunable + sv.HistoryPrunable + sv.SessionsPrunable
+	js.Planned = sv.Prunable + sv.HistoryPrunable + sv.SessionsPrunable + sv.DeliveriesPrunable
 	js.Counts = map[string]int{"expired-invitations": sv.ExpiredInvitations, "expired-scim-tokens": sv.ExpiredSCIMTokens,
 		"expired-api-tokens": sv.ExpiredAPITokens, "pruned-identities": sv.Prunable, "pruned-history": sv.HistoryPrunable,
-		"pruned-sessions": sv.SessionsPrunable}
+		"pruned-sessions": sv.SessionsPrunable, "pruned-deliveries": sv.DeliveriesPrunable}
 	if o.dry {
 		return nil
 	}
@@ -367,6 +367,9 @@ func expiry(ctx context.Context, _ *Reconciler, o *orgRun, js *JobSummary) error
 		{sv.Prunable, "pruned-identities", func() (int, error) { return o.sess.PruneIdentities(ctx, Actor, o.org.ID, o.pruneBefore) }},
 		{sv.HistoryPrunable, "pruned-history", func() (int, error) { return o.sess.PruneHistory(ctx, o.org.ID, o.historyFrom) }},
 		{sv.SessionsPrunable, "pruned-sessions", func() (int, error) { return o.sess.PruneSessions(ctx, o.org.ID, o.sessionsBefore) }},
+		{sv.DeliveriesPrunable, "pruned-deliveries", func() (int, error) {
+			return o.sess.PruneWebhookDeliveries(ctx, o.org.ID, o.deliveriesBefore)
+		}},
 	} {
 		if p.planned == 0 {
 			continue

@@ -96,6 +96,13 @@ const (
 // the row goes, and an ended session is never usable again.
 const sessionRetention = 24 * time.Hour
 
+// deliveryRetention is how long a webhook delivery's record is kept, and
+// so how long a copy of the delivery is ignored: a week covers the Git
+// hosts' retries and GitHub's manual redelivery (offered for three days).
+// A copy that comes later is ingested again, harmlessly: commits count
+// once whatever the delivery.
+const deliveryRetention = 7 * 24 * time.Hour
+
 // Actor is who the reconciler's changes are audited as.
 var Actor = directory.Actor{Kind: "system", Name: "reconciler"}
 
@@ -208,6 +215,9 @@ type orgRun struct {
 	historyFrom time.Time
 	// sessionsBefore: login sessions that ended before it are deleted.
 	sessionsBefore time.Time
+	// deliveriesBefore: webhook delivery records received before it are
+	// deleted.
+	deliveriesBefore time.Time
 	// surveyed is the local clock when the survey began, for durations
 	// (StartedAt is the database's clock).
 	surveyed time.Time
@@ -249,6 +259,7 @@ func (r *Reconciler) runOrg(ctx context.Context, sess *postgres.ReconcileSession
 	o.pruneBefore = now.AddDate(0, 0, -r.cfg.RetentionDays)
 	o.historyFrom = now.AddDate(0, 0, -r.cfg.HistoryDays)
 	o.sessionsBefore = now.Add(-sessionRetention)
+	o.deliveriesBefore = now.Add(-deliveryRetention)
 	wm, err := sess.Watermark(ctx, org.ID)
 	if err != nil {
 		fail("read the watermark", err)
@@ -260,7 +271,8 @@ func (r *Reconciler) runOrg(ctx context.Context, sess *postgres.ReconcileSession
 	}
 	o.surveyed = time.Now()
 	o.survey, err = sess.Survey(ctx, postgres.SurveyQuery{OrgID: org.ID, Since: res.Since, Now: now,
-		PruneBefore: o.pruneBefore, HistoryBefore: o.historyFrom, SessionsBefore: o.sessionsBefore})
+		PruneBefore: o.pruneBefore, HistoryBefore: o.historyFrom, SessionsBefore: o.sessionsBefore,
+		DeliveriesBefore: o.deliveriesBefore})
 	if err != nil {
 		fail("survey", err)
 		return r.finish(ctx, o, res, began)

@@ -425,6 +425,50 @@ func TestExpiryPrunesLoginSessionsEndedOverADayAgo(t *testing.T) {
 	}
 }
 
+// A webhook delivery's record is kept for a week, so that a copy is
+// ignored for that long; then the expiry job deletes it.
+func TestExpiryPrunesWebhookDeliveriesAfterAWeek(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	other := e.newOrg("other")
+	cases := []struct {
+		name     string
+		org      directory.Organization
+		received string // a PostgreSQL interval from now
+		kept     bool
+	}{
+		{"received an hour ago", e.org, "-1 hour", true},
+		{"received six days ago", e.org, "-6 days", true},
+		{"received eight days ago", e.org, "-8 days", false},
+		{"another organization's, received eight days ago", other, "-8 days", true},
+	}
+	for i, c := range cases {
+		d := postgres.WebhookDelivery{Provider: directory.GitProviderGitHub, ID: fmt.Sprintf("delivery-%d", i), Body: []byte(c.name)}
+		if _, dup, err := e.db.IngestWebhookDelivery(e.ctx, c.org.ID, d, nil); err != nil || dup {
+			t.Fatalf("%s: duplicate %v, %v", c.name, dup, err)
+		}
+		e.exec(`UPDATE webhook_deliveries SET received_at = now() + $3::interval WHERE org_id = $1 AND delivery_id = $2`,
+			c.org.ID, d.ID, c.received)
+	}
+	dry := job(e.run(true), reconcile.JobExpiry)
+	if dry.Counts["pruned-deliveries"] != 1 || dry.Planned != 1 || dry.Changed != 0 {
+		t.Fatalf("dry expiry %+v, want 1 delivery planned", dry)
+	}
+	j := job(e.run(false), reconcile.JobExpiry)
+	if j.Counts["pruned-deliveries"] != 1 || j.Changed != 1 {
+		t.Fatalf("expiry %+v, want 1 delivery pruned", j)
+	}
+	for i, c := range cases {
+		n := e.count(`SELECT count(*) FROM webhook_deliveries WHERE org_id = $1 AND delivery_id = $2`, c.org.ID, fmt.Sprintf("delivery-%d", i))
+		if (n == 1) != c.kept {
+			t.Errorf("%s: %d rows left, kept %v", c.name, n, c.kept)
+		}
+	}
+	if j := job(e.run(false), reconcile.JobExpiry); j.Counts["pruned-deliveries"] != 0 || j.Changed != 0 {
+		t.Fatalf("second expiry %+v", j)
+	}
+}
+
 // setupEverything prepares one change of each job: an identity to map,
 // an ambiguous email, a mapping to a removed user, and an identity to prune.
 func setupEverything(e *env) (toMap, ambiguous, removed, stale directory.GitIdentity) {

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,6 +162,19 @@ func TestIdPSetChecksDiscoveryFirst(t *testing.T) {
 	}
 	if _, err := cmd("idp", "set", "--org", "acme", "--client-id", "x"); err == nil {
 		t.Fatal("no issuer accepted")
+	}
+	// A provider on this machine is reached only with the operator's flag.
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u := "http://" + r.Host
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": u, "authorization_endpoint": u + "/authorize", "token_endpoint": u + "/token", "jwks_uri": u + "/jwks"})
+	}))
+	t.Cleanup(idp.Close)
+	if _, err := cmd("idp", "set", "--org", "acme", "--issuer", idp.URL, "--client-id", "x"); err == nil || !strings.Contains(err.Error(), "not reachable") {
+		t.Fatalf("a provider on loopback without --allow-private-networks: %v", err)
+	}
+	if _, err := cmd("idp", "set", "--org", "acme", "--issuer", idp.URL, "--client-id", "x", "--allow-private-networks"); err != nil {
+		t.Fatalf("with --allow-private-networks: %v", err)
 	}
 }
 

@@ -37,7 +37,7 @@ func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, logi
 		// The console calls the admin API with the login session.
 		apiCfg.Authenticators = []api.Authenticator{api.SessionFunc(login.Session)}
 		apiCfg.CSRF = func(r *http.Request) error { return login.CheckCSRF(r, r.PathValue("org")) }
-		apiCfg.IdP = oidc.Settings{Store: db.DB, Box: box}
+		apiCfg.IdP = oidc.Settings{Store: db.DB, Box: box, Egress: *cfg.egress, Logger: log}
 		login.Mount(hs)
 	}
 	apiHandler := api.New(apiCfg)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/egress"
 	"github.com/scimbridge/scimbridge/oidc"
 )
 
@@ -26,9 +27,18 @@ func splitList(s string) []string {
 	return out
 }
 
+// egressFlag is the operator's outbound policy (DESIGN §9): where the
+// service's own requests (IdP discovery, JWKS, token and userinfo) may go.
+func egressFlag(fs *flag.FlagSet) *egress.Policy {
+	var p egress.Policy
+	fs.BoolVar(&p.AllowPrivate, "allow-private-networks", false, "let outbound requests (IdP discovery, JWKS, token, userinfo) reach loopback, private and internal addresses, and plain http: for test and on-premises IdPs; link-local (cloud metadata) stays refused (SCIMBRIDGE_ALLOW_PRIVATE_NETWORKS)")
+	return &p
+}
+
 func idpSetFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 	c := commonFlags(fs, "warn")
 	org := orgFlag(fs)
+	outbound := egressFlag(fs)
 	issuer := fs.String("issuer", "", "the OpenID Provider's issuer URL (https)")
 	clientID := fs.String("client-id", "", "the client id registered at the IdP")
 	secretFile := fs.String("client-secret-file", "", "file holding the client secret (kept sealed; empty keeps the stored one)")
@@ -51,12 +61,13 @@ func idpSetFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error 
 			}
 			secret = strings.TrimSpace(string(b))
 		}
-		return withOrg(ctx, e, c, "idp set", *org, func(db *database, o directory.Organization, _ *slog.Logger) error {
+		return withOrg(ctx, e, c, "idp set", *org, func(db *database, o directory.Organization, log *slog.Logger) error {
 			box, err := secretBox(e, c, db)
 			if err != nil {
 				return err
 			}
-			s, err := oidc.SaveSettings(ctx, db.DB, box, nil, cliActor(), directory.IdPSettings{
+			settings := oidc.Settings{Store: db.DB, Box: box, Egress: *outbound, Logger: log}
+			s, err := settings.SaveIdPSettings(ctx, cliActor(), directory.IdPSettings{
 				OrgID: o.ID, Issuer: *issuer, ClientID: *clientID, Scopes: splitList(*scopes), OIDClaim: *oidClaim,
 				JIT: directory.JITPolicy{Mode: *jit, Domains: splitList(*domains)},
 			}, secret)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/egress"
 	"github.com/scimbridge/scimbridge/internal/httpserver"
 	"github.com/scimbridge/scimbridge/internal/mail"
 	"github.com/scimbridge/scimbridge/internal/pgcluster"
@@ -46,6 +47,7 @@ type serveConfig struct {
 	mailFrom        string
 	maxTokenTTL     *tokenTTLLimit
 	reconcile       *reconcileConfig
+	egress          *egress.Policy
 }
 
 func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
@@ -61,6 +63,7 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 	fs.Int64Var(&cfg.maxBody, "max-body", int64(1<<20), "largest accepted request body in bytes (SCIMBRIDGE_MAX_BODY)")
 	cfg.reconcile = reconcileFlagSet(fs)
 	cfg.maxTokenTTL = maxTokenTTLFlag(fs)
+	cfg.egress = egressFlag(fs)
 	fs.StringVar(&cfg.smtpURL, "smtp-url", "", "SMTP server for invitation mail, smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none]; empty sends no mail: each is logged as not sent, and scimbridge invite link prints the join link (SCIMBRIDGE_SMTP_URL)")
 	fs.StringVar(&cfg.mailFrom, "mail-from", "scimbridge@localhost", "sender address of mail (SCIMBRIDGE_MAIL_FROM)")
 	fs.Float64Var(&cfg.apiRate, "api-rate", 20000, "admin API requests per second per organization for the whole service, shared by the live replicas, bursts of twice that; 0 = unbounded (SCIMBRIDGE_API_RATE)")
@@ -162,7 +165,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	var login *oidc.Handler
 	if box != nil {
 		login, err = oidc.New(oidc.Config{Store: db.DB, Box: box, CookieKey: cookieKey(key), PublicURL: base,
-			SecureCookies: strings.HasPrefix(base, "https://"), Logger: log})
+			SecureCookies: strings.HasPrefix(base, "https://"), Egress: *cfg.egress, Logger: log})
 		if err != nil {
 			ln.Close()
 			return err

@@ -364,6 +364,7 @@ func TestWebhookSecretFromTheCLIVerifiesPushesToServe(t *testing.T) {
 	req, _ := http.NewRequest("POST", rs.base+"/hooks/acme/github", bytes.NewReader(body))
 	req.Header.Set("X-GitHub-Event", "push")
 	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	req.Header.Set("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

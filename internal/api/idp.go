@@ -16,8 +16,10 @@ type IdPService interface {
 	// IdPSettings returns the organization's settings. ErrNotFound: none.
 	IdPSettings(ctx context.Context, orgID string) (directory.IdPSettings, error)
 	// SaveIdPSettings checks and stores s; an empty clientSecret keeps the
-	// stored one. ErrInvalid: bad settings, or an issuer that does not
-	// answer discovery.
+	// stored one. ErrInvalid: bad settings, or an issuer that is not
+	// reachable under the operator's outbound policy or does not answer
+	// discovery (a fixed sentence either way: the issuer field must not
+	// tell an admin what is on the service's network).
 	SaveIdPSettings(ctx context.Context, actor directory.Actor, s directory.IdPSettings, clientSecret string) (directory.IdPSettings, error)
 }
 

@@ -2,6 +2,17 @@
 // and /hooks/{org}/gitlab: it bounds the body, verifies the signature
 // against the organization's sealed secret, and stores every commit
 // author and the pusher as Git observations (internal/githook parses).
+//
+// A push delivery is ingested once: its id (GitHub X-GitHub-Delivery,
+// GitLab X-Gitlab-Event-UUID; both hosts always send it, and a push
+// without it is refused with 400) and its body are recorded in the
+// ingest's transaction, and a copy of either within a week is answered
+// 200 "duplicate delivery" with nothing stored, so that the host does not
+// retry it. The body counts because the id header is not signed (GitHub
+// signs the body alone, GitLab sends a static token): a captured delivery
+// replayed under a new id is still a copy. GitHub's "Redeliver" sends the
+// same id and body, so it is ignored too; it has nothing to add, since
+// the first copy was stored whole or not at all (and then not recorded).
 package hooks
 
 import (
@@ -20,12 +31,13 @@ import (
 )
 
 // Store is what the webhooks need of the store. WebhookSecrets returns
-// ErrNotFound for an unknown organization or provider; IngestGitObservations
-// returns ErrInvalid for bad observations (nothing is stored then).
+// ErrNotFound for an unknown organization or provider;
+// IngestWebhookDelivery returns ErrInvalid for bad observations (nothing
+// is stored then), and duplicate for a delivery it already ingested.
 type Store interface {
 	WebhookSecrets(ctx context.Context, orgSlug, provider string) (postgres.WebhookKeys, error)
 	WebhookSecretVerified(ctx context.Context, orgID, provider string) error
-	IngestGitObservations(ctx context.Context, orgID string, obs []directory.GitObservation) (postgres.IngestResult, error)
+	IngestWebhookDelivery(ctx context.Context, orgID string, d postgres.WebhookDelivery, obs []directory.GitObservation) (res postgres.IngestResult, duplicate bool, err error)
 }
 
 // Opener opens sealed secrets (a *secretbox.Box).
@@ -82,12 +94,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, provider string)
 		reply(w, http.StatusUnauthorized, map[string]any{"error": "the signature does not verify for this organization"})
 		return
 	}
-	var kind string
+	var kind, idHeader string
 	var parse func([]byte) ([]directory.GitObservation, error)
 	if provider == directory.GitProviderGitHub {
-		kind, parse = githook.GitHubEvent(r.Header.Get("X-GitHub-Event")), githook.ParseGitHubPush
+		kind, parse, idHeader = githook.GitHubEvent(r.Header.Get("X-GitHub-Event")), githook.ParseGitHubPush, "X-GitHub-Delivery"
 	} else {
-		kind, parse = githook.GitLabEvent(r.Header.Get("X-Gitlab-Event")), githook.ParseGitLabPush
+		kind, parse, idHeader = githook.GitLabEvent(r.Header.Get("X-Gitlab-Event")), githook.ParseGitLabPush, "X-Gitlab-Event-UUID"
 	}
 	switch kind {
 	case githook.KindPing:
@@ -98,12 +110,22 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, provider string)
 		reply(w, http.StatusAccepted, map[string]any{"ok": true, "ignored": "not a push event"})
 		return
 	}
+	delivery := postgres.WebhookDelivery{Provider: provider, ID: r.Header.Get(idHeader), Body: body}
+	if delivery.ID == "" || len(delivery.ID) > postgres.MaxDeliveryID {
+		reply(w, http.StatusBadRequest, map[string]any{"error": "a push needs its delivery id in " + idHeader + " (at most " +
+			strconv.Itoa(postgres.MaxDeliveryID) + " characters)"})
+		return
+	}
 	obs, err := parse(body)
 	if err != nil {
 		reply(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
 		return
 	}
-	res, err := h.store.IngestGitObservations(r.Context(), orgID, obs)
+	res, duplicate, err := h.store.IngestWebhookDelivery(r.Context(), orgID, delivery, obs)
+	if err == nil && duplicate {
+		reply(w, http.StatusOK, map[string]any{"ok": true, "ignored": "duplicate delivery"})
+		return
+	}
 	if errors.Is(err, directory.ErrInvalid) {
 		reply(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
 		return

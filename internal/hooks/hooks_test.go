@@ -6,11 +6,15 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
@@ -85,6 +89,8 @@ func TestPushWebhooksStoreObservationsOnlyWhenSigned(t *testing.T) {
 		{"unknown org", "/hooks/nope/github", github, []string{"X-GitHub-Event", "push", "X-Hub-Signature-256", sign("gh-secret", github)}, 401},
 		{"wrong GitLab token", "/hooks/acme/gitlab", gitlab, []string{"X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", "nope"}, 401},
 		{"oversized", "/hooks/acme/github", big, []string{"X-GitHub-Event", "push", "X-Hub-Signature-256", sign("gh-secret", big)}, 413},
+		{"a push without its delivery id", "/hooks/acme/github", github, []string{"X-GitHub-Event", "push", "X-Hub-Signature-256", sign("gh-secret", github)}, 400},
+		{"a GitLab push without its event id", "/hooks/acme/gitlab", gitlab, []string{"X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", "gl-token"}, 400},
 	}
 	for _, c := range refused {
 		if got := post(c.path, c.body, c.hdr...); got != c.status {
@@ -97,17 +103,17 @@ func TestPushWebhooksStoreObservationsOnlyWhenSigned(t *testing.T) {
 	if got := post("/hooks/acme/github", []byte(`{"zen":"hi"}`), "X-GitHub-Event", "ping", "X-Hub-Signature-256", sign("gh-secret", []byte(`{"zen":"hi"}`))); got != 200 {
 		t.Fatalf("ping: %d", got)
 	}
-	if got := post("/hooks/acme/github", github, "X-GitHub-Event", "push", "X-Hub-Signature-256", sign("gh-secret", github)); got != 200 {
+	if got := post("/hooks/acme/github", github, "X-GitHub-Event", "push", "X-Hub-Signature-256", sign("gh-secret", github), "X-GitHub-Delivery", "d-1"); got != 200 {
 		t.Fatalf("signed GitHub push: %d", got)
 	}
 	n := count(org.ID)
 	if n == 0 {
 		t.Fatal("a signed push stored nothing")
 	}
-	if got := post("/hooks/acme/github", github, "X-GitHub-Event", "push", "X-Hub-Signature-256", sign("gh-secret", github)); got != 200 || count(org.ID) != n {
+	if got := post("/hooks/acme/github", github, "X-GitHub-Event", "push", "X-Hub-Signature-256", sign("gh-secret", github), "X-GitHub-Delivery", "d-1"); got != 200 || count(org.ID) != n {
 		t.Fatalf("redelivery: %d, identities %d → %d", got, n, count(org.ID))
 	}
-	if got := post("/hooks/acme/gitlab", gitlab, "X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", "gl-token"); got != 200 || count(org.ID) <= n {
+	if got := post("/hooks/acme/gitlab", gitlab, "X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", "gl-token", "X-Gitlab-Event-UUID", "e-1"); got != 200 || count(org.ID) <= n {
 		t.Fatalf("GitLab push: %d, identities %d", got, count(org.ID))
 	}
 	if count(other.ID) != 0 {
@@ -136,10 +142,13 @@ func TestWebhookSecretRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	deliveries := 0
 	post := func(secret string) int {
 		t.Helper()
 		req, _ := http.NewRequest("POST", srv.URL+"/hooks/acme/github", bytes.NewReader(body))
 		req.Header.Set("X-GitHub-Event", "push")
+		deliveries++
+		req.Header.Set("X-GitHub-Delivery", "d-"+strconv.Itoa(deliveries))
 		req.Header.Set("X-Hub-Signature-256", sign(secret, body))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -189,4 +198,135 @@ func TestWebhookSecretRotation(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A delivery is ingested once: a copy, by its id or by its body (the id
+// header is not signed), is acknowledged and ignored, and of concurrent
+// copies exactly one is ingested.
+func TestDuplicateDeliveriesAreIngestedOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.DB(t)
+	org, _ := db.CreateOrganization(ctx, "acme", "")
+	box, _ := secretbox.New(bytes.Repeat([]byte{7}, secretbox.KeySize))
+	for provider, secret := range map[string]string{"github": "gh-secret", "gitlab": "gl-token"} {
+		if err := db.SetWebhookSecret(ctx, directory.Actor{Kind: "test", Name: "t"}, org.ID, provider,
+			box.Seal([]byte(secret), hooks.SecretContext(org.ID, provider)), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hs := httpserver.New(httpserver.Config{})
+	hooks.New(db, box, nil).Mount(hs)
+	srv := httptest.NewServer(hs.Handler())
+	t.Cleanup(srv.Close)
+	github, err := os.ReadFile("../githook/testdata/github-push.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gitlab, err := os.ReadFile("../githook/testdata/gitlab-push.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another GitHub push: the fixture, after another push.
+	variant := func(n int) []byte {
+		const after = `"after": "d6fde92930d4715a2b49857d24b940956b26d2d3"`
+		if !bytes.Contains(github, []byte(after)) {
+			t.Fatal("the fixture changed")
+		}
+		return bytes.Replace(github, []byte(after), []byte(fmt.Sprintf(`"after": "%040d"`, n)), 1)
+	}
+	github2 := variant(2)
+	pushGitHub := func(body []byte, id string) (int, string) {
+		return deliver(t, srv.URL+"/hooks/acme/github", body, "X-GitHub-Event", "push", "X-Hub-Signature-256", sign("gh-secret", body), "X-GitHub-Delivery", id)
+	}
+	pushGitLab := func(body []byte, id string) (int, string) {
+		return deliver(t, srv.URL+"/hooks/acme/gitlab", body, "X-Gitlab-Event", "Push Hook", "X-Gitlab-Token", "gl-token", "X-Gitlab-Event-UUID", id)
+	}
+	// The git tables, whole: a second ingest of a push moves last-seen
+	// times (GitLab's pusher is stamped at receipt) even where it adds no
+	// commit.
+	state := func() string {
+		var s string
+		if err := db.Pool.QueryRow(ctx, `SELECT coalesce(string_agg(t::text, ',' ORDER BY t::text), '') FROM (
+				SELECT i.email, i.login, i.first_seen, i.last_seen, i.commits FROM git_identities i WHERE i.org_id = $1
+				UNION ALL SELECT c.repo, c.sha, c.at, c.at, 0 FROM git_commits c WHERE c.org_id = $1) t`, org.ID).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	steps := []struct {
+		name    string
+		send    func() (int, string)
+		ignored bool
+	}{
+		{"a GitHub push", func() (int, string) { return pushGitHub(github, "gh-1") }, false},
+		{"the same delivery again (GitHub's Redeliver)", func() (int, string) { return pushGitHub(github, "gh-1") }, true},
+		{"the same body under a made-up id", func() (int, string) { return pushGitHub(github, "gh-forged") }, true},
+		{"another push under a reused id", func() (int, string) { return pushGitHub(github2, "gh-1") }, true},
+		{"another push", func() (int, string) { return pushGitHub(github2, "gh-2") }, false},
+		{"a GitLab push", func() (int, string) { return pushGitLab(gitlab, "gl-1") }, false},
+		{"the same GitLab event again", func() (int, string) { return pushGitLab(gitlab, "gl-1") }, true},
+	}
+	for _, s := range steps {
+		before := state()
+		status, body := s.send()
+		if status != 200 {
+			t.Fatalf("%s: %d %s", s.name, status, body)
+		}
+		if got := strings.Contains(body, `"ignored":"duplicate delivery"`); got != s.ignored {
+			t.Fatalf("%s: %s, want ignored %v", s.name, body, s.ignored)
+		}
+		if s.ignored && state() != before {
+			t.Fatalf("%s: an ignored delivery changed the git tables", s.name)
+		}
+	}
+
+	// Concurrent copies of a new delivery: exactly one is ingested.
+	fresh := variant(3)
+	const copies = 8
+	bodies := make(chan string, copies)
+	var wg sync.WaitGroup
+	for range copies {
+		wg.Go(func() {
+			status, body := pushGitHub(fresh, "gh-3")
+			if status != 200 {
+				body = strconv.Itoa(status) + " " + body
+			}
+			bodies <- body
+		})
+	}
+	wg.Wait()
+	close(bodies)
+	ingested := 0
+	for b := range bodies {
+		switch {
+		case strings.Contains(b, `"ignored":"duplicate delivery"`):
+		case strings.Contains(b, `"observations"`):
+			ingested++
+		default:
+			t.Errorf("a copy got %s", b)
+		}
+	}
+	var recorded int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE org_id = $1 AND delivery_id = 'gh-3'`, org.ID).Scan(&recorded); err != nil {
+		t.Fatal(err)
+	}
+	if ingested != 1 || recorded != 1 {
+		t.Fatalf("%d of %d concurrent copies ingested, %d recorded; want 1", ingested, copies, recorded)
+	}
+}
+
+func deliver(t *testing.T, u string, body []byte, headers ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", u, bytes.NewReader(body))
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

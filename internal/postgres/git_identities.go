@@ -36,6 +36,12 @@ type IngestResult struct {
 // validated first; one bad observation refuses the batch (ErrInvalid,
 // naming its index) and nothing is stored.
 func (db *DB) IngestGitObservations(ctx context.Context, orgID string, obs []directory.GitObservation) (IngestResult, error) {
+	return db.ingestGitObservations(ctx, orgID, obs, nil)
+}
+
+// ingestGitObservations is IngestGitObservations with first, when not
+// nil, run first in the transaction: an error from it stores nothing.
+func (db *DB) ingestGitObservations(ctx context.Context, orgID string, obs []directory.GitObservation, first func(pgx.Tx) error) (IngestResult, error) {
 	res := IngestResult{Observations: len(obs)}
 	for i, o := range obs {
 		if err := o.Validate(); err != nil {
@@ -60,6 +66,11 @@ func (db *DB) IngestGitObservations(ctx context.Context, orgID string, obs []dir
 	})
 	now := db.now()
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if first != nil {
+			if err := first(tx); err != nil {
+				return err
+			}
+		}
 		for _, k := range keys {
 			idx := byKey[k]
 			first, last, name := now, time.Time{}, ""

@@ -134,6 +134,9 @@ type SurveyQuery struct {
 	// SessionsBefore: login sessions that ended (expired or were revoked)
 	// before it are pruned.
 	SessionsBefore time.Time
+	// DeliveriesBefore: webhook delivery records received before it are
+	// pruned.
+	DeliveriesBefore time.Time
 }
 
 // ReconcileIdentity is a Git identity as the reconciler sees it, with the
@@ -218,6 +221,9 @@ type ReconcileSurvey struct {
 	HistoryPrunable int
 	// SessionsPrunable counts login sessions that ended before SessionsBefore.
 	SessionsPrunable int
+	// DeliveriesPrunable counts webhook delivery records received before
+	// DeliveriesBefore.
+	DeliveriesPrunable int
 }
 
 // The identities a run reads. A full run reads them all; an incremental
@@ -366,10 +372,11 @@ func (s *ReconcileSession) Survey(ctx context.Context, q SurveyQuery) (Reconcile
 				(SELECT count(*) FROM git_identities WHERE org_id = $1 AND user_id IS NULL AND greatest(last_seen, touched_at) < $4),
 				(SELECT count(*) FROM reconcile_runs WHERE org_id = $1 AND started_at < $5)
 				+ (SELECT count(*) FROM reconcile_conflicts WHERE org_id = $1 AND resolved_at < $5),
-				(SELECT count(*) FROM sessions WHERE org_id = $1 AND `+sessionEnded+` < $6)`,
-			q.OrgID, q.Now, q.Since, q.PruneBefore, q.HistoryBefore, q.SessionsBefore).
+				(SELECT count(*) FROM sessions WHERE org_id = $1 AND `+sessionEnded+` < $6),
+				(SELECT count(*) FROM webhook_deliveries WHERE org_id = $1 AND received_at < $7)`,
+			q.OrgID, q.Now, q.Since, q.PruneBefore, q.HistoryBefore, q.SessionsBefore, q.DeliveriesBefore).
 			Scan(&sv.ExpiredInvitations, &sv.ExpiredSCIMTokens, &sv.ExpiredAPITokens, &sv.Prunable, &sv.HistoryPrunable,
-				&sv.SessionsPrunable)
+				&sv.SessionsPrunable, &sv.DeliveriesPrunable)
 	})
 	return sv, err
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/internal/api"
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/egress"
 	"github.com/scimbridge/scimbridge/internal/pgtest"
 	"github.com/scimbridge/scimbridge/internal/postgres"
 	"github.com/scimbridge/scimbridge/internal/secretbox"
@@ -53,7 +54,10 @@ func newSite(t *testing.T) *site {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	s.url = srv.URL
-	login, err := oidc.New(oidc.Config{Store: s.db, Box: box, CookieKey: randomBytes(32), PublicURL: srv.URL})
+	// The provider runs on 127.0.0.1: the operator's flag for test and
+	// on-premises IdPs lets the service reach it.
+	local := egress.Policy{AllowPrivate: true}
+	login, err := oidc.New(oidc.Config{Store: s.db, Box: box, CookieKey: randomBytes(32), PublicURL: srv.URL, Egress: local})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +69,7 @@ func newSite(t *testing.T) *site {
 	if s.org, err = s.db.CreateOrganization(ctx, "acme", "Acme"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := oidc.SaveSettings(ctx, s.db, box, nil, actor, directory.IdPSettings{OrgID: s.org.ID, Issuer: idp.Issuer(),
+	if _, err := (oidc.Settings{Store: s.db, Box: box, Egress: local}).SaveIdPSettings(ctx, actor, directory.IdPSettings{OrgID: s.org.ID, Issuer: idp.Issuer(),
 		ClientID: idp.ClientID, JIT: directory.JITPolicy{Mode: directory.JITSCIMOnly}}, idp.ClientSecret); err != nil {
 		t.Fatal(err)
 	}
