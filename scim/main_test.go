@@ -30,10 +30,15 @@ type tenant struct {
 
 // newServer starts the real HTTP stack on a fresh database.
 func newServer(t testing.TB) (*postgres.DB, *httptest.Server) {
+	return newServerMaxBody(t, 64<<10)
+}
+
+// newServerMaxBody is newServer taking request bodies of up to maxBody bytes.
+func newServerMaxBody(t testing.TB, maxBody int64) (*postgres.DB, *httptest.Server) {
 	t.Helper()
 	db := pgtest.DB(t)
 	hs := httpserver.New(httpserver.Config{Ready: db.Ready})
-	scim.New(scim.Config{Store: db, Usage: db.NewTokenUsage(), MaxBody: 64 << 10}).Mount(hs)
+	scim.New(scim.Config{Store: db, Usage: db.NewTokenUsage(), MaxBody: maxBody}).Mount(hs)
 	srv := httptest.NewServer(hs.Handler())
 	t.Cleanup(srv.Close)
 	return db, srv

@@ -2,14 +2,18 @@ package scim
 
 import (
 	"fmt"
-	"reflect"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	elimity "github.com/elimity-com/scim"
 	fp "github.com/scim2/filter-parser/v2"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/scim/normalize"
 )
 
 // patchError is a PATCH the server refuses, with its RFC 7644 scimType.
@@ -25,43 +29,115 @@ func patchErrorf(scimType, format string, args ...any) error {
 }
 
 // memberOps accumulates the net change of a group PATCH's member
-// operations, in order: a later operation overrides an earlier one.
+// operations, in order: a later operation overrides an earlier one. Ids
+// compare case-insensitively; the sets keep every operation constant-time,
+// so a request naming n members costs O(n).
 type memberOps struct {
 	replace bool
-	add     []string
-	remove  []string
+	add     idSet
+	remove  idSet
 	display map[string]string // display names sent with added members
-}
-
-func without(list []string, id string) []string {
-	out := list[:0]
-	for _, x := range list {
-		if !strings.EqualFold(x, id) {
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 func (m *memberOps) addIDs(ids []string) {
 	for _, id := range ids {
-		m.remove = without(m.remove, id)
-		m.add = append(without(m.add, id), id)
+		m.remove.delete(id)
+		m.add.put(id)
 	}
 }
 
 func (m *memberOps) removeIDs(ids []string) {
 	for _, id := range ids {
-		m.add = without(m.add, id)
+		m.add.delete(id)
 		if !m.replace {
-			m.remove = append(without(m.remove, id), id)
+			m.remove.put(id)
 		}
 	}
 }
 
 func (m *memberOps) replaceWith(ids []string) {
-	m.replace, m.add, m.remove = true, nil, nil
+	m.replace, m.add, m.remove = true, idSet{}, idSet{}
 	m.addIDs(ids)
+}
+
+// change is the member change the operations add up to.
+func (m *memberOps) change() directory.MemberChange {
+	return directory.MemberChange{Replace: m.replace, Add: m.add.list(), Remove: m.remove.list(), Display: m.display}
+}
+
+// idSet is a set of ids under case-insensitive comparison that remembers
+// the order in which ids were last put, and the spelling they were last
+// put with.
+type idSet struct {
+	at      map[string]int // foldKey(id) → index in entries
+	entries []idEntry      // in order of put; deleted and re-put ids leave dead entries
+}
+
+type idEntry struct {
+	id   string
+	live bool
+}
+
+func (s *idSet) put(id string) {
+	k := foldKey(id)
+	if i, ok := s.at[k]; ok {
+		s.entries[i].live = false
+	}
+	if s.at == nil {
+		s.at = map[string]int{}
+	}
+	s.at[k] = len(s.entries)
+	s.entries = append(s.entries, idEntry{id: id, live: true})
+}
+
+func (s *idSet) delete(id string) {
+	k := foldKey(id)
+	if i, ok := s.at[k]; ok {
+		s.entries[i].live = false
+		delete(s.at, k)
+	}
+}
+
+// list returns the ids in the order they were last put; nil when empty.
+func (s *idSet) list() []string {
+	if len(s.at) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(s.at))
+	for _, e := range s.entries {
+		if e.live {
+			out = append(out, e.id)
+		}
+	}
+	return out
+}
+
+// foldKey maps strings that strings.EqualFold finds equal, and only those,
+// to the same key: each rune becomes the smallest rune of its simple case
+// folding orbit (EqualFold compares runes by that orbit).
+func foldKey(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		// The smallest rune of an ASCII letter's orbit is its upper case
+		// (k, K and the Kelvin sign: K is the smallest).
+		return strings.ToUpper(s)
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		b.WriteRune(least)
+	}
+	return b.String()
 }
 
 // patcher applies PATCH operations (RFC 7644 §3.5.2) to a resource's
@@ -73,19 +149,59 @@ type patcher struct {
 	members *memberOps // nil for users
 }
 
+// apply prepares and applies ops in one go.
 func (p *patcher) apply(ops []elimity.PatchOperation) error {
-	for i, op := range ops {
-		if err := p.applyOne(op); err != nil {
-			if pe, ok := err.(*patchError); ok {
-				pe.detail = fmt.Sprintf("operation %d: %s", i+1, pe.detail)
-			}
-			return err
-		}
-	}
-	return nil
+	pl := prepare(p.cat, ops, p.members)
+	return pl.apply(p.doc)
 }
 
-func (p *patcher) applyOne(op elimity.PatchOperation) error {
+// plan is a PATCH request made ready before the resource is locked: paths
+// resolved and checked, member operations netted out into members, the keys
+// of values to add computed. What is left, the steps, depends on the
+// current document and runs under the lock, each in time linear in the
+// values it reads and writes.
+type plan struct {
+	cat   *catalogue
+	steps []step
+	// err is the first error found while preparing, returned once the
+	// steps of the operations before it have run, so that a request with
+	// several faults reports the one it reported before it was prepared.
+	err error
+}
+
+// step is one operation, or one attribute of a path-less operation, on
+// the document.
+type step struct {
+	n     int // operation number, from 1
+	verb  string
+	path  fp.Path
+	a     attribute
+	sub   string
+	value any
+	keys  []string // for an add to a multi-valued attribute: valueKey of each value
+}
+
+// prepare resolves ops against cat; member operations go to members (nil
+// for users).
+func prepare(cat *catalogue, ops []elimity.PatchOperation, members *memberOps) *plan {
+	pl := &plan{cat: cat}
+	for i, op := range ops {
+		if err := pl.prepareOne(i+1, op, members); err != nil {
+			pl.err = numbered(i+1, err)
+			break
+		}
+	}
+	return pl
+}
+
+func numbered(n int, err error) error {
+	if pe, ok := err.(*patchError); ok {
+		pe.detail = fmt.Sprintf("operation %d: %s", n, pe.detail)
+	}
+	return err
+}
+
+func (pl *plan) prepareOne(n int, op elimity.PatchOperation, members *memberOps) error {
 	verb := strings.ToLower(op.Op)
 	if op.Path == nil {
 		// A path-less add or replace: each key of the value is a path.
@@ -101,19 +217,19 @@ func (p *patcher) applyOne(op elimity.PatchOperation) error {
 			if err != nil {
 				return patchErrorf("invalidPath", "%q is not an attribute path", key)
 			}
-			if err := p.at(verb, path, v); err != nil {
+			if err := pl.at(n, verb, path, v, members); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return p.at(verb, *op.Path, op.Value)
+	return pl.at(n, verb, *op.Path, op.Value, members)
 }
 
-// at applies one operation at a parsed path.
-func (p *patcher) at(verb string, path fp.Path, value any) error {
+// at prepares one operation at a parsed path.
+func (pl *plan) at(n int, verb string, path fp.Path, value any, members *memberOps) error {
 	ap := path.AttributePath
-	a, ok := p.cat.lookup(ap.URI(), ap.AttributeName)
+	a, ok := pl.cat.lookup(ap.URI(), ap.AttributeName)
 	if !ok {
 		return patchErrorf("invalidPath", "unknown attribute %q", path.String())
 	}
@@ -134,41 +250,105 @@ func (p *patcher) at(verb string, path fp.Path, value any) error {
 	if a.readOnly && a.urn == "" {
 		return patchErrorf("mutability", "attribute %q is read-only", a.name)
 	}
-	if p.members != nil && a.name == "members" && a.urn == "" {
-		return p.membersOp(verb, path, sub, value)
+	if members != nil && a.name == "members" && a.urn == "" {
+		return membersOp(members, verb, path, sub, value)
 	}
-	container := p.doc
-	if a.urn != "" {
-		ext, _ := p.doc[a.urn].(map[string]any)
-		if ext == nil {
-			if verb == "remove" {
-				return nil
-			}
-			ext = map[string]any{}
-			p.doc[a.urn] = ext
+	st := step{n: n, verb: verb, path: path, a: a, sub: sub, value: value}
+	if verb == "add" && a.multiValued && sub == "" && path.ValueExpression == nil && value != nil {
+		values := asList(value)
+		st.keys = make([]string, len(values))
+		for i, v := range values {
+			st.keys[i] = valueKey(v)
 		}
-		container = ext
+	}
+	pl.steps = append(pl.steps, st)
+	return nil
+}
+
+func asList(value any) []any {
+	if values, ok := value.([]interface{}); ok {
+		return values
+	}
+	return []interface{}{value}
+}
+
+// apply runs the steps on doc, then returns the error found while
+// preparing, if any.
+func (pl *plan) apply(doc map[string]any) error {
+	// before holds the number of values each multi-valued attribute had
+	// before its first step: an attribute may not grow past
+	// normalize.MaxMultiValues, checked after each step, so that no step
+	// of the request works on a longer list. One stored with more before
+	// the bound existed may keep what it has, but not grow.
+	before := map[string]int{} // URN:name → values
+	for _, st := range pl.steps {
+		id := st.a.urn + ":" + st.a.name
+		if st.a.multiValued {
+			if _, ok := before[id]; !ok {
+				before[id] = valueCount(container(doc, st.a, false), st.a)
+			}
+		}
+		err := run(doc, st)
+		if err == nil && st.a.multiValued {
+			if c := valueCount(container(doc, st.a, false), st.a); c > normalize.MaxMultiValues && c > before[id] {
+				err = patchErrorf("invalidValue", "attribute %q would hold %d values, at most %d", st.a.name, c, normalize.MaxMultiValues)
+			}
+		}
+		if err != nil {
+			return numbered(st.n, err)
+		}
+	}
+	return pl.err
+}
+
+// container is the map that holds a: the document, or its extension
+// object, made if missing when create is set.
+func container(doc map[string]any, a attribute, create bool) map[string]any {
+	if a.urn == "" {
+		return doc
+	}
+	ext, _ := doc[a.urn].(map[string]any)
+	if ext == nil && create {
+		ext = map[string]any{}
+		doc[a.urn] = ext
+	}
+	return ext
+}
+
+func valueCount(container map[string]any, a attribute) int {
+	list, _ := container[a.name].([]any)
+	return len(list)
+}
+
+// run applies one step to doc.
+func run(doc map[string]any, st step) error {
+	a, sub, value, verb, path := st.a, st.sub, st.value, st.verb, st.path
+	holder := doc
+	if a.urn != "" {
+		if holder = container(doc, a, verb != "remove"); holder == nil {
+			return nil
+		}
 		defer func() {
-			if len(ext) == 0 {
-				delete(p.doc, a.urn)
+			if len(holder) == 0 {
+				delete(doc, a.urn)
 			}
 		}()
 	}
 	if path.ValueExpression != nil {
-		return p.filtered(verb, container, a, path.ValueExpression, sub, value)
+		return filtered(verb, holder, a, path.ValueExpression, sub, value)
 	}
 	switch {
 	case sub == "":
-		return p.whole(verb, container, a, value)
+		return whole(verb, holder, a, value, st.keys)
 	case a.multiValued:
 		return patchErrorf("invalidPath", "%s.%s addresses every value of %s: select values with a filter, such as %s[type eq \"work\"].%s", a.name, sub, a.name, a.name, sub)
 	default:
-		m, _ := container[a.name].(map[string]any)
+		m, _ := holder[a.name].(map[string]any)
 		if verb == "remove" {
 			if m != nil {
 				delete(m, sub)
 				if len(m) == 0 {
-					delete(container, a.name)
+					delete(holder, a.name)
 				}
 			}
 			return nil
@@ -178,15 +358,17 @@ func (p *patcher) at(verb string, path fp.Path, value any) error {
 		}
 		if m == nil {
 			m = map[string]any{}
-			container[a.name] = m
+			holder[a.name] = m
 		}
 		m[sub] = value
 		return nil
 	}
 }
 
-// whole applies an operation to an attribute without filter or sub-attribute.
-func (p *patcher) whole(verb string, container map[string]any, a attribute, value any) error {
+// whole applies an operation to an attribute without filter or
+// sub-attribute. keys are the valueKey of each value an add brings to a
+// multi-valued attribute.
+func whole(verb string, container map[string]any, a attribute, value any, keys []string) error {
 	if verb == "remove" {
 		delete(container, a.name)
 		return nil
@@ -196,17 +378,27 @@ func (p *patcher) whole(verb string, container map[string]any, a attribute, valu
 	}
 	switch {
 	case a.multiValued:
-		values, ok := value.([]interface{})
-		if !ok {
-			values = []interface{}{value}
-		}
+		values := asList(value)
 		if verb == "replace" {
 			container[a.name] = onePrimary(append([]any{}, values...))
 			return nil
 		}
+		// An add of a value already there (or twice in the request) is a
+		// no-op; values compare as JSON, by a key computed once each.
+		if len(keys) != len(values) {
+			keys = make([]string, len(values))
+			for i, v := range values {
+				keys[i] = valueKey(v)
+			}
+		}
 		list, _ := container[a.name].([]any)
-		for _, v := range values {
-			if !containsValue(list, v) {
+		seen := make(map[string]bool, len(list)+len(values))
+		for _, x := range list {
+			seen[valueKey(x)] = true
+		}
+		for i, v := range values {
+			if !seen[keys[i]] {
+				seen[keys[i]] = true
 				list = append(list, v)
 			}
 		}
@@ -234,12 +426,13 @@ func (p *patcher) whole(verb string, container map[string]any, a attribute, valu
 
 // filtered applies an operation to the values of a multi-valued attribute
 // that match a filter, e.g. emails[type eq "work"].value.
-func (p *patcher) filtered(verb string, container map[string]any, a attribute, f fp.Expression, sub string, value any) error {
+func filtered(verb string, container map[string]any, a attribute, f fp.Expression, sub string, value any) error {
 	if !a.multiValued {
 		return patchErrorf("invalidPath", "attribute %q is not multi-valued: it takes no [filter]", a.name)
 	}
 	list, _ := container[a.name].([]any)
 	var matched []int
+	hit := make([]bool, len(list))
 	for i, el := range list {
 		m, ok := el.(map[string]any)
 		if !ok {
@@ -251,13 +444,14 @@ func (p *patcher) filtered(verb string, container map[string]any, a attribute, f
 		}
 		if ok {
 			matched = append(matched, i)
+			hit[i] = true
 		}
 	}
 	if verb == "remove" {
 		if sub == "" {
 			keep := list[:0:0]
 			for i, el := range list {
-				if !slices.Contains(matched, i) {
+				if !hit[i] {
 					keep = append(keep, el)
 				}
 			}
@@ -309,14 +503,60 @@ func setList(container map[string]any, name string, list []any) {
 	container[name] = list
 }
 
-func containsValue(list []any, v any) bool {
-	nv := directory.NormalJSON(v)
-	for _, x := range list {
-		if reflect.DeepEqual(directory.NormalJSON(x), nv) {
-			return true
+// valueKey is a key of v as a JSON value: two values have the same key
+// exactly when reflect.DeepEqual finds them equal once NormalJSON has
+// made their numbers float64 (the comparison an add uses to skip values
+// already there). Object keys are sorted; strings are quoted, so no
+// separator can be forged.
+func valueKey(v any) string {
+	var b strings.Builder
+	writeKey(&b, directory.NormalJSON(v))
+	return b.String()
+}
+
+func writeKey(b *strings.Builder, v any) {
+	switch x := v.(type) {
+	case nil:
+		b.WriteByte('n')
+	case bool:
+		if x {
+			b.WriteByte('t')
+		} else {
+			b.WriteByte('f')
 		}
+	case float64:
+		if x == 0 {
+			x = 0 // DeepEqual finds -0 equal to 0 (JSON has no NaN)
+		}
+		b.WriteByte('d')
+		b.WriteString(strconv.FormatFloat(x, 'g', -1, 64))
+	case string:
+		b.WriteString(strconv.Quote(x))
+	case []any:
+		b.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeKey(b, e)
+		}
+		b.WriteByte(']')
+	case map[string]any:
+		b.WriteByte('{')
+		for i, k := range slices.Sorted(maps.Keys(x)) {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.Quote(k))
+			b.WriteByte(':')
+			writeKey(b, x[k])
+		}
+		b.WriteByte('}')
+	default:
+		// Not produced by JSON decoding; the type keeps it apart from the
+		// JSON kinds above.
+		fmt.Fprintf(b, "?%T%#v", x, x)
 	}
-	return false
 }
 
 // onePrimary keeps at most one value marked primary: the last one set
@@ -445,7 +685,7 @@ func compareValue(got any, op string, want any) bool {
 }
 
 // membersOp turns an operation on a group's members into a member change.
-func (p *patcher) membersOp(verb string, path fp.Path, sub string, value any) error {
+func membersOp(members *memberOps, verb string, path fp.Path, sub string, value any) error {
 	if sub != "" {
 		return patchErrorf("invalidPath", "members.%s cannot be changed: add or remove members by value", sub)
 	}
@@ -457,7 +697,7 @@ func (p *patcher) membersOp(verb string, path fp.Path, sub string, value any) er
 		if !ok {
 			return patchErrorf("invalidPath", "members[…] filters must test value with eq, such as members[value eq \"id\"]")
 		}
-		p.members.removeIDs(ids)
+		members.removeIDs(ids)
 		return nil
 	}
 	if verb == "remove" {
@@ -467,11 +707,11 @@ func (p *patcher) membersOp(verb string, path fp.Path, sub string, value any) er
 				return err
 			}
 			if len(ids) > 0 {
-				p.members.removeIDs(ids) // only those named: never all of them
+				members.removeIDs(ids) // only those named: never all of them
 				return nil
 			}
 		}
-		p.members.replaceWith(nil)
+		members.replaceWith(nil)
 		return nil
 	}
 	ids, display, err := memberValues(value)
@@ -479,15 +719,15 @@ func (p *patcher) membersOp(verb string, path fp.Path, sub string, value any) er
 		return err
 	}
 	for id, d := range display {
-		if p.members.display == nil {
-			p.members.display = map[string]string{}
+		if members.display == nil {
+			members.display = map[string]string{}
 		}
-		p.members.display[id] = d
+		members.display[id] = d
 	}
 	if verb == "replace" {
-		p.members.replaceWith(ids)
+		members.replaceWith(ids)
 	} else {
-		p.members.addIDs(ids)
+		members.addIDs(ids)
 	}
 	return nil
 }

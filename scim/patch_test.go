@@ -2,11 +2,18 @@ package scim
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	elimity "github.com/elimity-com/scim"
 	fp "github.com/scim2/filter-parser/v2"
+
+	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/scim/normalize"
 )
 
 func op(verb, path string, value any) elimity.PatchOperation {
@@ -143,11 +150,200 @@ func TestMemberOperationsNetOut(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if mo.replace != c.replace || !sameIDs(mo.add, c.add) || !sameIDs(mo.remove, c.remove) {
-				t.Fatalf("got replace=%v add=%v remove=%v", mo.replace, mo.add, mo.remove)
+			mc := mo.change()
+			if mc.Replace != c.replace || !sameIDs(mc.Add, c.add) || !sameIDs(mc.Remove, c.remove) {
+				t.Fatalf("got replace=%v add=%v remove=%v", mc.Replace, mc.Add, mc.Remove)
 			}
 		})
 	}
 }
 
 func sameIDs(a, b []string) bool { return len(a) == len(b) && (len(a) == 0 || reflect.DeepEqual(a, b)) }
+
+func TestFoldKeyEqualsExactlyWhatEqualFoldEquals(t *testing.T) {
+	t.Parallel()
+	words := []string{
+		"", "k", "K", "\u212a", "s", "S", "\u017f", "ß", "ẞ", "ss", "σ", "Σ", "ς", "é", "É", "e",
+		"\xff", "\ufffd", "\xfe", "İ", "i", "I", "ı",
+		"3F2504E0-4F89-11D3-9A0C-0305E82C3301", "3f2504e0-4f89-11d3-9a0c-0305e82c3301", "3f2504e0-4f89-11d3-9a0c-0305e82c3302",
+	}
+	// Pairs of words and two-word strings, so that a key that merged or
+	// split runes would show.
+	var all []string
+	for _, a := range words {
+		all = append(all, a)
+		for _, b := range words[:8] {
+			all = append(all, a+b)
+		}
+	}
+	for _, a := range all {
+		for _, b := range all {
+			if got, want := foldKey(a) == foldKey(b), strings.EqualFold(a, b); got != want {
+				t.Errorf("foldKey(%q) == foldKey(%q) is %v, EqualFold is %v", a, b, got, want)
+			}
+		}
+	}
+}
+
+func TestValueKeyEqualsExactlyWhatDeepEqualEquals(t *testing.T) {
+	t.Parallel()
+	values := []any{
+		nil, true, false, "true", "", "n", 0.0, math.Copysign(0, -1), 1, int64(1), 1.0, json.Number("1.0"), json.Number("1e0"), 1.5, "1",
+		[]any{}, []any{nil}, []any{"a", "b"}, []any{"b", "a"}, []any{"a,b"}, []any{[]any{"a"}, "b"}, []any{"a", []any{"b"}},
+		map[string]any{}, map[string]any{"a": nil},
+		map[string]any{"value": "x@y.com", "type": "work"},
+		map[string]any{"type": "work", "value": "x@y.com"},
+		map[string]any{"type": "work", "value": "x@y.com", "primary": false},
+		map[string]any{"value": "X@y.com", "type": "work"},
+		map[string]any{"a": "b", "c": "d"},
+		map[string]any{"a": `b","c":"d`},
+		map[string]any{`a":"b","c`: "d"},
+		map[string]any{`a:"b",c`: "d"},
+		map[string]any{"n": map[string]any{"x": 1}},
+		map[string]any{"n": map[string]any{"x": 1.0}},
+		map[string]any{"n": []any{1, "2"}},
+	}
+	for _, a := range values {
+		for _, b := range values {
+			want := reflect.DeepEqual(directory.NormalJSON(a), directory.NormalJSON(b))
+			if got := valueKey(a) == valueKey(b); got != want {
+				t.Errorf("valueKey(%#v) == valueKey(%#v) is %v, DeepEqual is %v", a, b, got, want)
+			}
+		}
+	}
+}
+
+// oneAtATime is the member netting as first written: clear, and
+// quadratic. The sets must give the same result.
+type oneAtATime struct {
+	replace     bool
+	add, remove []string
+}
+
+func dropFold(list []string, id string) []string {
+	var out []string
+	for _, x := range list {
+		if !strings.EqualFold(x, id) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (m *oneAtATime) addIDs(ids []string) {
+	for _, id := range ids {
+		m.remove = dropFold(m.remove, id)
+		m.add = append(dropFold(m.add, id), id)
+	}
+}
+
+func (m *oneAtATime) removeIDs(ids []string) {
+	for _, id := range ids {
+		m.add = dropFold(m.add, id)
+		if !m.replace {
+			m.remove = append(dropFold(m.remove, id), id)
+		}
+	}
+}
+
+func TestMemberSetsNetOutLikeOneOperationAtATime(t *testing.T) {
+	t.Parallel()
+	pool := []string{"a", "A", "b", "B", "c", "\u212a", "k", "K"}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for run := range 2000 {
+		var got memberOps
+		var want oneAtATime
+		var trace []string
+		for range 1 + rnd.IntN(8) {
+			ids := make([]string, rnd.IntN(4))
+			for i := range ids {
+				ids[i] = pool[rnd.IntN(len(pool))]
+			}
+			switch rnd.IntN(5) {
+			case 0, 1:
+				got.addIDs(ids)
+				want.addIDs(ids)
+				trace = append(trace, fmt.Sprint("add", ids))
+			case 2, 3:
+				got.removeIDs(ids)
+				want.removeIDs(ids)
+				trace = append(trace, fmt.Sprint("remove", ids))
+			default:
+				got.replaceWith(ids)
+				want.replace, want.add, want.remove = true, nil, nil
+				want.addIDs(ids)
+				trace = append(trace, fmt.Sprint("replace", ids))
+			}
+		}
+		mc := got.change()
+		if mc.Replace != want.replace || !sameIDs(mc.Add, want.add) || !sameIDs(mc.Remove, want.remove) {
+			t.Fatalf("run %d, %v: got replace=%v add=%q remove=%q, want %v %q %q", run, trace, mc.Replace, mc.Add, mc.Remove, want.replace, want.add, want.remove)
+		}
+	}
+}
+
+func TestPatchBoundsTheValuesAUserIsLeftWith(t *testing.T) {
+	t.Parallel()
+	emails := func(n int) []any {
+		out := make([]any, n)
+		for i := range out {
+			out[i] = map[string]any{"value": fmt.Sprintf("e%d@x.com", i), "type": "work"}
+		}
+		return out
+	}
+	extra := []any{map[string]any{"value": "new@x.com"}}
+	cases := []struct {
+		name     string
+		have     int
+		ops      []elimity.PatchOperation
+		refused  bool
+		finalLen int
+	}{
+		{"an add up to the bound", normalize.MaxMultiValues - 1, []elimity.PatchOperation{op("add", "emails", extra)}, false, normalize.MaxMultiValues},
+		{"an add past the bound", normalize.MaxMultiValues, []elimity.PatchOperation{op("add", "emails", extra)}, true, 0},
+		{"an add of a value already there", normalize.MaxMultiValues, []elimity.PatchOperation{op("add", "emails", emails(1))}, false, normalize.MaxMultiValues},
+		{"a filter that creates a value past the bound", normalize.MaxMultiValues, []elimity.PatchOperation{op("replace", `emails[type eq "home"].value`, "h@x.com")}, true, 0},
+		{"a past-the-bound step undone later is still refused", normalize.MaxMultiValues, []elimity.PatchOperation{op("add", "emails", extra), op("remove", `emails[value eq "new@x.com"]`, nil)}, true, 0},
+		{"a replace within the bound", normalize.MaxMultiValues + 50, []elimity.PatchOperation{op("replace", "emails", emails(3))}, false, 3},
+		{"a user stored past the bound keeps its values", normalize.MaxMultiValues + 50, []elimity.PatchOperation{op("replace", "userName", "bob")}, false, normalize.MaxMultiValues + 50},
+		{"a user stored past the bound may lose values", normalize.MaxMultiValues + 50, []elimity.PatchOperation{op("remove", `emails[value eq "e0@x.com"]`, nil)}, false, normalize.MaxMultiValues + 49},
+		{"a user stored past the bound may not grow", normalize.MaxMultiValues + 50, []elimity.PatchOperation{op("add", "emails", extra)}, true, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			d := map[string]any{"userName": "ann", "emails": emails(c.have)}
+			err := (&patcher{cat: userCatalogue, doc: d}).apply(c.ops)
+			if c.refused {
+				pe, ok := err.(*patchError)
+				if !ok || pe.scimType != "invalidValue" || !strings.Contains(pe.detail, `"emails" would hold`) || !strings.Contains(pe.detail, "at most 100") {
+					t.Fatalf("err = %v, want invalidValue naming emails and the bound", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(d["emails"].([]any)); got != c.finalLen {
+				t.Fatalf("%d emails, want %d", got, c.finalLen)
+			}
+		})
+	}
+}
+
+// TestPatchRefusesInTheOrderOfTheOperations: a request is prepared before
+// the resource is read, but a fault found then is still reported after
+// the faults of earlier operations that only the resource reveals.
+func TestPatchRefusesInTheOrderOfTheOperations(t *testing.T) {
+	t.Parallel()
+	d := doc(`{"userName":"ann","emails":[{"value":"a@b.c","type":"work"}]}`)
+	err := (&patcher{cat: userCatalogue, doc: d}).apply([]elimity.PatchOperation{
+		op("replace", "title", "x"),
+		op("replace", `emails[value sw "z"].type`, "work"), // noTarget: depends on the user
+		op("replace", "nope", "x"),                         // invalidPath: known without the user
+	})
+	pe, ok := err.(*patchError)
+	if !ok || pe.scimType != "noTarget" || !strings.HasPrefix(pe.detail, "operation 2:") {
+		t.Fatalf("err = %v, want operation 2's noTarget", err)
+	}
+}

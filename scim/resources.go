@@ -218,6 +218,9 @@ func (h users) Delete(r *http.Request, id string) error {
 // reference tests expect.
 func (h users) Patch(r *http.Request, id string, ops []elimity.PatchOperation) (elimity.Resource, error) {
 	req := info(r)
+	// Prepared before the row is locked: under the lock only what depends
+	// on the stored user runs.
+	pl := prepare(userCatalogue, ops, nil)
 	_, err := h.store.UpdateUser(r.Context(), req.actor, req.org.ID, id, req.version, func(cur directory.User) (directory.User, error) {
 		doc := directory.CloneDoc(cur.Attributes)
 		if cur.ExternalID != "" {
@@ -226,7 +229,7 @@ func (h users) Patch(r *http.Request, id string, ops []elimity.PatchOperation) (
 		if _, ok := doc["active"]; !ok {
 			doc["active"] = cur.Active
 		}
-		if err := (&patcher{cat: userCatalogue, doc: doc}).apply(ops); err != nil {
+		if err := pl.apply(doc); err != nil {
 			return cur, err
 		}
 		cur.Attributes, cur.ExternalID = cleanDoc(doc)
@@ -359,14 +362,18 @@ func (h groups) Delete(r *http.Request, id string) error {
 // It answers 204, as Entra recommends for groups.
 func (h groups) Patch(r *http.Request, id string, ops []elimity.PatchOperation) (elimity.Resource, error) {
 	req := info(r)
+	// The member change does not depend on the group: it is netted out
+	// here, before the row is locked, with the paths of the other
+	// operations.
+	mo := &memberOps{}
+	pl := prepare(groupCatalogue, ops, mo)
 	_, err := h.store.UpdateGroup(r.Context(), req.actor, req.org.ID, id, req.version, func(cur directory.Group) (directory.Group, directory.MemberChange, error) {
 		doc := directory.CloneDoc(cur.Attributes)
 		doc["displayName"] = cur.DisplayName
 		if cur.ExternalID != "" {
 			doc["externalId"] = cur.ExternalID
 		}
-		mo := &memberOps{}
-		if err := (&patcher{cat: groupCatalogue, doc: doc, members: mo}).apply(ops); err != nil {
+		if err := pl.apply(doc); err != nil {
 			return cur, directory.MemberChange{}, err
 		}
 		next, _, err := groupDoc(doc)
@@ -374,7 +381,7 @@ func (h groups) Patch(r *http.Request, id string, ops []elimity.PatchOperation) 
 			return cur, directory.MemberChange{}, err
 		}
 		cur.DisplayName, cur.ExternalID, cur.Attributes = next.DisplayName, next.ExternalID, next.Attributes
-		return cur, directory.MemberChange{Replace: mo.replace, Add: mo.add, Remove: mo.remove, Display: mo.display}, nil
+		return cur, mo.change(), nil
 	})
 	if err != nil {
 		return elimity.Resource{}, toSCIM(h.log, r, err)

@@ -20,6 +20,9 @@ import (
 //     attributes, and manager is made the complex {"value": id} it is;
 //   - on a Group, members may be one object or bare id strings.
 //
+// A User attribute of more than MaxMultiValues values is refused with
+// invalidValue.
+//
 // password, id, meta and groups are left alone: the handler drops password,
 // the library strips the read-only ones.
 func Body(r Resource, body []byte) ([]byte, error) {
@@ -175,6 +178,9 @@ func normalizeUserBody(obj *object) (bool, error) {
 			}
 			obj.members[i].val = v
 		case containsFold(primaryAttrs, m.key):
+			if list, ok := m.val.([]any); ok && len(list) > MaxMultiValues {
+				return false, errorf(scimInvalidValue, "%d values for %q, at most %d", len(list), m.key, MaxMultiValues)
+			}
 			v, err := fixPrimaries(m.key, m.val, true)
 			if err != nil {
 				return false, err

@@ -90,3 +90,29 @@ func (r Resource) valid() error {
 	}
 	return nil
 }
+
+// Bounds on what one request may carry (DESIGN §9: every input bounded,
+// work linear in it). They are refused with 400 invalidValue: RFC 7644
+// §3.12 reserves tooMany for filters that match too much, and a request
+// over a bound is a value the server does not accept. docs/scim.md lists
+// them for administrators.
+const (
+	// MaxOperations bounds the operations of one PATCH other than those
+	// on a group's members, each attribute of a path-less value counting
+	// as one. Okta and Entra send a handful per request.
+	MaxOperations = 1000
+	// MaxMemberValues bounds the member ids one PATCH of a group names,
+	// over all its operations (each id of members[value eq "a" or …]
+	// counts; an operation on members naming none, such as removing them
+	// all, counts as one). Okta removes members with one operation per
+	// member, so these are not operations against MaxOperations. IdPs
+	// send membership changes in batches of hundreds; a group itself may
+	// hold any number of members, and a PUT or POST carries its full
+	// list, bounded by the body size.
+	MaxMemberValues = 10000
+	// MaxMultiValues bounds the values of a multi-valued User attribute
+	// (emails, phoneNumbers, ims, photos, addresses, entitlements, roles,
+	// x509Certificates): in a POST or PUT, in the value of one PATCH
+	// operation, and in the user a PATCH leaves.
+	MaxMultiValues = 100
+)

@@ -29,6 +29,9 @@ import (
 //     attr[value eq "…"].
 //   - Unquoted values in path filters are quoted.
 //
+// A request over MaxOperations, MaxMemberValues or, in one operation's
+// value, MaxMultiValues is refused with invalidValue.
+//
 // Operations are numbered from 1 in error details, counting the operations
 // of the request as sent.
 func Patch(r Resource, body []byte) ([]byte, error) {
@@ -62,7 +65,13 @@ func Patch(r Resource, body []byte) ([]byte, error) {
 	if len(list) == 0 {
 		return nil, errorf(scimInvalidValue, "no operations")
 	}
+	// Each operation counts against one bound or the other: this refuses
+	// at once what they would refuse one operation at a time.
+	if len(list) > MaxOperations+MaxMemberValues {
+		return nil, errorf(scimInvalidValue, "%d operations in one PATCH, at most %d (and %d more on a group's members): send them in several requests", len(list), MaxOperations, MaxMemberValues)
+	}
 	ops := []any{}
+	others, members := 0, 0
 	for i, e := range list {
 		n := i + 1
 		o, ok := e.(*object)
@@ -72,6 +81,19 @@ func Patch(r Resource, body []byte) ([]byte, error) {
 		out, err := normalizeOperation(r, n, o)
 		if err != nil {
 			return nil, err
+		}
+		for _, op := range out {
+			if c, ok := memberCount(r, op); ok {
+				members += max(c, 1)
+			} else {
+				others++
+			}
+		}
+		if others > MaxOperations {
+			return nil, errorf(scimInvalidValue, "operation %d: more than %d operations in one PATCH (each attribute of a path-less value counts as one): send them in several requests", n, MaxOperations)
+		}
+		if members > MaxMemberValues {
+			return nil, errorf(scimInvalidValue, "operation %d: more than %d members named in one PATCH (an operation on members that names none counts as one): send the change in several requests", n, MaxMemberValues)
 		}
 		ops = append(ops, out...)
 	}
@@ -291,6 +313,43 @@ func expandContainer(r Resource, n int, op, key string, v any) ([]any, error) {
 	return out, nil
 }
 
+// memberCount reports whether op, built by newOp, is an operation on a
+// Group's members, and how many member ids it names.
+func memberCount(r Resource, op any) (int, bool) {
+	if r != Group {
+		return 0, false
+	}
+	pe, err := parsePath(r, opPath(op))
+	if err != nil || !pe.isCore(r, "members") {
+		return 0, false
+	}
+	if pe.filter != nil {
+		return comparisons(pe.filter), true
+	}
+	o := op.(*object)
+	if i, _ := o.lookupFold("value"); i >= 0 {
+		if list, ok := o.members[i].val.([]any); ok {
+			return len(list), true
+		}
+		return 1, true
+	}
+	return 0, true
+}
+
+// comparisons counts the comparisons of a filter: in members[value eq "a"
+// or value eq "b"], the ids it names.
+func comparisons(n node) int {
+	switch t := n.(type) {
+	case *logicalNode:
+		return comparisons(t.left) + comparisons(t.right)
+	case *groupNode:
+		return comparisons(t.inner)
+	case *notNode:
+		return comparisons(t.inner)
+	}
+	return 1
+}
+
 // opPath returns the path of an operation built by newOp.
 func opPath(op any) string {
 	o, ok := op.(*object)
@@ -348,6 +407,9 @@ func updateOps(r Resource, n int, op string, pe pathExpr, hasValue bool, v any) 
 			return nil, prefixed(n, err)
 		}
 	case pe.isMultiPrimary(r):
+		if list, ok := v.([]any); ok && len(list) > MaxMultiValues {
+			return nil, errorf(scimInvalidValue, "operation %d: %d values for %q, at most %d", n, len(list), ps, MaxMultiValues)
+		}
 		if v, err = fixPrimaries(ps, v, false); err != nil {
 			return nil, prefixed(n, err)
 		}
@@ -409,6 +471,9 @@ func removeOps(r Resource, n int, pe pathExpr, hasValue bool, v any) ([]any, err
 			entries = []any{t}
 		default:
 			return nil, errorf(scimInvalidValue, "operation %d: the value of a remove of %q must be a list of objects with \"value\", not %s", n, ps, kindOf(v))
+		}
+		if r == User && len(entries) > MaxMultiValues {
+			return nil, errorf(scimInvalidValue, "operation %d: %d values for %q, at most %d", n, len(entries), ps, MaxMultiValues)
 		}
 		if len(entries) == 0 {
 			// An empty list names no value: this is the RFC remove of the
