@@ -153,6 +153,9 @@ func (h users) resource(r *http.Request, u directory.User) elimity.Resource {
 func (h users) Create(r *http.Request, attrs elimity.ResourceAttributes) (elimity.Resource, error) {
 	req := info(r)
 	doc, ext := cleanDoc(attrs)
+	if err := checkUserSize(nil, doc); err != nil {
+		return elimity.Resource{}, toSCIM(h.log, r, err)
+	}
 	u, err := h.store.CreateUser(r.Context(), req.actor, directory.User{OrgID: req.org.ID, ExternalID: ext, Attributes: doc})
 	if err != nil {
 		return elimity.Resource{}, toSCIM(h.log, r, err)
@@ -196,6 +199,9 @@ func (h users) Replace(r *http.Request, id string, attrs elimity.ResourceAttribu
 	req := info(r)
 	doc, ext := cleanDoc(attrs)
 	u, err := h.store.UpdateUser(r.Context(), req.actor, req.org.ID, id, req.version, func(cur directory.User) (directory.User, error) {
+		if err := checkUserSize(cur.Attributes, doc); err != nil {
+			return cur, err
+		}
 		cur.Attributes, cur.ExternalID = doc, ext
 		return cur, nil
 	})
@@ -232,7 +238,11 @@ func (h users) Patch(r *http.Request, id string, ops []elimity.PatchOperation) (
 		if err := pl.apply(doc); err != nil {
 			return cur, err
 		}
-		cur.Attributes, cur.ExternalID = cleanDoc(doc)
+		next, ext := cleanDoc(doc)
+		if err := checkUserSize(cur.Attributes, next); err != nil {
+			return cur, err
+		}
+		cur.Attributes, cur.ExternalID = next, ext
 		return cur, nil
 	})
 	if err != nil {

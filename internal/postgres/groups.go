@@ -228,8 +228,11 @@ func changeMembers(ctx context.Context, tx pgx.Tx, orgID, groupID string, mc dir
 		if keep == nil {
 			keep = []string{}
 		}
-		removed, err = collect(`DELETE FROM group_members WHERE org_id = $1 AND group_id = $2 AND user_id <> ALL($3::uuid[])
-			RETURNING user_id::text`, orgID, groupID, keep)
+		// An anti-join, not user_id <> ALL($3): a generic plan compares
+		// each member with every kept id (25,000 each way took 9 s).
+		removed, err = collect(`DELETE FROM group_members m WHERE m.org_id = $1 AND m.group_id = $2
+			AND NOT EXISTS (SELECT 1 FROM unnest($3::uuid[]) AS k(id) WHERE k.id = m.user_id)
+			RETURNING m.user_id::text`, orgID, groupID, keep)
 	case len(mc.Remove) > 0:
 		var ids []string
 		for _, id := range dedupe(mc.Remove) {

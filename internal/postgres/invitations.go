@@ -175,7 +175,7 @@ func (db *DB) InvitationLink(ctx context.Context, actor directory.Actor, orgID, 
 		if err != nil {
 			return directory.Invitation{}, "", err
 		}
-		err = db.Pool.QueryRow(ctx, `SELECT id::text FROM invitations WHERE org_id = $1 AND lower(email) = lower($2)
+		err = db.Pool.QueryRow(ctx, `SELECT id::text FROM invitations WHERE org_id = $1 AND ascii_lower(email) = ascii_lower($2)
 			AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()`, orgID, addr).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return directory.Invitation{}, "", directory.NotFoundf("no pending invitation of %s", addr)

@@ -479,6 +479,14 @@ func (s *ReconcileSession) AutoMap(ctx context.Context, actor directory.Actor, o
 	}
 	var n int
 	err := pgx.BeginFunc(ctx, s.conn, func(tx pgx.Tx) error {
+		// The users mapped to are share-locked first, as MapGitIdentity
+		// does: a removal committing while the statement below runs would
+		// otherwise go unseen (the UPDATE touches identities, not users),
+		// leaving an identity mapped to a removed user. The statement's
+		// snapshot, taken after the lock, sees any removal before it.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE org_id = $1 AND id = ANY($2::uuid[]) ORDER BY id FOR SHARE`, orgID, users); err != nil {
+			return err
+		}
 		// owners lists, per login of the plan, the non-removed users its
 		// mapped identities belong to (a removed user's are being released).
 		// holds keeps the planned mappings that still hold. rivals and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/postgres"
@@ -362,4 +363,73 @@ func TestAutoMapManyByLogin(t *testing.T) {
 	if g, _ := db.FindGitIdentity(ctx, org.ID, "github", "ann7@laptop.example", "ann-gh"); g.UserID != "" {
 		t.Fatal("mapped by login although another user has its address")
 	}
+}
+
+// A removal in flight when AutoMap runs must be seen: AutoMap's UPDATE
+// touches the identity, not the user, so without a lock on the user a
+// removal committing meanwhile went unseen and the identity was mapped to
+// a removed user.
+func TestAutoMapWaitsForARemovalInFlight(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, org, ann, _ := gitSetup(t)
+	if _, err := db.IngestGitObservations(ctx, org.ID, []directory.GitObservation{obs("acme/api", sha1, "ann@example.com", "")}); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := db.FindGitIdentity(ctx, org.ID, "github", "ann@example.com", "")
+	// A removal that has locked and changed ann's row but not committed.
+	removal, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer removal.Rollback(ctx)
+	if _, err := removal.Exec(ctx, `UPDATE users SET removed_at = now(), active = false WHERE org_id = $1 AND id = $2`, org.ID, ann.ID); err != nil {
+		t.Fatal(err)
+	}
+	s, err := db.LockReconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := s.AutoMap(ctx, reconciler, org.ID, []postgres.AutoMapping{{IdentityID: g.ID, UserID: ann.ID, Reason: "test"}})
+		done <- result{n, err}
+	}()
+	// AutoMap either waits for the removal (the fix) or has already mapped
+	// (the race); committing the removal now tells the two apart.
+	select {
+	case r := <-done:
+		t.Fatalf("AutoMap finished while a removal of its user was in flight: mapped %d, %v", r.n, r.err)
+	case <-waitForLockWait(t, db):
+	}
+	if err := removal.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil || r.n != 0 {
+		t.Fatalf("mapped %d, %v; want none after the removal", r.n, r.err)
+	}
+}
+
+// waitForLockWait is closed once some session of the database waits on a
+// lock (polling pg_stat_activity, a state change rather than a sleep).
+func waitForLockWait(t *testing.T, db *postgres.DB) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		for range 2000 {
+			var waiting bool
+			if err := db.Pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock')`).Scan(&waiting); err != nil || waiting {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return ch
 }
