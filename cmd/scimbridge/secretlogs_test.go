@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,7 +41,8 @@ func TestNoSecretReachesAnyLog(t *testing.T) {
 	t.Parallel()
 	dir := dataDir(t)
 	var seen secretSet
-	idp := startRecordingIdP(t, &seen)
+	var refuseToken atomic.Bool
+	idp := startRecordingIdP(t, &seen, &refuseToken)
 	// PostgreSQL logs every statement with its parameters, as an operator
 	// chasing slow queries has it (log_min_duration_statement): a secret
 	// may reach the database only as its digest or sealed. serve reuses
@@ -162,6 +164,15 @@ func TestNoSecretReachesAnyLog(t *testing.T) {
 	expect(t, "a session write with its CSRF token", call(t, kateB, "POST", api+"/authorize", csrfJSON(kateCSRF),
 		`{"user":"`+kate.ID+`","action":"pipes.run","workspace":"none"}`), 200)
 	expect(t, "sign out", call(t, kateB, "POST", rs.base+"/auth/acme/logout", form, url.Values{"csrf_token": {kateCSRF}}.Encode()), 200)
+	// A code the IdP refuses at the exchange: serve logs why, while the
+	// code, the verifier and the client secret are in flight.
+	refuseToken.Store(true)
+	idp.QueueUser(&mockoidc.MockUser{Subject: "okta-kate", Email: "kate@acme.example", EmailVerified: true})
+	expect(t, "a login whose code the IdP refuses", call(t, newBrowser(t, &seen), "GET", rs.base+"/auth/acme/login", nil, ""), 400)
+	refuseToken.Store(false)
+	if !strings.Contains(rs.stderr.String(), "OIDC code exchange") {
+		t.Errorf("serve did not log the refused code exchange:\n%s", rs.stderr.String())
+	}
 
 	// A signed push from GitHub, and one signed with another secret.
 	push, err := os.ReadFile("../../internal/githook/testdata/github-push.json")
@@ -367,8 +378,9 @@ func redact(line string, secrets []string) string {
 }
 
 // startRecordingIdP runs an OpenID Provider on loopback that adds the
-// tokens it hands out to seen.
-func startRecordingIdP(t *testing.T, seen *secretSet) *mockoidc.MockOIDC {
+// tokens it hands out to seen, and refuses code exchanges while refuse
+// is set.
+func startRecordingIdP(t *testing.T, seen *secretSet, refuse *atomic.Bool) *mockoidc.MockOIDC {
 	t.Helper()
 	idp, err := mockoidc.NewServer(nil)
 	if err != nil {
@@ -378,6 +390,12 @@ func startRecordingIdP(t *testing.T, seen *secretSet) *mockoidc.MockOIDC {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path != mockoidc.TokenEndpoint {
 				next.ServeHTTP(w, r)
+				return
+			}
+			if refuse.Load() {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, `{"error":"invalid_grant","error_description":"The authorization code is invalid or has expired."}`)
 				return
 			}
 			rec := httptest.NewRecorder()
