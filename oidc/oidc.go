@@ -132,13 +132,42 @@ func New(cfg Config) (*Handler, error) {
 
 // Mount registers the routes.
 func (h *Handler) Mount(mux interface{ Handle(string, http.Handler) }) {
-	mux.Handle("GET /auth/{org}/login", http.HandlerFunc(h.login))
-	mux.Handle("GET /auth/callback", http.HandlerFunc(h.callback))
-	mux.Handle("POST /auth/{org}/logout", http.HandlerFunc(h.logout))
-	mux.Handle("GET /auth/{org}/me", http.HandlerFunc(h.me))
-	mux.Handle("GET /auth/{org}/breakglass", http.HandlerFunc(h.breakGlassPage))
-	mux.Handle("POST /auth/{org}/breakglass", http.HandlerFunc(h.breakGlass))
-	mux.Handle("GET /invite/accept", http.HandlerFunc(h.acceptInvitation))
+	for _, rt := range h.routes() {
+		mux.Handle(rt.pattern, rt.handler)
+	}
+}
+
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+}
+
+func (h *Handler) routes() []route {
+	return []route{
+		{"GET /auth/{org}/login", h.login},
+		{"GET /auth/callback", h.callback},
+		{"POST /auth/{org}/logout", h.logout},
+		{"GET /auth/{org}/me", h.me},
+		{"GET /auth/{org}/breakglass", h.breakGlassPage},
+		{"POST /auth/{org}/breakglass", h.breakGlass},
+		{"GET /invite/accept", h.acceptInvitation},
+	}
+}
+
+// MountOff mounts, where Mount would, an answer that says why sign-in is
+// unavailable: without a secret key the service can neither seal IdP
+// client secrets nor sign login cookies. A clear 503 beats a 404 that
+// reads as a wrong URL.
+func MountOff(mux interface{ Handle(string, http.Handler) }, reason string) {
+	off := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("sign-in is off on this server: " + reason + "\n"))
+	})
+	for _, rt := range (*Handler)(nil).routes() { // the patterns only: no handler runs
+		mux.Handle(rt.pattern, off)
+	}
 }
 
 // ctx carries the configured HTTP client to go-oidc and oauth2.

@@ -39,6 +39,8 @@ func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, logi
 		apiCfg.CSRF = func(r *http.Request) error { return login.CheckCSRF(r, r.PathValue("org")) }
 		apiCfg.IdP = oidc.Settings{Store: db.DB, Box: box, Egress: *cfg.egress, Logger: log}
 		login.Mount(hs)
+	} else {
+		oidc.MountOff(hs, "it has no secret key (SCIMBRIDGE_SECRET_KEY); ask its operator")
 	}
 	apiHandler := api.New(apiCfg)
 	apiHandler.Mount(hs)

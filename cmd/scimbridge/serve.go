@@ -151,7 +151,11 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 		box, err = secretbox.New(key)
 	}
 	if err != nil {
-		log.Warn("webhook deliveries will be refused until a secret key is set", "reason", err)
+		// Loud, once, naming every feature it turns off: an operator who
+		// forgot the key should not learn of it from a user's 503.
+		log.Error("no secret key: SSO login, the web console's sign-in, break-glass links, invitation acceptance, "+
+			"IdP settings and Git webhooks are OFF (they answer 503) until SCIMBRIDGE_SECRET_KEY is set on every replica; "+
+			"SCIM and the admin API with tokens work", "reason", err)
 		box = nil
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -170,8 +174,6 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 			ln.Close()
 			return err
 		}
-	} else {
-		log.Warn("SSO login and the web console are off until a secret key is set (SCIMBRIDGE_SECRET_KEY)")
 	}
 	shareRates := mountAdapters(hs, db, box, login, usage, cfg, log)
 	log.Info("serving", "addr", ln.Addr().String(), "embedded_db", db.embedded)

@@ -78,6 +78,12 @@ func reply(w http.ResponseWriter, status int, body map[string]any) {
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, provider string) {
 	httpserver.SetRoute(r, "POST /hooks/{org}/"+provider)
+	if h.box == nil {
+		// Without a secret key no webhook secret can be read: say so,
+		// rather than let every delivery look like a bad signature.
+		reply(w, http.StatusServiceUnavailable, map[string]any{"error": "webhooks are off on this server: it has no secret key (SCIMBRIDGE_SECRET_KEY)"})
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, githook.MaxPayload+1))
 	if err != nil {
 		reply(w, http.StatusBadRequest, map[string]any{"error": "the body could not be read"})
