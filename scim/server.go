@@ -239,6 +239,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		req.proj = parseProjection(cat, q.Get("attributes"), q.Get("excludedAttributes"))
+		req.patchBody = r.Method == http.MethodPatch &&
+			(strings.TrimSpace(q.Get("attributes")) != "" || strings.TrimSpace(q.Get("excludedAttributes")) != "")
 		if m := r.Header.Get("If-Match"); m != "" && m != "*" {
 			v, ok := parseETag(m)
 			if !ok {
