@@ -2,6 +2,7 @@ package scim_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -123,4 +124,92 @@ func TestRemovedAttributesReadAsUnassigned(t *testing.T) {
 	if _, ok := l["Resources"].([]any)[0].(map[string]any)["members"]; ok {
 		t.Fatalf("listed empty group has members: %v", l)
 	}
+}
+
+// The library's generic texts, which a PATCH must never answer with.
+var genericDetails = []string{
+	`The "path" attribute was invalid or malformed`,
+	"A required value was missing, or the value specified was not compatible",
+}
+
+func TestPatchOfTheExtensionByItsURN(t *testing.T) {
+	t.Parallel()
+	tn := setup(t)
+	uid := tn.must(201, "POST", "/Users", userBody("ext@example.com", enterpriseURN, map[string]any{"department": "R&D", "costCenter": "C1"}))["id"].(string)
+	ext := func() map[string]any {
+		m, _ := tn.must(200, "GET", "/Users/"+uid, nil)[enterpriseURN].(map[string]any)
+		return m
+	}
+	// add and replace with the extension's schemas in the value.
+	tn.must(204, "PATCH", "/Users/"+uid, patchBody(map[string]any{"op": "add", "path": enterpriseURN,
+		"value": map[string]any{"schemas": []any{enterpriseURN}, "division": "Dx"}}))
+	tn.must(204, "PATCH", "/Users/"+uid, patchBody(map[string]any{"op": "replace", "path": enterpriseURN,
+		"value": map[string]any{"schemas": []any{enterpriseURN}, "department": "Ops", "manager": map[string]any{"value": "m-1"}}}))
+	if e := ext(); e["department"] != "Ops" || e["division"] != "Dx" || e["costCenter"] != "C1" || e["manager"].(map[string]any)["value"] != "m-1" {
+		t.Fatalf("extension after add and replace: %v", e)
+	}
+	// remove of the URN removes the extension.
+	tn.must(204, "PATCH", "/Users/"+uid, patchBody(map[string]any{"op": "remove", "path": enterpriseURN}))
+	if u := tn.must(200, "GET", "/Users/"+uid, nil); u[enterpriseURN] != nil {
+		t.Fatalf("extension after remove: %v", u[enterpriseURN])
+	}
+
+	tn.must(204, "PATCH", "/Users/"+uid, patchBody(map[string]any{"op": "add", "path": enterpriseURN, "value": map[string]any{"department": "Kept"}}))
+	refused := []struct {
+		name     string
+		op       map[string]any
+		scimType string
+		detail   string
+	}{
+		{"wrong type in the extension", map[string]any{"op": "replace", "path": enterpriseURN, "value": map[string]any{"department": 5}},
+			"invalidValue", `"` + enterpriseURN + `:department" must be a string, not a number`},
+		{"wrong type of a sub-attribute", map[string]any{"op": "replace", "path": enterpriseURN, "value": map[string]any{"manager": map[string]any{"value": 5}}},
+			"invalidValue", `"` + enterpriseURN + `:manager.value" must be a string, not a number`},
+		{"unknown attribute in the extension", map[string]any{"op": "replace", "path": enterpriseURN, "value": map[string]any{"bogus": "x"}},
+			"invalidPath", `"bogus"`},
+		{"extension value that is no object", map[string]any{"op": "add", "path": enterpriseURN, "value": "x"},
+			"invalidValue", "must be an object"},
+		{"unknown extension attribute by path", map[string]any{"op": "replace", "path": enterpriseURN + ":bogus", "value": "x"},
+			"invalidPath", `no attribute "bogus"`},
+		{"unknown schema URN", map[string]any{"op": "replace", "path": "urn:example:params:scim:schemas:other:1.0:User:x", "value": "x"},
+			"invalidPath", "not a schema of this resource"},
+		{"unknown core attribute", map[string]any{"op": "replace", "path": "bogus", "value": "x"},
+			"invalidPath", `no attribute "bogus"`},
+		{"unknown sub-attribute", map[string]any{"op": "replace", "path": "name.bogus", "value": "x"},
+			"invalidPath", `has no sub-attribute "bogus"`},
+		{"string attribute given a number", map[string]any{"op": "replace", "path": "title", "value": 5},
+			"invalidValue", `"title" must be a string, not a number`},
+		{"complex attribute given a string", map[string]any{"op": "replace", "path": "name", "value": "x"},
+			"invalidValue", `"name" must be an object, not a string`},
+		{"multi-valued attribute given a string", map[string]any{"op": "add", "path": "emails", "value": "x"},
+			"invalidValue", `"emails" must be an object, not a string`},
+		{"unknown attribute in a value filter", map[string]any{"op": "replace", "path": `emails[bogus eq "x"].value`, "value": "x"},
+			"invalidPath", `emails[bogus eq \"x\"].value`},
+	}
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) {
+			r := tn.do("PATCH", "/Users/"+uid, patchBody(c.op))
+			scimError(t, r, 400, c.scimType)
+			detail := r.json(t)["detail"].(string)
+			for _, g := range genericDetails {
+				if strings.Contains(detail, g) {
+					t.Fatalf("the library's generic text: %s", detail)
+				}
+			}
+			if !strings.Contains(detail, c.detail) {
+				t.Fatalf("detail %q does not say %q", detail, c.detail)
+			}
+		})
+	}
+	if e := ext(); len(e) != 1 || e["department"] != "Kept" {
+		t.Fatalf("refused PATCHes changed the extension: %v", e)
+	}
+
+	gid := tn.must(201, "POST", "/Groups", groupBody("G"))["id"].(string)
+	r := tn.do("PATCH", "/Groups/"+gid, patchBody(map[string]any{"op": "replace", "path": "displayName", "value": 7}))
+	scimError(t, r, 400, "invalidValue")
+	if d := r.json(t)["detail"].(string); !strings.Contains(d, `"displayName" must be a string, not a number`) {
+		t.Fatalf("group detail %q", d)
+	}
+	scimError(t, tn.do("PATCH", "/Groups/"+gid, patchBody(map[string]any{"op": "remove", "path": enterpriseURN})), 400, "invalidPath")
 }

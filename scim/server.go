@@ -252,15 +252,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var err error
 		switch {
 		case r.Method == http.MethodPatch:
-			body, err = normalize.Patch(kind, body)
+			if body, err = normalize.Patch(kind, body); err == nil {
+				err = checkPatch(kind, body)
+			}
 		case r.Method == http.MethodPost || r.Method == http.MethodPut:
 			body, err = normalize.Body(kind, body)
 		}
 		if err != nil {
 			var ne *normalize.Error
-			if errors.As(err, &ne) {
+			var pe *patchError
+			switch {
+			case errors.As(err, &ne):
 				writeError(w, http.StatusBadRequest, ne.ScimType, ne.Detail)
-			} else {
+			case errors.As(err, &pe):
+				writeError(w, http.StatusBadRequest, pe.scimType, pe.detail)
+			default:
 				writeError(w, http.StatusBadRequest, "invalidSyntax", "the request body is not valid")
 			}
 			return
