@@ -1,6 +1,7 @@
 package scim_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -212,4 +213,102 @@ func TestPatchOfTheExtensionByItsURN(t *testing.T) {
 		t.Fatalf("group detail %q", d)
 	}
 	scimError(t, tn.do("PATCH", "/Groups/"+gid, patchBody(map[string]any{"op": "remove", "path": enterpriseURN})), 400, "invalidPath")
+}
+
+func TestSearchAtTheRootSpansUsersAndGroups(t *testing.T) {
+	t.Parallel()
+	tn := setup(t)
+	ids := map[string]string{}
+	for _, n := range []string{"alice", "bob", "carol"} {
+		ids[n] = tn.must(201, "POST", "/Users", userBody(n+"@example.com", "displayName", strings.ToUpper(n)))["id"].(string)
+	}
+	ids["Admins"] = tn.must(201, "POST", "/Groups", groupBody("Admins", ids["alice"]))["id"].(string)
+	ids["Bobs"] = tn.must(201, "POST", "/Groups", groupBody("Bobs"))["id"].(string)
+
+	// names lists a page as type:name, checking each resource says what
+	// it is.
+	names := func(l map[string]any) string {
+		t.Helper()
+		var out []string
+		for _, x := range l["Resources"].([]any) {
+			r := x.(map[string]any)
+			meta := r["meta"].(map[string]any)
+			typ := meta["resourceType"].(string)
+			want := map[string]string{"User": "urn:ietf:params:scim:schemas:core:2.0:User", "Group": "urn:ietf:params:scim:schemas:core:2.0:Group"}[typ]
+			if s, _ := r["schemas"].([]any); len(s) == 0 || s[0] != want {
+				t.Fatalf("%s with schemas %v", typ, r["schemas"])
+			}
+			if meta["location"] != tn.base+"/"+typ+"s/"+r["id"].(string) {
+				t.Fatalf("location %v", meta["location"])
+			}
+			name, _ := r["displayName"].(string)
+			out = append(out, typ+":"+name)
+		}
+		return strings.Join(out, ",")
+	}
+	search := func(body map[string]any) map[string]any {
+		t.Helper()
+		body["schemas"] = []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"}
+		l := tn.must(200, "POST", "/.search", body)
+		if fmt.Sprint(l["schemas"]) != "[urn:ietf:params:scim:api:messages:2.0:ListResponse]" {
+			t.Fatalf("not a ListResponse: %v", l)
+		}
+		return l
+	}
+	cases := []struct {
+		name             string
+		body             map[string]any
+		want             string
+		total, start, pp float64
+	}{
+		{"everything: users, then groups", map[string]any{}, "User:ALICE,User:BOB,User:CAROL,Group:Admins,Group:Bobs", 5, 1, 5},
+		{"an attribute both types have", map[string]any{"filter": `displayName sw "B"`}, "User:BOB,Group:Bobs", 2, 1, 2},
+		{"an attribute one type lacks reads as unassigned there", map[string]any{"filter": `userName eq "alice@example.com" or displayName eq "Admins"`}, "User:ALICE,Group:Admins", 2, 1, 2},
+		{"not of an attribute the type lacks", map[string]any{"filter": `not (userName pr)`}, "Group:Admins,Group:Bobs", 2, 1, 2},
+		{"members eq finds the group", map[string]any{"filter": `members eq "` + ids["alice"] + `"`}, "Group:Admins", 1, 1, 1},
+		{"a page across the two types", map[string]any{"startIndex": 3, "count": 2}, "User:CAROL,Group:Admins", 5, 3, 2},
+		{"a page in the second type", map[string]any{"startIndex": 5, "count": 5}, "Group:Bobs", 5, 5, 1},
+		{"a page past the end", map[string]any{"startIndex": 9}, "", 5, 9, 0},
+		{"count 0 gives the total", map[string]any{"count": 0}, "", 5, 1, 0},
+		{"sortBy within each type", map[string]any{"sortBy": "displayName", "sortOrder": "descending"}, "User:CAROL,User:BOB,User:ALICE,Group:Bobs,Group:Admins", 5, 1, 5},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := search(c.body)
+			if got := names(l); got != c.want {
+				t.Fatalf("got %s, want %s", got, c.want)
+			}
+			if l["totalResults"] != c.total || l["startIndex"] != c.start || l["itemsPerPage"] != c.pp {
+				t.Fatalf("totalResults %v startIndex %v itemsPerPage %v, want %v %v %v", l["totalResults"], l["startIndex"], l["itemsPerPage"], c.total, c.start, c.pp)
+			}
+		})
+	}
+
+	// attributes and excludedAttributes apply to each type.
+	l := search(map[string]any{"attributes": []string{"displayName"}})
+	for _, x := range l["Resources"].([]any) {
+		if got := keys(x.(map[string]any)); !slices.Equal(got, []string{"displayName", "id", "meta", "schemas"}) {
+			t.Fatalf("attributes=displayName: %v", got)
+		}
+	}
+	l = search(map[string]any{"excludedAttributes": []string{"members", "emails"}, "filter": `displayName eq "Admins" or userName eq "bob@example.com"`})
+	for _, x := range l["Resources"].([]any) {
+		r := x.(map[string]any)
+		if r["members"] != nil || r["emails"] != nil || r["displayName"] == nil {
+			t.Fatalf("excludedAttributes=members,emails: %v", r)
+		}
+	}
+	if got := names(l); got != "User:BOB,Group:Admins" {
+		t.Fatalf("excluded search: %s", got)
+	}
+
+	// GET at the root is the same query.
+	if got := names(tn.must(200, "GET", "/?filter="+urlq(`displayName sw "B"`), nil)); got != "User:BOB,Group:Bobs" {
+		t.Fatalf("GET /: %s", got)
+	}
+	scimError(t, tn.do("POST", "/.search", map[string]any{"filter": `bogus eq "x"`}), 400, "invalidFilter")
+	scimError(t, tn.do("POST", "/.search", map[string]any{"filter": `userName eq`}), 400, "invalidFilter")
+	scimError(t, tn.do("POST", "/.search", map[string]any{"sortBy": "bogus"}), 400, "invalidValue")
+	scimError(t, tn.do("GET", "/.search", nil), 405, "")
+	scimError(t, tn.do("POST", "/", map[string]any{}), 405, "")
 }

@@ -130,6 +130,9 @@ var canonicalEndpoints = map[string]string{
 	"users": "Users", "groups": "Groups", "schemas": "Schemas", "resourcetypes": "ResourceTypes",
 	"serviceproviderconfig": "ServiceProviderConfig", "serviceproviderconfigs": "ServiceProviderConfig",
 	"serviceconfiguration": "ServiceProviderConfig", "me": "Me", "bulk": "Bulk",
+	// The server root: queries across resource types (RFC 7644 §3.4.2.1,
+	// §3.4.3).
+	"": "", ".search": ".search",
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -143,7 +146,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// /v2/Users to the users handler), and would name a metric
 		// route after whatever path a client sent.
 		httpserver.SetRoute(r, httpserver.MethodLabel(r.Method)+" /scim/v2/{org}/(unknown)")
-		writeError(w, http.StatusNotFound, "", "no such endpoint: want Users, Groups, Schemas, ResourceTypes, ServiceProviderConfig or Bulk")
+		writeError(w, http.StatusNotFound, "", "no such endpoint: want Users, Groups, Schemas, ResourceTypes, ServiceProviderConfig, Bulk or .search")
 		return
 	}
 	segs[0] = c
@@ -179,7 +182,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		body = b
 	}
+	h.dispatch(w, r, req, segs, body)
+}
 
+// dispatch serves one authenticated request, admitted by the rate limit,
+// whose body has been read: a request of its own, or one operation of a
+// bulk request, which goes through exactly the same steps. segs are the
+// path's segments after the organization, the first canonical.
+func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, req *request, segs []string, body []byte) {
+	endpoint := segs[0]
+	if endpoint == "" || endpoint == ".search" {
+		h.serveRoot(w, r, req, segs, body)
+		return
+	}
 	if endpoint == "ServiceProviderConfig" && len(segs) == 1 {
 		if r.Method != http.MethodGet {
 			writeError(w, http.StatusMethodNotAllowed, "", "only GET is supported here")
