@@ -211,7 +211,7 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, req *request,
 	case "Groups":
 		cat, kind = groupCatalogue, normalize.Group
 	case "Bulk":
-		writeError(w, http.StatusNotImplemented, "", "bulk operations are not supported (see ServiceProviderConfig)")
+		h.serveBulk(w, r, req, segs, body)
 		return
 	}
 	q := r.URL.Query()
@@ -378,7 +378,7 @@ func (h *Handler) serveSPC(w http.ResponseWriter, req *request) {
 		"schemas":          []string{"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"},
 		"documentationUri": "https://github.com/scimbridge/scimbridge",
 		"patch":            map[string]any{"supported": true},
-		"bulk":             map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+		"bulk":             map[string]any{"supported": true, "maxOperations": maxBulkOperations, "maxPayloadSize": h.cfg.MaxBody},
 		"filter":           map[string]any{"supported": true, "maxResults": pageSize},
 		"changePassword":   map[string]any{"supported": false},
 		"sort":             map[string]any{"supported": true},
