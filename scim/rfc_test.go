@@ -312,3 +312,22 @@ func TestSearchAtTheRootSpansUsersAndGroups(t *testing.T) {
 	scimError(t, tn.do("GET", "/.search", nil), 405, "")
 	scimError(t, tn.do("POST", "/", map[string]any{}), 405, "")
 }
+
+// RFC 7644 §3.4.2.4: a startIndex below 1 is 1 and a negative count is 0,
+// on a resource endpoint and at the root alike; §3.11: /Me, unsupported,
+// is 501.
+func TestPagingOutOfRangeAndUnsupportedMe(t *testing.T) {
+	t.Parallel()
+	tn := setup(t)
+	tn.must(201, "POST", "/Users", userBody("one@example.com"))
+	for _, p := range []string{"/Users?startIndex=0&count=-1", "/?startIndex=-3&count=-1"} {
+		l := tn.must(200, "GET", p, nil)
+		if l["startIndex"] != float64(1) || l["itemsPerPage"] != float64(0) || l["totalResults"] != float64(1) || len(l["Resources"].([]any)) != 0 {
+			t.Fatalf("%s: %v", p, l)
+		}
+	}
+	if l := tn.must(200, "GET", "/Users?startIndex=-2", nil); l["startIndex"] != float64(1) || l["itemsPerPage"] != float64(1) {
+		t.Fatalf("startIndex -2: %v", l)
+	}
+	scimError(t, tn.do("GET", "/Me", nil), 501, "")
+}
