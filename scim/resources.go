@@ -48,6 +48,9 @@ type request struct {
 	proj    projection
 	version int64 // from If-Match; 0 means any
 	pageLen int   // resources on a list page, -1 for other requests
+	// patchBody: a PATCH named attributes or excludedAttributes, so it
+	// answers 200 with the resource (RFC 7644 §3.5.2) instead of 204.
+	patchBody bool
 	// unavailable: the store could not answer in time or at all. The
 	// library allows 503 on no method, so finish rewrites the answer.
 	unavailable bool
@@ -221,13 +224,14 @@ func (h users) Delete(r *http.Request, id string) error {
 
 // Patch applies the operations and answers 204 No Content, which both
 // Okta and Entra accept (RFC 7644 §3.5.2 allows it) and Microsoft's
-// reference tests expect.
+// reference tests expect; with attributes or excludedAttributes in the
+// query it answers 200 with the resource, as §3.5.2 requires.
 func (h users) Patch(r *http.Request, id string, ops []elimity.PatchOperation) (elimity.Resource, error) {
 	req := info(r)
 	// Prepared before the row is locked: under the lock only what depends
 	// on the stored user runs.
 	pl := prepare(userCatalogue, ops, nil)
-	_, err := h.store.UpdateUser(r.Context(), req.actor, req.org.ID, id, req.version, func(cur directory.User) (directory.User, error) {
+	u, err := h.store.UpdateUser(r.Context(), req.actor, req.org.ID, id, req.version, func(cur directory.User) (directory.User, error) {
 		doc := directory.CloneDoc(cur.Attributes)
 		if cur.ExternalID != "" {
 			doc["externalId"] = cur.ExternalID
@@ -248,7 +252,21 @@ func (h users) Patch(r *http.Request, id string, ops []elimity.PatchOperation) (
 	if err != nil {
 		return elimity.Resource{}, toSCIM(h.log, r, err)
 	}
-	return elimity.Resource{}, nil
+	if !req.patchBody {
+		return elimity.Resource{}, nil
+	}
+	return patched(h.resource(r, u)), nil
+}
+
+// patched makes the library answer a PATCH with 200 and the resource: it
+// answers 204 when the attributes are empty, as they are when the client
+// asked for id alone (attributes=id). The id it adds is the one the
+// library writes anyway.
+func patched(res elimity.Resource) elimity.Resource {
+	if len(res.Attributes) == 0 {
+		res.Attributes = map[string]any{"id": res.ID}
+	}
+	return res
 }
 
 // groups serves /Groups.
@@ -262,7 +280,9 @@ func (h groups) resource(r *http.Request, g directory.Group) elimity.Resource {
 	attrs := make(map[string]any, len(g.Attributes)+2)
 	maps.Copy(attrs, g.Attributes)
 	attrs["displayName"] = g.DisplayName
-	if g.Members != nil {
+	// No members reads as no attribute, as a user's empty multi-valued
+	// attributes do (RFC 7643 §2.5: an empty list is unassigned).
+	if len(g.Members) > 0 {
 		members := make([]any, len(g.Members))
 		for i, m := range g.Members {
 			members[i] = map[string]any{"value": m.UserID, "display": m.Display, "$ref": req.base + "/Users/" + m.UserID, "type": "User"}
@@ -369,7 +389,8 @@ func (h groups) Delete(r *http.Request, id string) error {
 }
 
 // Patch applies the operations; members change by what is named only.
-// It answers 204, as Entra recommends for groups.
+// It answers 204, as Entra recommends for groups, or 200 with the group
+// when the query names attributes or excludedAttributes.
 func (h groups) Patch(r *http.Request, id string, ops []elimity.PatchOperation) (elimity.Resource, error) {
 	req := info(r)
 	// The member change does not depend on the group: it is netted out
@@ -377,7 +398,7 @@ func (h groups) Patch(r *http.Request, id string, ops []elimity.PatchOperation) 
 	// operations.
 	mo := &memberOps{}
 	pl := prepare(groupCatalogue, ops, mo)
-	_, err := h.store.UpdateGroup(r.Context(), req.actor, req.org.ID, id, req.version, func(cur directory.Group) (directory.Group, directory.MemberChange, error) {
+	g, err := h.store.UpdateGroup(r.Context(), req.actor, req.org.ID, id, req.version, func(cur directory.Group) (directory.Group, directory.MemberChange, error) {
 		doc := directory.CloneDoc(cur.Attributes)
 		doc["displayName"] = cur.DisplayName
 		if cur.ExternalID != "" {
@@ -396,5 +417,13 @@ func (h groups) Patch(r *http.Request, id string, ops []elimity.PatchOperation) 
 	if err != nil {
 		return elimity.Resource{}, toSCIM(h.log, r, err)
 	}
-	return elimity.Resource{}, nil
+	if !req.patchBody {
+		return elimity.Resource{}, nil
+	}
+	if req.proj.wants("members") {
+		if g, err = h.store.Group(r.Context(), req.org.ID, id, true); err != nil {
+			return elimity.Resource{}, toSCIM(h.log, r, err)
+		}
+	}
+	return patched(h.resource(r, g)), nil
 }

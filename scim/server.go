@@ -130,6 +130,9 @@ var canonicalEndpoints = map[string]string{
 	"users": "Users", "groups": "Groups", "schemas": "Schemas", "resourcetypes": "ResourceTypes",
 	"serviceproviderconfig": "ServiceProviderConfig", "serviceproviderconfigs": "ServiceProviderConfig",
 	"serviceconfiguration": "ServiceProviderConfig", "me": "Me", "bulk": "Bulk",
+	// The server root: queries across resource types (RFC 7644 §3.4.2.1,
+	// §3.4.3).
+	"": "", ".search": ".search",
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -143,7 +146,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// /v2/Users to the users handler), and would name a metric
 		// route after whatever path a client sent.
 		httpserver.SetRoute(r, httpserver.MethodLabel(r.Method)+" /scim/v2/{org}/(unknown)")
-		writeError(w, http.StatusNotFound, "", "no such endpoint: want Users, Groups, Schemas, ResourceTypes, ServiceProviderConfig or Bulk")
+		writeError(w, http.StatusNotFound, "", "no such endpoint: want Users, Groups, Schemas, ResourceTypes, ServiceProviderConfig, Bulk or .search")
 		return
 	}
 	segs[0] = c
@@ -179,7 +182,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		body = b
 	}
+	h.dispatch(w, r, req, segs, body)
+}
 
+// dispatch serves one authenticated request, admitted by the rate limit,
+// whose body has been read: a request of its own, or one operation of a
+// bulk request, which goes through exactly the same steps. segs are the
+// path's segments after the organization, the first canonical.
+func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, req *request, segs []string, body []byte) {
+	endpoint := segs[0]
+	if endpoint == "" || endpoint == ".search" {
+		h.serveRoot(w, r, req, segs, body)
+		return
+	}
 	if endpoint == "ServiceProviderConfig" && len(segs) == 1 {
 		if r.Method != http.MethodGet {
 			writeError(w, http.StatusMethodNotAllowed, "", "only GET is supported here")
@@ -196,7 +211,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "Groups":
 		cat, kind = groupCatalogue, normalize.Group
 	case "Bulk":
-		writeError(w, http.StatusNotImplemented, "", "bulk operations are not supported (see ServiceProviderConfig)")
+		h.serveBulk(w, r, req, segs, body)
 		return
 	}
 	q := r.URL.Query()
@@ -239,6 +254,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		req.proj = parseProjection(cat, q.Get("attributes"), q.Get("excludedAttributes"))
+		req.patchBody = r.Method == http.MethodPatch &&
+			(strings.TrimSpace(q.Get("attributes")) != "" || strings.TrimSpace(q.Get("excludedAttributes")) != "")
 		if m := r.Header.Get("If-Match"); m != "" && m != "*" {
 			v, ok := parseETag(m)
 			if !ok {
@@ -250,15 +267,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var err error
 		switch {
 		case r.Method == http.MethodPatch:
-			body, err = normalize.Patch(kind, body)
+			if body, err = normalize.Patch(kind, body); err == nil {
+				err = checkPatch(kind, body)
+			}
 		case r.Method == http.MethodPost || r.Method == http.MethodPut:
 			body, err = normalize.Body(kind, body)
 		}
 		if err != nil {
 			var ne *normalize.Error
-			if errors.As(err, &ne) {
+			var pe *patchError
+			switch {
+			case errors.As(err, &ne):
 				writeError(w, http.StatusBadRequest, ne.ScimType, ne.Detail)
-			} else {
+			case errors.As(err, &pe):
+				writeError(w, http.StatusBadRequest, pe.scimType, pe.detail)
+			default:
 				writeError(w, http.StatusBadRequest, "invalidSyntax", "the request body is not valid")
 			}
 			return
@@ -355,7 +378,7 @@ func (h *Handler) serveSPC(w http.ResponseWriter, req *request) {
 		"schemas":          []string{"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"},
 		"documentationUri": "https://github.com/scimbridge/scimbridge",
 		"patch":            map[string]any{"supported": true},
-		"bulk":             map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+		"bulk":             map[string]any{"supported": true, "maxOperations": maxBulkOperations, "maxPayloadSize": h.cfg.MaxBody},
 		"filter":           map[string]any{"supported": true, "maxResults": pageSize},
 		"changePassword":   map[string]any{"supported": false},
 		"sort":             map[string]any{"supported": true},

@@ -196,6 +196,16 @@ func normalizeOperation(r Resource, n int, o *object) ([]any, error) {
 
 	var out []any
 	switch {
+	case op == "remove" && r == User && isEnterpriseURN(path):
+		// The extension as a whole: one remove per attribute it defines,
+		// which the handler applies in one go, dropping the emptied
+		// extension with the last.
+		if hasValue && value != nil && !isEmptyValue(value) {
+			return nil, errorf(scimInvalidValue, "operation %d: remove of %q takes no value: it removes the whole extension", n, path)
+		}
+		for _, a := range enterpriseAttrs {
+			out = append(out, removeOp(enterpriseURN+":"+a)...)
+		}
 	case op == "remove":
 		if path == "" {
 			return nil, errorf(scimNoTarget, "operation %d: remove needs a path", n)
@@ -292,7 +302,9 @@ func expandPathless(r Resource, n int, op string, vo *object) ([]any, error) {
 }
 
 // expandContainer turns {"<enterprise URN>": {…}} into one operation per
-// extension attribute with the path "<URN>:<attribute>".
+// extension attribute with the path "<URN>:<attribute>". A "schemas" key in
+// the object is ignored; any other key must be an attribute of the
+// extension.
 func expandContainer(r Resource, n int, op, key string, v any) ([]any, error) {
 	co, ok := v.(*object)
 	if !ok {
@@ -300,9 +312,17 @@ func expandContainer(r Resource, n int, op, key string, v any) ([]any, error) {
 	}
 	var out []any
 	for _, m := range co.members {
+		if strings.EqualFold(m.key, "schemas") {
+			// A value written as a resource's extension object may name
+			// its schema (RFC 7643 §3.3); that is no attribute to change.
+			continue
+		}
 		pe, err := parsePath(r, enterpriseURN+":"+m.key)
 		if err != nil {
 			return nil, errorf(scimInvalidPath, "operation %d: %q in %q is not a valid attribute path: %v", n, m.key, key, err)
+		}
+		if !containsFold(enterpriseAttrs, pe.attr.name) {
+			return nil, errorf(scimInvalidPath, "operation %d: %q in %q is not an attribute of the enterprise extension (%s)", n, m.key, key, strings.Join(enterpriseAttrs, ", "))
 		}
 		ops, err := updateOps(r, n, op, pe, true, m.val)
 		if err != nil {
