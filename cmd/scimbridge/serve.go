@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -164,7 +165,13 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	}
 	base := cfg.publicURL
 	if base == "" {
+		// No request carries the OIDC redirect URI or a mailed link, so
+		// they cannot follow the request's host as meta.location does:
+		// fit for a local run, and said so when others can connect.
 		base = "http://" + ln.Addr().String()
+		if ap, err := netip.ParseAddrPort(ln.Addr().String()); err != nil || !ap.Addr().IsLoopback() {
+			log.Warn("--public-url is not set: sign-in redirects and invitation links will name "+base+"; set it to the URL users reach this service at", "addr", ln.Addr().String())
+		}
 	}
 	var login *oidc.Handler
 	if box != nil {
