@@ -894,3 +894,150 @@ func orderBy(key, seq string, sortBy directory.AttrPath, desc bool) (string, err
 	}
 	return key + dir + seq, nil
 }
+
+// userProbeSQL returns a condition over users "u" that every user of the
+// organization $1 matching f meets, and that an index led by a unique or
+// selective key answers for few rows: an equality on id, userName,
+// externalId or an email address. "" when f pins no such key. The list
+// statements fetch these candidates first, in a MATERIALIZED CTE, and
+// only then filter, sort and page them (listStmt), so that no plan can
+// read the organization's users in seq order until 100 match, as
+// "ORDER BY seq LIMIT 100" over the whole filter did on the stale
+// statistics of an IdP's initial push.
+//
+// The organization is checked on the candidates by orgOf, which no index
+// takes: the key's index (migration 00022 puts the key first) is the only
+// one the condition can use, whatever the statistics say. Given
+// "org_id = $1" too, the planner could pick any index led by org_id and
+// filter the whole organization, at the same estimated cost when it
+// believes the organization holds one row. Call it after userFilterSQL
+// accepted f.
+func userProbeSQL(f directory.Filter, a *sqlArgs) string {
+	return (&translator{a: a, users: true}).probe(f)
+}
+
+// groupProbeSQL is userProbeSQL over groups "g": id, displayName,
+// externalId, and members eq (the groups of one user). A probe is a
+// condition on the table, or a whole FROM clause (memberProbe).
+func groupProbeSQL(f directory.Filter, a *sqlArgs) string {
+	return (&translator{a: a, users: false}).probe(f)
+}
+
+// orgOf is "alias.org_id = $1" in a form no index answers (IS NOT
+// DISTINCT FROM is equality on the NOT NULL org_id, but not an index
+// operator).
+func orgOf(alias string) string { return alias + ".org_id IS NOT DISTINCT FROM $1::uuid" }
+
+// probe finds an indexed key that f pins. A conjunction is pinned by
+// either side; a disjunction when both sides are (the candidates are the
+// union); a negation never.
+func (t *translator) probe(f directory.Filter) string {
+	f, err := deref(f)
+	if err != nil {
+		return ""
+	}
+	switch f := f.(type) {
+	case directory.And:
+		if p := t.probe(f.Left); p != "" {
+			return p
+		}
+		return t.probe(f.Right)
+	case directory.Or:
+		l := t.probe(f.Left)
+		if l == "" || strings.HasPrefix(l, memberRows) {
+			return ""
+		}
+		if r := t.probe(f.Right); r != "" && !strings.HasPrefix(r, memberRows) {
+			return "(" + l + " OR " + r + ")"
+		}
+	case directory.Compare:
+		return t.probeCompare(f)
+	case directory.ValuePath:
+		if f.Attr.URN != "" || f.Attr.Sub != "" {
+			return ""
+		}
+		if v, ok := pinnedEmail(f.Filter); ok && t.users && f.Attr.Name == "emails" {
+			return t.keyProbe("u.emails @> ARRAY[" + t.text(directory.FoldASCII(v)) + "]")
+		}
+		if v, ok := pinnedMember(f.Filter); ok && !t.users && f.Attr.Name == "members" {
+			return t.memberProbe(v)
+		}
+	}
+	return ""
+}
+
+func (t *translator) probeCompare(c directory.Compare) string {
+	v, ok := c.Value.(string)
+	if !ok || c.Op != directory.OpEq || c.Attr.URN != "" {
+		return ""
+	}
+	at, al := c.Attr, t.alias()
+	switch {
+	case at.Sub != "" && !(at.Name == "emails" || at.Name == "members"):
+		return ""
+	case at.Name == "id":
+		if !isUUID(v) {
+			return "" // the filter is FALSE, which needs no index
+		}
+		return t.keyProbe(al + ".id = " + t.a.add(v) + "::uuid")
+	case at.Name == "externalId" && at.CaseExact:
+		return t.keyProbe(al + ".external_id = " + t.text(v))
+	case t.users && at.Name == "userName":
+		// Implied whether or not the comparison is case-exact.
+		return t.keyProbe("ascii_lower(u.user_name) = ascii_lower(" + t.text(v) + ")")
+	case t.users && at.Name == "emails" && (at.Sub == "" || at.Sub == "value") && !at.CaseExact && v != "":
+		// The column holds the folded addresses (emailsColumn).
+		return t.keyProbe("u.emails @> ARRAY[" + t.text(directory.FoldASCII(v)) + "]")
+	case !t.users && at.Name == "displayName" && at.CaseExact:
+		return t.keyProbe("g.display_name = " + t.text(v))
+	case !t.users && at.Name == "members" && (at.Sub == "" || at.Sub == "value"):
+		return t.memberProbe(v)
+	}
+	return ""
+}
+
+// keyProbe is the indexed condition cond, on the organization's rows.
+func (t *translator) keyProbe(cond string) string {
+	return "(" + cond + " AND " + orgOf(t.alias()) + ")"
+}
+
+// memberProbe is, for groups, "the groups of the user v" (group_members'
+// index led by user_id). The ids are collected first (ARRAY(…) is
+// computed once, before the scan), then each group is fetched by its id
+// in a subquery of its own (LATERAL, kept apart by OFFSET 0): as a join,
+// the planner could drive it from the other side, a scan of every group
+// probing group_members for each, which a small groups table makes cheap
+// on paper. The probe is whole: it names its own rows (memberRows), so it
+// does not combine with others.
+func (t *translator) memberProbe(v string) string {
+	if t.users || !isUUID(v) {
+		return ""
+	}
+	return memberRows + t.a.add(v) + "::uuid AND " + orgOf("m") + ")) AS k(id) CROSS JOIN LATERAL (SELECT * FROM groups g WHERE g.id = k.id AND " +
+		orgOf("g") + " OFFSET 0) g"
+}
+
+// memberRows starts a probe that is a FROM clause rather than a condition.
+const memberRows = "FROM unnest(ARRAY(SELECT m.group_id FROM group_members m WHERE m.user_id = "
+
+// pinnedMember finds a top-level conjunct value eq "id" of a members[…]
+// filter.
+func pinnedMember(f directory.Filter) (string, bool) {
+	f, err := deref(f)
+	if err != nil {
+		return "", false
+	}
+	switch f := f.(type) {
+	case directory.And:
+		if v, ok := pinnedMember(f.Left); ok {
+			return v, true
+		}
+		return pinnedMember(f.Right)
+	case directory.Compare:
+		v, ok := f.Value.(string)
+		if ok && f.Op == directory.OpEq && f.Attr.Name == "value" && f.Attr.Sub == "" {
+			return v, true
+		}
+	}
+	return "", false
+}

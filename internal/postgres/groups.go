@@ -300,21 +300,11 @@ func (db *DB) DeleteGroup(ctx context.Context, actor directory.Actor, orgID, id 
 // ListGroups returns a page of the organization's groups matching q (with
 // members when q.WithMembers), and how many match in all.
 func (db *DB) ListGroups(ctx context.Context, orgID string, q directory.ListQuery) ([]directory.Group, int, error) {
-	args := &sqlArgs{}
-	args.add(orgID)
-	where := "g.org_id = $1"
-	if q.Filter != nil {
-		expr, err := groupFilterSQL(q.Filter, args)
-		if err != nil {
-			return nil, 0, err
-		}
-		where += " AND (" + expr + ")"
-	}
-	order, err := groupOrderSQL(q.SortBy, q.Descending)
+	st, args, err := groupList(orgID, q)
 	if err != nil {
 		return nil, 0, err
 	}
-	groups, total, err := listPage(ctx, db, "groups", "g", where, order, "", groupColumns, args, q, scanGroup)
+	groups, total, err := listPage(ctx, db, st, args, q, scanGroup)
 	if err != nil || !q.WithMembers || len(groups) == 0 {
 		return groups, total, err
 	}
@@ -333,4 +323,22 @@ func (db *DB) ListGroups(ctx context.Context, orgID string, q directory.ListQuer
 		}
 	}
 	return groups, total, nil
+}
+
+// groupList is the statement of ListGroups.
+func groupList(orgID string, q directory.ListQuery) (listStmt, *sqlArgs, error) {
+	args := &sqlArgs{}
+	args.add(orgID)
+	st := listStmt{table: "groups", alias: "g", where: "g.org_id = $1", columns: groupColumns}
+	if q.Filter != nil {
+		expr, err := groupFilterSQL(q.Filter, args)
+		if err != nil {
+			return st, nil, err
+		}
+		st.where += " AND (" + expr + ")"
+		st.probe = groupProbeSQL(q.Filter, args)
+	}
+	var err error
+	st.order, err = groupOrderSQL(q.SortBy, q.Descending)
+	return st, args, err
 }

@@ -85,8 +85,8 @@ func (db *DB) Members(ctx context.Context, orgID string, q MemberQuery) ([]direc
 		where += " AND u.source = " + args.add(q.Source)
 	}
 	limit := pageLimit(q.Limit)
-	return listPage(ctx, db, "users", "u", where, "u.seq", "", userColumns, args,
-		directory.ListQuery{StartIndex: q.Offset + 1, Count: limit}, scanUser)
+	st := listStmt{table: "users", alias: "u", where: where, order: "u.seq", columns: userColumns}
+	return listPage(ctx, db, st, args, directory.ListQuery{StartIndex: q.Offset + 1, Count: limit}, scanUser)
 }
 
 // Listed is one entry of the Org → Users list: a user, or a pending

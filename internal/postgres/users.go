@@ -14,13 +14,16 @@ import (
 )
 
 // userColumns are read by scanUser; the last one derives User.Groups from
-// memberships in the same statement.
+// memberships in the same statement. Each group's name is a subquery of
+// its own, a primary-key probe per membership: as a join, the planner,
+// on stale statistics, merged the user's memberships with the
+// organization's groups read whole in id order.
 const userColumns = `u.id, u.org_id, u.user_name, coalesce(u.external_id, ''), u.active,
 	coalesce(u.display_name, ''), coalesce(u.given_name, ''), coalesce(u.family_name, ''),
 	u.emails, u.attributes, u.version, u.created_at, u.updated_at, u.kind, u.source, u.removed_at,
-	(SELECT coalesce(jsonb_agg(jsonb_build_object('id', g.id, 'displayName', g.display_name) ORDER BY g.display_name, g.id), '[]')
-	   FROM group_members m JOIN groups g ON g.org_id = m.org_id AND g.id = m.group_id
-	  WHERE m.org_id = u.org_id AND m.user_id = u.id)`
+	(SELECT coalesce(jsonb_agg(jsonb_build_object('id', x.id, 'displayName', x.name) ORDER BY x.name, x.id), '[]')
+	   FROM (SELECT m.group_id AS id, (SELECT g.display_name FROM groups g WHERE g.org_id = m.org_id AND g.id = m.group_id) AS name
+	           FROM group_members m WHERE m.org_id = u.org_id AND m.user_id = u.id) x)`
 
 func scanUser(row pgx.Row) (directory.User, error) { return scanUserAnd(row) }
 
@@ -260,38 +263,88 @@ func (db *DB) DeleteUser(ctx context.Context, actor directory.Actor, orgID, id s
 // ListUsers returns a page of the organization's users matching q, and
 // how many match in all. The count and the page go in one round trip.
 func (db *DB) ListUsers(ctx context.Context, orgID string, q directory.ListQuery) ([]directory.User, int, error) {
-	args := &sqlArgs{}
-	args.add(orgID)
-	where := "u.org_id = $1 AND u.source = 'scim'"
-	if q.Filter != nil {
-		expr, err := userFilterSQL(q.Filter, args)
-		if err != nil {
-			return nil, 0, err
-		}
-		where += " AND (" + expr + ")"
-	}
-	order, err := userOrderSQL(q.SortBy, q.Descending)
+	st, args, err := userList(orgID, q)
 	if err != nil {
 		return nil, 0, err
 	}
-	count := ""
-	if q.Filter == nil {
-		count = `SELECT coalesce(sum(n), 0) FROM user_counts WHERE org_id = $1` // kept by a trigger
-	}
-	return listPage(ctx, db, "users", "u", where, order, count, userColumns, args, q, scanUser)
+	return listPage(ctx, db, st, args, q, scanUser)
 }
 
-// listPage reads a page of a list and how many rows match in all. The page
-// comes first: when it is the first page and not full, it holds every
-// match and no count is needed (an IdP's lookup by userName gets one
-// statement). Otherwise count, when not empty, is a cheaper statement for
-// the count than count(*).
+// userList is the statement of ListUsers.
+func userList(orgID string, q directory.ListQuery) (listStmt, *sqlArgs, error) {
+	args := &sqlArgs{}
+	args.add(orgID)
+	st := listStmt{table: "users", alias: "u", where: "u.org_id = $1 AND u.source = 'scim'", columns: userColumns}
+	if q.Filter != nil {
+		expr, err := userFilterSQL(q.Filter, args)
+		if err != nil {
+			return st, nil, err
+		}
+		st.where += " AND (" + expr + ")"
+		st.probe = userProbeSQL(q.Filter, args)
+	}
+	var err error
+	if st.order, err = userOrderSQL(q.SortBy, q.Descending); err != nil {
+		return st, nil, err
+	}
+	if q.Filter == nil {
+		st.count = `SELECT coalesce(sum(n), 0) FROM user_counts WHERE org_id = $1` // kept by a trigger
+	}
+	return st, args, nil
+}
+
+// listStmt is a list of one table's rows (aliased alias) matching where,
+// in order, each read as columns.
+type listStmt struct {
+	table, alias, where, order, columns string
+	// probe, when set, is an indexed condition that every row matching
+	// where meets and few rows do (userProbeSQL): the statements then
+	// read those rows first, and filter, sort and page only them.
+	probe string
+	// count, when set, counts the matches more cheaply than count(*).
+	count string
+}
+
+// source is what the statements read rows from: the table, or the
+// candidates the probe found, in a CTE that no other condition, ORDER BY
+// or LIMIT reaches (MATERIALIZED keeps the planner from merging them in).
+func (s listStmt) source() (with, from string) {
+	if s.probe == "" {
+		return "", s.table
+	}
+	if strings.HasPrefix(s.probe, "FROM ") {
+		return fmt.Sprintf("WITH c AS MATERIALIZED (SELECT %s.* %s) ", s.alias, s.probe), "c"
+	}
+	return fmt.Sprintf("WITH c AS MATERIALIZED (SELECT * FROM %s %s WHERE %s) ", s.table, s.alias, s.probe), "c"
+}
+
+// pageSQL is the statement of a page, LIMIT limit OFFSET skip.
 //
 // The page's rows are chosen by (org_id, seq) alone, which the default
 // order reads from an index without visiting the rows OFFSET skips, and
 // only then read and projected: columns may hold subqueries (a user's
 // groups), which must not run for skipped rows.
-func listPage[T any](ctx context.Context, db *DB, table, alias, where, order, count, columns string, args *sqlArgs, q directory.ListQuery,
+func (s listStmt) pageSQL(limit, skip string) string {
+	with, from := s.source()
+	return fmt.Sprintf(`%[8]sSELECT %[1]s FROM (SELECT %[3]s.org_id, %[3]s.seq FROM %[2]s %[3]s WHERE %[4]s ORDER BY %[5]s LIMIT %[6]s OFFSET %[7]s) p
+			JOIN %[2]s %[3]s ON %[3]s.org_id = p.org_id AND %[3]s.seq = p.seq ORDER BY %[5]s`,
+		s.columns, from, s.alias, s.where, s.order, limit, skip, with)
+}
+
+// countSQL is the statement that counts the matches.
+func (s listStmt) countSQL() string {
+	if s.count != "" {
+		return s.count
+	}
+	with, from := s.source()
+	return with + `SELECT count(*) FROM ` + from + ` ` + s.alias + ` WHERE ` + s.where
+}
+
+// listPage reads a page of a list and how many rows match in all. The page
+// comes first: when it is the first page and not full, it holds every
+// match and no count is needed (an IdP's lookup by userName gets one
+// statement). Otherwise the count is a second statement.
+func listPage[T any](ctx context.Context, db *DB, st listStmt, args *sqlArgs, q directory.ListQuery,
 	scan func(pgx.Row) (T, error)) ([]T, int, error) {
 	items := []T{}
 	offset := max(q.StartIndex, 1) - 1
@@ -300,9 +353,7 @@ func listPage[T any](ctx context.Context, db *DB, table, alias, where, order, co
 		// prepared statement.
 		page := &sqlArgs{args: append([]any(nil), args.args...)}
 		limit, skip := page.add(q.Count), page.add(offset)
-		rows, err := db.Pool.Query(ctx, fmt.Sprintf(`SELECT %[1]s FROM (SELECT %[3]s.org_id, %[3]s.seq FROM %[2]s %[3]s WHERE %[4]s ORDER BY %[5]s LIMIT %[6]s OFFSET %[7]s) p
-			JOIN %[2]s %[3]s ON %[3]s.org_id = p.org_id AND %[3]s.seq = p.seq ORDER BY %[5]s`,
-			columns, table, alias, where, order, limit, skip), page.args...)
+		rows, err := db.Pool.Query(ctx, st.pageSQL(limit, skip), page.args...)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -321,11 +372,8 @@ func listPage[T any](ctx context.Context, db *DB, table, alias, where, order, co
 			return items, len(items), nil
 		}
 	}
-	if count == "" {
-		count = `SELECT count(*) FROM ` + table + ` ` + alias + ` WHERE ` + where
-	}
 	var total int
-	if err := db.Pool.QueryRow(ctx, count, args.args...).Scan(&total); err != nil {
+	if err := db.Pool.QueryRow(ctx, st.countSQL(), args.args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	return items, total, nil
