@@ -16,6 +16,7 @@ import (
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/httpserver"
 	"github.com/scimbridge/scimbridge/internal/pgtest"
+	"github.com/scimbridge/scimbridge/internal/postgres"
 	"github.com/scimbridge/scimbridge/scim"
 )
 
@@ -461,59 +462,93 @@ func TestUnknownResourcesAndUnsupportedEndpoints(t *testing.T) {
 	}
 }
 
-func TestRateLimitAnswers429PerOrganization(t *testing.T) {
-	t.Parallel()
+// clock is a clock that moves only when told: rate-limit windows in
+// tests do not depend on how fast the machine is.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// rateLimited is a server whose SCIM endpoint admits rate requests per
+// second per organization by clk.
+func rateLimited(t *testing.T, rate float64, clk *clock) (*scim.Handler, *postgres.DB, *httptest.Server) {
+	t.Helper()
 	db := pgtest.DB(t)
 	hs := httpserver.New(httpserver.Config{})
-	scim.New(scim.Config{Store: db, RatePerOrg: 2}).Mount(hs) // bursts of 4
+	h := scim.New(scim.Config{Store: db, RatePerOrg: rate, Now: clk.Now})
+	h.Mount(hs)
 	srv := httptest.NewServer(hs.Handler())
 	t.Cleanup(srv.Close)
-	busy := newTenant(t, db, srv, "busy")
-	calm := newTenant(t, db, srv, "calm")
-	var limited response
-	for range 20 {
-		if r := busy.do("GET", "/Users", nil); r.status == 429 {
-			limited = r
-			break
+	return h, db, srv
+}
+
+// admitted counts the requests that pass before the first refusal (at
+// most 40), and returns the refusal.
+func admitted(tn *tenant) (int, response) {
+	for n := range 40 {
+		if r := tn.do("GET", "/Users", nil); r.status != 200 {
+			return n, r
 		}
 	}
-	if limited.status != 429 {
-		t.Fatal("no 429 after 20 quick requests at 2/s")
+	return 40, response{}
+}
+
+func TestRateLimitAnswers429PerOrganization(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	_, db, srv := rateLimited(t, 2, clk) // bursts of 4, one more every 500 ms
+	busy := newTenant(t, db, srv, "busy")
+	calm := newTenant(t, db, srv, "calm")
+	n, limited := admitted(busy)
+	if n != 4 {
+		t.Fatalf("%d requests passed at once, want the burst of 4", n)
 	}
 	scimError(t, limited, 429, "")
-	if limited.header.Get("Retry-After") == "" {
-		t.Error("429 without Retry-After")
+	if limited.header.Get("Retry-After") != "1" {
+		t.Errorf("429 with Retry-After %q, want 1", limited.header.Get("Retry-After"))
 	}
 	calm.must(200, "GET", "/Users", nil) // another organization is not slowed
+	// The bucket refills at the rate.
+	clk.Advance(499 * time.Millisecond)
+	scimError(t, busy.do("GET", "/Users", nil), 429, "")
+	clk.Advance(time.Millisecond)
+	if n, _ := admitted(busy); n != 1 {
+		t.Fatalf("500 ms later: %d requests passed, want 1", n)
+	}
 }
 
 // The rate is the service's: with four replicas live, each admits a
 // quarter of it (a burst of 2×rate/4 here), with one again the whole.
 func TestRateLimitIsSharedByTheLiveReplicas(t *testing.T) {
 	t.Parallel()
-	db := pgtest.DB(t)
-	hs := httpserver.New(httpserver.Config{})
-	h := scim.New(scim.Config{Store: db, RatePerOrg: 4}) // alone: bursts of 8
-	h.Mount(hs)
-	srv := httptest.NewServer(hs.Handler())
-	t.Cleanup(srv.Close)
-	burst := func(tn *tenant) int {
-		ok := 0
-		for range 40 {
-			if tn.do("GET", "/Users", nil).status != 200 {
-				break
-			}
-			ok++
-		}
-		return ok
-	}
+	clk := newClock()
+	h, db, srv := rateLimited(t, 4, clk) // alone: bursts of 8
 	h.SetReplicas(4)
-	if got := burst(newTenant(t, db, srv, "quarter")); got < 2 || got > 3 {
-		t.Fatalf("with 4 replicas: %d requests passed at once, want the share's burst of 2 (3 with a refill)", got)
+	quarter := newTenant(t, db, srv, "quarter")
+	if n, _ := admitted(quarter); n != 2 {
+		t.Fatalf("with 4 replicas: %d requests passed at once, want the share's burst of 2", n)
+	}
+	clk.Advance(time.Second) // a quarter of 4/s: one request
+	if n, _ := admitted(quarter); n != 1 {
+		t.Fatalf("with 4 replicas, a second later: %d requests passed, want 1", n)
 	}
 	h.SetReplicas(1)
-	if got := burst(newTenant(t, db, srv, "whole")); got < 8 || got > 10 {
-		t.Fatalf("alone: %d requests passed at once, want the burst of 8", got)
+	if n, _ := admitted(newTenant(t, db, srv, "whole")); n != 8 {
+		t.Fatalf("alone: %d requests passed at once, want the burst of 8", n)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	elimity "github.com/elimity-com/scim"
 	"github.com/elimity-com/scim/optional"
@@ -48,7 +49,9 @@ type Config struct {
 	// of twice that), shared by the live replicas (SetReplicas); 0 means
 	// no bound.
 	RatePerOrg float64
-	Logger     *slog.Logger
+	// Now is the clock of the rate limit; default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Handler serves /scim/v2/{org}/….
@@ -80,7 +83,7 @@ func New(cfg Config) *Handler {
 	return &Handler{
 		cfg:   cfg,
 		auth:  newAuthCache(),
-		limit: ratelimit.New(cfg.RatePerOrg),
+		limit: ratelimit.New(cfg.RatePerOrg, cfg.Now),
 		log:   cfg.Logger,
 		spc:   serviceProviderConfig(),
 		user:  users{store: cfg.Store, log: cfg.Logger},

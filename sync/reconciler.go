@@ -355,15 +355,33 @@ func (r *Reconciler) finish(ctx context.Context, o *orgRun, res OrgSummary, bega
 // when its next time comes is skipped, in this process by cron and across
 // replicas by the lock. ErrInvalid: a bad schedule.
 func (r *Reconciler) Start(ctx context.Context) (stop func(), err error) {
+	s, err := parseSchedule(r.cfg.Schedule)
+	if err != nil {
+		return nil, err
+	}
+	stop = r.startOn(ctx, s)
+	r.log.Info("reconciler scheduled", "schedule", r.cfg.Schedule)
+	return stop, nil
+}
+
+// parseSchedule reads a cron spec: five fields or a descriptor.
+func parseSchedule(spec string) (cron.Schedule, error) {
+	s, err := cron.ParseStandard(spec)
+	if err != nil {
+		return nil, directory.Invalidf("reconcile schedule %q: %v", spec, err)
+	}
+	return s, nil
+}
+
+// startOn is Start on a parsed schedule (tests pass one that fires when
+// they say, instead of waiting for the wall clock).
+func (r *Reconciler) startOn(ctx context.Context, s cron.Schedule) (stop func()) {
 	cl := cronLogger{r.log}
 	c := cron.New(cron.WithLogger(cl), cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
-	if _, err := c.AddFunc(r.cfg.Schedule, func() { r.scheduled(ctx) }); err != nil {
-		return nil, directory.Invalidf("reconcile schedule %q: %v", r.cfg.Schedule, err)
-	}
+	c.Schedule(s, cron.FuncJob(func() { r.scheduled(ctx) }))
 	c.Start()
-	r.log.Info("reconciler scheduled", "schedule", r.cfg.Schedule)
 	var once stdsync.Once
-	return func() { once.Do(func() { <-c.Stop().Done() }) }, nil
+	return func() { once.Do(func() { <-c.Stop().Done() }) }
 }
 
 func (r *Reconciler) scheduled(ctx context.Context) {

@@ -111,7 +111,11 @@ func (c command) exec(ctx context.Context, args []string, e env) error {
 }
 
 // interleave moves flags after positional arguments to the front, so that
-// "token revoke okta --org acme" works as well as "--org acme okta".
+// "token revoke okta --org acme" works as well as "--org acme okta". The
+// positional arguments follow a "--", so that one after a "--" of the
+// command line stays an argument even when it looks like a flag. A flag
+// missing its value at the end is passed alone, so that Parse reports it
+// rather than take an argument for its value.
 func interleave(fs *flag.FlagSet, args []string) []string {
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
@@ -136,12 +140,13 @@ func interleave(fs *flag.FlagSet, args []string) []string {
 		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
 			continue
 		}
-		if i+1 < len(args) {
-			i++
-			flags = append(flags, args[i])
+		if i+1 == len(args) {
+			return flags
 		}
+		i++
+		flags = append(flags, args[i])
 	}
-	return append(flags, pos...)
+	return append(append(flags, "--"), pos...)
 }
 
 func commandList() string {

@@ -69,13 +69,71 @@ func TestHelpOnEveryCommand(t *testing.T) {
 	}
 }
 
+// A flag after a positional argument takes effect as it would before it
+// ("token revoke okta --org acme"), a flag's value is never taken for a
+// positional argument nor the reverse, and "--" ends the flags.
 func TestFlagsAfterPositionalArguments(t *testing.T) {
 	t.Parallel()
-	var stdout, stderr bytes.Buffer
-	// The org does not exist, but the command line parses: the error comes
-	// from the database, not the flag parser.
-	err := run(context.Background(), []string{"token", "revoke", "okta", "--org"}, func(string) string { return "" }, &stdout, &stderr)
-	if code := exitCode(err, &stderr); code != 2 {
-		t.Fatalf("dangling --org: exit code %d, want 2", code)
+	dir := dataDir(t)
+	// The data dir comes from the environment, so that only the flags the
+	// test places follow a positional argument.
+	getenv := func(k string) string {
+		if k == "SCIMBRIDGE_DATA_DIR" {
+			return dir
+		}
+		return ""
+	}
+	run := func(args ...string) (string, string, int) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		code := exitCode(run(context.Background(), args, getenv, &stdout, &stderr), &stderr)
+		return stdout.String(), stderr.String(), code
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, errOut, code := run(args...)
+		if code != 0 {
+			t.Fatalf("%q: exit code %d: %s", args, code, errOut)
+		}
+		return out
+	}
+	must("org", "create", "acme", "--name", "Acme Inc")
+	must("org", "create", "globex", "--name=Globex Corp")
+	out := must("org", "list")
+	for _, want := range []string{"acme  ", "Acme Inc", "globex", "Globex Corp"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("org list lacks %q:\n%s", want, out)
+		}
+	}
+	must("token", "create", "--org", "acme", "--name", "okta")
+	must("token", "create", "--org", "acme", "--name", "entra")
+	must("token", "revoke", "okta", "--org", "acme")
+	list := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(must("token", "list", "--org", "acme")), "\n")[1:] {
+		if f := strings.Fields(line); len(f) >= 2 {
+			list[f[0]] = f[1]
+		}
+	}
+	if list["okta"] != "revoked" || list["entra"] != "active" {
+		t.Fatalf("token list after revoking okta: %v", list)
+	}
+
+	// Without a database: the parser's own errors.
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"a dangling flag", []string{"token", "revoke", "okta", "--org"}, "flag needs an argument: -org"},
+		// A boolean flag takes no value: the address stays the argument, and
+		// the flags after it are read (the bad --expires is reported).
+		{"a boolean flag before the argument", []string{"invite", "--any-email", "ann@example.com", "--org", "acme", "--expires", "5x"}, `duration "5x"`},
+		{"-- ends the flags", []string{"org", "create", "--", "--name"}, "organization slug"},
+	}
+	for _, c := range cases {
+		_, errOut, code := run(c.args...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: exit code %d, stderr %q; want 2 and %q", c.name, code, errOut, c.want)
+		}
 	}
 }

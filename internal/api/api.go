@@ -189,6 +189,8 @@ type Config struct {
 	// of twice that), shared by the live replicas (SetReplicas); 0 means
 	// no bound.
 	RatePerOrg float64
+	// Now is the clock of the rate limit; default time.Now.
+	Now func() time.Time
 	// IdP reads and saves the organization's OpenID Provider settings;
 	// nil answers those routes with 409 (SSO is off).
 	IdP IdPService
@@ -220,7 +222,7 @@ func New(cfg Config) *Handler {
 		auth:    append([]Authenticator{bearer{store: cfg.Store}}, cfg.Authenticators...),
 		csrf:    cfg.CSRF,
 		idp:     cfg.IdP,
-		limit:   ratelimit.New(cfg.RatePerOrg),
+		limit:   ratelimit.New(cfg.RatePerOrg, cfg.Now),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,22 +64,52 @@ func TestErrorsAreProblemDocuments(t *testing.T) {
 	}
 }
 
+// clock is a clock that moves only when told.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
 func TestRateLimitIsAProblemWithRetryAfter(t *testing.T) {
 	t.Parallel()
-	tn := newEnv(t, withConfig(func(c *api.Config) { c.RatePerOrg = 2 })).tenant("acme") // bursts of 4
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	tn := newEnv(t, withConfig(func(c *api.Config) { c.RatePerOrg, c.Now = 2, clk.Now })).tenant("acme") // bursts of 4
 	other := tn.env.tenant("other")
-	var limited response
-	for range 20 {
-		if r := tn.do("GET", "/users", nil); r.status == 429 {
-			limited = r
-			break
+	admitted := func() (int, response) {
+		for n := range 20 {
+			if r := tn.do("GET", "/users", nil); r.status != 200 {
+				return n, r
+			}
 		}
+		return 20, response{}
+	}
+	n, limited := admitted()
+	if n != 4 {
+		t.Fatalf("%d requests passed at once, want the burst of 4", n)
 	}
 	problem(t, limited, 429, "too-many-requests")
-	if limited.header.Get("Retry-After") == "" {
-		t.Error("429 without Retry-After")
+	if limited.header.Get("Retry-After") != "1" {
+		t.Errorf("429 with Retry-After %q, want 1", limited.header.Get("Retry-After"))
 	}
 	other.must(200, "GET", "/users", nil) // another organization is not slowed
+	clk.Advance(499 * time.Millisecond)
+	problem(t, tn.do("GET", "/users", nil), 429, "too-many-requests")
+	clk.Advance(time.Millisecond)
+	if n, _ := admitted(); n != 1 {
+		t.Fatalf("500 ms later: %d requests passed, want 1", n)
+	}
 }
 
 // A held database answers a 503 problem with Retry-After within the

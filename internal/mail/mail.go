@@ -9,6 +9,8 @@ package mail
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +44,9 @@ type SMTP struct {
 	username string
 	password string
 	tls      gomail.TLSPolicy
+	// rootCAs replaces the system's roots for STARTTLS when set: tests
+	// set it to trust an in-process server's certificate.
+	rootCAs *x509.CertPool
 }
 
 // ParseSMTP reads an SMTP URL: smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none].
@@ -94,6 +99,9 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	msg.Subject(m.Subject)
 	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
 	opts := []gomail.Option{gomail.WithPort(s.port), gomail.WithTLSPolicy(s.tls), gomail.WithTimeout(30 * time.Second)}
+	if s.rootCAs != nil {
+		opts = append(opts, gomail.WithTLSConfig(&tls.Config{ServerName: s.host, RootCAs: s.rootCAs, MinVersion: tls.VersionTLS12}))
+	}
 	if s.username != "" {
 		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthPlain), gomail.WithUsername(s.username), gomail.WithPassword(s.password))
 	}

@@ -348,21 +348,43 @@ func TestALinkFromTheCLIReplacesEarlierLinksAndTheQueuedMail(t *testing.T) {
 
 func TestParseSMTP(t *testing.T) {
 	t.Parallel()
-	for raw, ok := range map[string]bool{
-		"smtp://mail.example.com":                        true,
-		"smtp://u:p@mail.example.com:2525?tls=mandatory": true,
-		"smtp://localhost:25?tls=none":                   true,
-		"http://mail.example.com":                        false,
-		"smtp://":                                        false,
-		"smtp://mail.example.com?tls=maybe":              false,
-		"smtp://mail.example.com:99999":                  false,
-	} {
-		_, err := mail.ParseSMTP(raw, "bridge@example.com")
-		if (err == nil) != ok {
-			t.Errorf("%s: %v, want ok=%v", raw, err, ok)
-		}
-		if err != nil && strings.Contains(err.Error(), ":p@") {
-			t.Errorf("error echoes the password: %v", err)
+	type settings = mail.SMTPSettings
+	cases := []struct {
+		raw  string
+		want settings // zero: an error
+	}{
+		{"smtp://mail.example.com", settings{Host: "mail.example.com", Port: 587, TLS: "TLSMandatory"}},
+		// Mandatory TLS never means port 25 (where servers offer no STARTTLS).
+		{"smtp://mail.example.com?tls=mandatory", settings{Host: "mail.example.com", Port: 587, TLS: "TLSMandatory"}},
+		{"smtp://u:p%40ss@mail.example.com:2525?tls=mandatory", settings{Host: "mail.example.com", Port: 2525, TLS: "TLSMandatory", Username: "u", Password: "p@ss"}},
+		{"smtp://mail.example.com:465?tls=Opportunistic", settings{Host: "mail.example.com", Port: 465, TLS: "TLSOpportunistic"}},
+		{"smtp://relay@mail.example.com?tls=NONE", settings{Host: "mail.example.com", Port: 587, TLS: "NoTLS", Username: "relay"}},
+		// On this machine, TLS is opportunistic unless asked for.
+		{"smtp://localhost", settings{Host: "localhost", Port: 587, TLS: "TLSOpportunistic"}},
+		{"smtp://127.0.0.1:25?tls=none", settings{Host: "127.0.0.1", Port: 25, TLS: "NoTLS"}},
+		{"smtp://[::1]:2525", settings{Host: "::1", Port: 2525, TLS: "TLSOpportunistic"}},
+		{"smtp://localhost?tls=mandatory", settings{Host: "localhost", Port: 587, TLS: "TLSMandatory"}},
+		{"http://mail.example.com", settings{}},
+		{"smtp://", settings{}},
+		{"smtp://u:p@", settings{}},
+		{"smtp://mail.example.com?tls=maybe", settings{}},
+		{"smtp://mail.example.com:99999", settings{}},
+		{"smtp://mail.example.com:0", settings{}},
+		{"smtp://u:secret@mail.example.com:smtp", settings{}},
+	}
+	for _, c := range cases {
+		s, err := mail.ParseSMTP(c.raw, "bridge@example.com")
+		switch {
+		case c.want == settings{}:
+			if err == nil {
+				t.Errorf("%s: accepted as %+v", c.raw, s.Settings())
+			} else if strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), ":p@") {
+				t.Errorf("%s: the error echoes the password: %v", c.raw, err)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", c.raw, err)
+		case s.Settings() != c.want:
+			t.Errorf("%s: %+v, want %+v", c.raw, s.Settings(), c.want)
 		}
 	}
 	if _, err := mail.ParseSMTP("smtp://mail.example.com", "not an address"); err == nil {

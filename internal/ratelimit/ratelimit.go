@@ -9,6 +9,7 @@ package ratelimit
 
 import (
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -19,15 +20,20 @@ type PerOrg struct {
 	total    float64 // the service's requests per second per organization
 	replicas int
 	byOrg    map[string]*rate.Limiter
+	now      func() time.Time
 }
 
 // New returns buckets of perSecond requests per organization (bursts of
 // twice that), or nil, which admits everything, when perSecond <= 0.
-func New(perSecond float64) *PerOrg {
+// now is the clock the buckets refill by; nil means time.Now.
+func New(perSecond float64, now func() time.Time) *PerOrg {
 	if perSecond <= 0 {
 		return nil
 	}
-	return &PerOrg{total: perSecond, replicas: 1, byOrg: map[string]*rate.Limiter{}}
+	if now == nil {
+		now = time.Now
+	}
+	return &PerOrg{total: perSecond, replicas: 1, byOrg: map[string]*rate.Limiter{}, now: now}
 }
 
 // share is this replica's rate and burst (twice the rate, at least one).
@@ -49,9 +55,10 @@ func (l *PerOrg) SetReplicas(n int) {
 	}
 	l.replicas = n
 	r, burst := l.share()
+	now := l.now()
 	for _, b := range l.byOrg {
-		b.SetLimit(r)
-		b.SetBurst(burst)
+		b.SetLimitAt(now, r)
+		b.SetBurstAt(now, burst)
 	}
 }
 
@@ -69,5 +76,5 @@ func (l *PerOrg) Allow(orgID string) bool {
 		l.byOrg[orgID] = b
 	}
 	l.mu.Unlock()
-	return b.Allow()
+	return b.AllowN(l.now(), 1)
 }
