@@ -12,12 +12,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scimbridge/scimbridge/internal/pgtest"
 )
 
 func TestAccessCommandsAreThinClientsOfTheStore(t *testing.T) {
 	t.Parallel()
-	dir := dataDir(t)
-	cmd := cli(dir)
+	cmd := cli(dbEnv(t))
 	must := func(args ...string) string {
 		t.Helper()
 		out, err := cmd(args...)
@@ -73,8 +74,7 @@ func TestAccessCommandsAreThinClientsOfTheStore(t *testing.T) {
 
 func TestServiceAccountAndGitCommands(t *testing.T) {
 	t.Parallel()
-	dir := dataDir(t)
-	cmd := cli(dir)
+	cmd := cli(dbEnv(t))
 	if _, err := cmd("org", "create", "acme"); err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +98,7 @@ func TestServiceAccountAndGitCommands(t *testing.T) {
 
 func TestReconcileOncePrintsItsSummary(t *testing.T) {
 	t.Parallel()
-	dir := dataDir(t)
-	cmd := cli(dir)
+	cmd := cli(dbEnv(t))
 	if _, err := cmd("org", "create", "acme"); err != nil {
 		t.Fatal(err)
 	}
@@ -116,12 +115,11 @@ func TestReconcileOncePrintsItsSummary(t *testing.T) {
 
 func TestReconcileAppliesDeclaredServiceAccounts(t *testing.T) {
 	t.Parallel()
-	dir := dataDir(t)
-	cmd := cli(dir)
+	cmd := cli(dbEnv(t))
 	if _, err := cmd("org", "create", "acme"); err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(filepath.Dir(dir), "robots.yaml")
+	file := filepath.Join(t.TempDir(), "robots.yaml")
 	if err := os.WriteFile(file, []byte("serviceAccounts:\n  - name: ci-robot\n    org: acme\n    description: builds main\n    bindings:\n      - role: org-admin\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -140,19 +138,30 @@ func TestReconcileAppliesDeclaredServiceAccounts(t *testing.T) {
 	}
 }
 
-// cli runs scimbridge commands on one data dir, returning their stdout.
-func cli(dir string) func(args ...string) (string, error) {
+// dbEnv is the environment of commands run on a database of pgtest's
+// cluster (DATABASE_URL, and a secret key as production sets one): one
+// cluster for the package, where the embedded default starts and stops
+// PostgreSQL for every command. The embedded default has tests of its own
+// (serve_test.go).
+func dbEnv(t *testing.T) map[string]string {
+	return map[string]string{
+		"DATABASE_URL":          pgtest.DSN(t),
+		"SCIMBRIDGE_SECRET_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+	}
+}
+
+// cli runs scimbridge commands in env, returning their stdout.
+func cli(env map[string]string) func(args ...string) (string, error) {
 	return func(args ...string) (string, error) {
 		var out syncBuffer
-		err := run(context.Background(), append(args, "--data-dir", dir), func(string) string { return "" }, &out, io.Discard)
+		err := run(context.Background(), args, func(k string) string { return env[k] }, &out, io.Discard)
 		return out.String(), err
 	}
 }
 
 func TestIdPSetChecksDiscoveryFirst(t *testing.T) {
 	t.Parallel()
-	dir := dataDir(t)
-	cmd := cli(dir)
+	cmd := cli(dbEnv(t))
 	if _, err := cmd("org", "create", "acme"); err != nil {
 		t.Fatal(err)
 	}
@@ -184,10 +193,15 @@ func TestIdPSetChecksDiscoveryFirst(t *testing.T) {
 // (TestAccessCommandsAreThinClientsOfTheStore), audited as the CLI.
 func TestTokenCommandsApplyTheExpiryPolicy(t *testing.T) {
 	t.Parallel()
-	dir := dataDir(t)
+	db := dbEnv(t)
 	cmd := func(env map[string]string, args ...string) (string, error) {
 		var out syncBuffer
-		err := run(context.Background(), append(args, "--data-dir", dir), func(k string) string { return env[k] }, &out, io.Discard)
+		err := run(context.Background(), args, func(k string) string {
+			if v, ok := env[k]; ok {
+				return v
+			}
+			return db[k]
+		}, &out, io.Discard)
 		return out.String(), err
 	}
 	if _, err := cmd(nil, "org", "create", "acme"); err != nil {
@@ -217,8 +231,8 @@ func TestTokenCommandsApplyTheExpiryPolicy(t *testing.T) {
 			t.Errorf("%s: %q, %v", c.name, out, err)
 		}
 	}
-	e := env{getenv: func(string) string { return "" }, stdout: io.Discard, stderr: io.Discard}
-	c := &common{dataDir: dir, logFormat: "text", logLevel: "warn"}
+	e := env{getenv: func(k string) string { return db[k] }, stdout: io.Discard, stderr: io.Discard}
+	c := &common{logFormat: "text", logLevel: "warn"}
 	ctx := context.Background()
 	err := withDatabase(ctx, e, c, false, func(db *database, _ *slog.Logger) error {
 		o, err := db.Organization(ctx, "acme")
