@@ -74,15 +74,10 @@ func TestHelpOnEveryCommand(t *testing.T) {
 // positional argument nor the reverse, and "--" ends the flags.
 func TestFlagsAfterPositionalArguments(t *testing.T) {
 	t.Parallel()
-	dir := dataDir(t)
-	// The data dir comes from the environment, so that only the flags the
-	// test places follow a positional argument.
-	getenv := func(k string) string {
-		if k == "SCIMBRIDGE_DATA_DIR" {
-			return dir
-		}
-		return ""
-	}
+	// The database comes from the environment, so that only the flags
+	// the test places follow a positional argument.
+	db := dbEnv(t)
+	getenv := func(k string) string { return db[k] }
 	run := func(args ...string) (string, string, int) {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
