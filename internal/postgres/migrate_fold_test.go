@@ -4,13 +4,6 @@ import (
 	"context"
 	"slices"
 	"testing"
-
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
-
-	"github.com/scimbridge/scimbridge/internal/pgtest"
-	"github.com/scimbridge/scimbridge/migrations"
 )
 
 // Migration 00018 re-derives users.emails from the document the IdP sent:
@@ -19,20 +12,7 @@ import (
 func TestMigration18RederivesEmailsFoldedBeyondASCII(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.EmptyDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 17); err != nil {
-		t.Fatal(err)
-	}
+	pool, p := poolAtVersion(t, 17)
 	var org string
 	if err := pool.QueryRow(ctx, `INSERT INTO organizations (slug, name) VALUES ('acme', 'Acme') RETURNING id`).Scan(&org); err != nil {
 		t.Fatal(err)

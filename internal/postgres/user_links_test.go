@@ -9,13 +9,10 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/pgtest"
 	"github.com/scimbridge/scimbridge/internal/postgres"
-	"github.com/scimbridge/scimbridge/migrations"
 )
 
 const issuer = "https://idp.example.com"
@@ -143,22 +140,9 @@ func TestRemovalRacingAFirstLoginLeavesNoLinkToTheRemovedUser(t *testing.T) {
 func TestMigrationKeepsTheOldestLinkPerIssuerAndAuditsTheRest(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.EmptyDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	sqlDB := stdlib.OpenDBFromPool(pool)
-	t.Cleanup(func() { sqlDB.Close() })
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The schema before the unique index, with what a race left behind:
 	// two subjects of one issuer on ann.
-	if _, err := p.UpTo(ctx, 20); err != nil {
-		t.Fatal(err)
-	}
+	pool, _ := poolAtVersion(t, 20)
 	db := postgres.New(pool, slog.New(slog.DiscardHandler))
 	org, _ := db.CreateOrganization(ctx, "acme", "")
 	ann, err := db.CreateUser(ctx, tester, directory.User{OrgID: org.ID, Attributes: map[string]any{"userName": "ann@example.com"}})
