@@ -204,15 +204,15 @@ func TestShutdownTimeoutLetsInFlightRequestsFinishAndNoLonger(t *testing.T) {
 			return resp.StatusCode, string(b)
 		}
 	}
-	stopped := func(rs *runningServe) (error, time.Duration) {
+	stopped := func(rs *runningServe) (time.Duration, error) {
 		start := time.Now()
 		rs.cancel()
 		select {
 		case err := <-rs.done:
 			close(rs.done)
-			return err, time.Since(start)
+			return time.Since(start), err
 		case <-time.After(40 * time.Second):
-			return fmt.Errorf("serve did not stop"), time.Since(start)
+			return time.Since(start), fmt.Errorf("serve did not stop")
 		}
 	}
 
@@ -226,7 +226,7 @@ func TestShutdownTimeoutLetsInFlightRequestsFinishAndNoLonger(t *testing.T) {
 			d   time.Duration
 		}
 		exited := make(chan result, 1)
-		go func() { err, d := stopped(rs); exited <- result{err, d} }()
+		go func() { d, err := stopped(rs); exited <- result{err, d} }()
 		waitFor(t, rs, "shutting down: finishing in-flight requests")
 		select {
 		case r := <-exited:
@@ -247,7 +247,7 @@ func TestShutdownTimeoutLetsInFlightRequestsFinishAndNoLonger(t *testing.T) {
 		rs := startServe(t, prodEnv(t), "--init-org", "acme", "--shutdown-timeout", "1s")
 		slowPost(t, rs, rs.initOrgToken(t))
 		time.Sleep(100 * time.Millisecond)
-		err, d := stopped(rs)
+		d, err := stopped(rs)
 		if d < time.Second || d > 6*time.Second {
 			t.Fatalf("serve stopped after %s (%v), want about --shutdown-timeout 1s", d, err)
 		}
