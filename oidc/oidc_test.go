@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,6 +77,9 @@ type env struct {
 	orgs map[string]directory.Organization
 	// realKey is what the provider's JWKS always publishes.
 	realKey *mockoidc.Keypair
+	// endSession, when set, is the end_session_endpoint the provider's
+	// discovery document names (mockoidc names none).
+	endSession atomic.Pointer[string]
 }
 
 func newEnv(t *testing.T, policy directory.JITPolicy, orgs ...string) *env {
@@ -95,6 +99,16 @@ func newEnv(t *testing.T, policy directory.JITPolicy, orgs ...string) *env {
 				b, _ := e.realKey.JWKS()
 				w.Header().Set("Content-Type", "application/json")
 				_, _ = w.Write(b)
+				return
+			}
+			if end := e.endSession.Load(); end != nil && r.URL.Path == mockoidc.DiscoveryEndpoint {
+				rec := httptest.NewRecorder()
+				next.ServeHTTP(rec, r)
+				var doc map[string]any
+				_ = json.Unmarshal(rec.Body.Bytes(), &doc)
+				doc["end_session_endpoint"] = *end
+				w.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(w).Encode(doc)
 				return
 			}
 			next.ServeHTTP(w, r)
