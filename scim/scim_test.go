@@ -862,3 +862,34 @@ func TestAHeldDatabaseAnswers503WithinTheDeadline(t *testing.T) {
 		t.Fatalf("the POST that timed out created the user: %v", l)
 	}
 }
+
+// The token check is the first thing to reach the store: when it cannot
+// answer, the IdP gets 503 with Retry-After, not a 401 that would make
+// the admin rotate a good token, nor a hung request.
+func TestATokenStoreOutageAnswers503(t *testing.T) {
+	t.Parallel()
+	db := pgtest.DB(t)
+	hs := httpserver.New(httpserver.Config{RequestTimeout: 400 * time.Millisecond})
+	scim.New(scim.Config{Store: db}).Mount(hs)
+	srv := httptest.NewServer(hs.Handler())
+	t.Cleanup(srv.Close)
+	tn := newTenant(t, db, srv, "acme")
+	ctx := context.Background()
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `LOCK TABLE scim_tokens IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	r := tn.do("GET", "/Users", nil)
+	scimError(t, r, 503, "")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tn.must(200, "GET", "/Users", nil)
+}
