@@ -6,7 +6,7 @@ export PATH := $(PATH):/usr/local/go/bin
 # (a machine whose go.env says GOTOOLCHAIN=local would otherwise ignore it).
 export GOTOOLCHAIN := auto
 
-.PHONY: run test build vet lint bench vulncheck
+.PHONY: run test build vet lint bench vulncheck fuzz mutate
 
 # Runs the service on the embedded default (a private PostgreSQL under ./data
 # unless DATABASE_URL is set) and prints a SCIM base URL and a fresh token.
@@ -38,3 +38,25 @@ lint:
 # govulncheck with the vulnerability database from the module proxy.
 vulncheck:
 	@scripts/govulncheck
+
+# Runs each fuzz target for FUZZTIME (default 10s) beyond its seeds, which
+# `make test` already runs; FUZZ=regexp picks targets. See docs/testing.md.
+fuzz:
+	@scripts/ensure-postgres
+	GO="$(GO)" FUZZTIME="$(or $(FUZZTIME),10s)" scripts/fuzz '$(or $(FUZZ),.)'
+
+# Mutation testing of the packages where a surviving bug is a security or
+# data-loss bug: too slow for CI (minutes per package on two cores, hours
+# for internal/postgres), so run it before resolving an issue, on the
+# packages it touched or on its diff (MUTATE_DIFF=main), and record the
+# figures in docs/testing.md. MUTATE_PKGS picks packages.
+GREMLINS = github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
+MUTATE_PKGS ?= ./scim/normalize ./internal/directory ./scim ./oidc ./internal/postgres
+MUTATE_TIMEOUT ?= 10
+mutate:
+	@scripts/ensure-postgres
+	@set -e; for p in $(MUTATE_PKGS); do \
+	  echo "== gremlins $$p"; \
+	  $(GO) run $(GREMLINS) unleash --workers 1 --timeout-coefficient $(MUTATE_TIMEOUT) \
+	    $(if $(MUTATE_DIFF),--diff $(MUTATE_DIFF)) --output-statuses lt $$p; \
+	done

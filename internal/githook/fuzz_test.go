@@ -1,12 +1,11 @@
 package githook_test
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -89,33 +88,80 @@ func FuzzParseGitLabPush(f *testing.F) {
 	})
 }
 
+// hmacVectors are HMAC-SHA256 signatures computed outside Go: GitHub's
+// documented example, RFC 4231 test case 2, and a few made with
+// `printf %s BODY | openssl dgst -sha256 -hmac SECRET`. The fuzz oracle
+// below never computes a MAC itself, so a verifier and a test that share
+// a mistake cannot agree.
+var hmacVectors = []struct{ secret, body, hex string }{
+	{docSecret, docPayload, strings.TrimPrefix(docSignature, "sha256=")},
+	{"Jefe", "what do ya want for nothing?", "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+	{"k", "{}", "add853b103fbcc936a194f9eb15e29c4ff08af6e47d5d1bca4f20218e31e4fff"},
+	{"webhook-secret", `{"ref":"refs/heads/main"}`, "1cc8b99a4e55c34536b989e54720ed379fd864526bd428fa3246fcdc1540dc3e"},
+	{"é𝄞 key", "", "3edeec7f58e04f8507c8a39fa10d8ba18158e19990fdc1cfbd269e618cce0361"},
+}
+
+// FuzzVerifyGitHub: the known vectors verify (in either hex case), and
+// whatever the fuzzer sends, a refusal is ErrUnauthorized without the
+// secret or the signature in its message, while an acceptance is a
+// well-formed header whose MAC binds both the secret and the body: the
+// same header with a different secret, a different body or any one hex
+// digit changed is refused.
 func FuzzVerifyGitHub(f *testing.F) {
-	f.Add([]byte(docSecret), docSignature, []byte(docPayload))
-	f.Add([]byte(docSecret), strings.ToUpper(docSignature), []byte(docPayload))
+	for _, v := range hmacVectors {
+		f.Add([]byte(v.secret), "sha256="+v.hex, []byte(v.body))
+		f.Add([]byte(v.secret), "sha256="+strings.ToUpper(v.hex), []byte(v.body))
+		f.Add([]byte(v.secret), "sha256="+v.hex, []byte(v.body+" "))
+		f.Add([]byte(v.secret+"x"), "sha256="+v.hex, []byte(v.body))
+		f.Add([]byte(v.secret), "sha1="+v.hex, []byte(v.body))
+		f.Add([]byte(v.secret), "sha256="+v.hex[:63], []byte(v.body))
+	}
 	f.Add([]byte(""), "sha256=", []byte(""))
-	f.Add([]byte("k"), "sha1=0000", []byte("{}"))
+	f.Add([]byte(""), docSignature, []byte(docPayload))
 	f.Fuzz(func(t *testing.T, secret []byte, header string, body []byte) {
-		err := githook.VerifyGitHub(secret, header, body)
-		m := hmac.New(sha256.New, secret)
-		m.Write(body)
-		want := hex.EncodeToString(m.Sum(nil))
-		digest, hasPrefix := strings.CutPrefix(header, "sha256=")
-		valid := len(secret) > 0 && hasPrefix && strings.EqualFold(digest, want)
-		if valid != (err == nil) {
-			t.Fatalf("VerifyGitHub = %v, but the header %s a valid signature", err, map[bool]string{true: "is", false: "is not"}[valid])
+		for _, v := range hmacVectors {
+			if string(secret) == v.secret && string(body) == v.body && strings.EqualFold(header, "sha256="+v.hex) && !strings.HasPrefix(header, "SHA256=") {
+				if err := githook.VerifyGitHub(secret, header, body); err != nil {
+					t.Fatalf("known vector refused: secret %q body %q header %q: %v", secret, body, header, err)
+				}
+			}
 		}
-		if err == nil {
+		err := githook.VerifyGitHub(secret, header, body)
+		if err != nil {
+			if !errors.Is(err, directory.ErrUnauthorized) {
+				t.Fatalf("error %v is not ErrUnauthorized", err)
+			}
+			msg := err.Error()
+			if digest, ok := strings.CutPrefix(header, "sha256="); ok && len(digest) >= 8 && strings.Contains(msg, digest) {
+				t.Fatalf("error %q echoes the signature", msg)
+			}
+			if len(secret) >= 8 && strings.Contains(msg, string(secret)) {
+				t.Fatalf("error %q holds the secret", msg)
+			}
 			return
 		}
-		if !errors.Is(err, directory.ErrUnauthorized) {
-			t.Fatalf("error %v is not ErrUnauthorized", err)
+		digest, ok := strings.CutPrefix(header, "sha256=")
+		if len(secret) == 0 || !ok || len(digest) != 64 {
+			t.Fatalf("accepted secret %q with header %q", secret, header)
 		}
-		msg := err.Error()
-		if strings.Contains(msg, want) {
-			t.Fatalf("error %q holds the expected MAC", msg)
+		if _, err := hex.DecodeString(digest); err != nil {
+			t.Fatalf("accepted the header %q, which is not hex", header)
 		}
-		if len(secret) >= 8 && strings.Contains(msg, string(secret)) {
-			t.Fatalf("error %q holds the secret", msg)
+		if githook.VerifyGitHub(append(slices.Clone(secret), 'x'), header, body) == nil {
+			t.Fatalf("header %q verifies under the secret %q and under %q", header, secret, append(slices.Clone(secret), 'x'))
+		}
+		if githook.VerifyGitHub(secret, header, append(slices.Clone(body), ' ')) == nil {
+			t.Fatalf("header %q verifies body %q and the same with a space appended", header, body)
+		}
+		for i := range digest {
+			c := byte('0')
+			if digest[i] == '0' {
+				c = '1'
+			}
+			forged := "sha256=" + digest[:i] + string(c) + digest[i+1:]
+			if githook.VerifyGitHub(secret, forged, body) == nil {
+				t.Fatalf("both %q and %q verify", header, forged)
+			}
 		}
 	})
 }
