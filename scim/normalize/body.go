@@ -411,10 +411,16 @@ func membersList(v any) ([]any, error) {
 			// Microsoft's reference tests name a member's display name
 			// "displayName"; the schema calls it "display", and the library
 			// would drop the unknown key.
-			if d, _ := t.lookupFold("display"); d < 0 {
-				if j, _ := t.lookupFold("displayName"); j >= 0 {
-					t.members[j].key = "display"
-				}
+			d, err := t.lookupFold("display")
+			if err != nil {
+				return nil, err
+			}
+			j, err := t.lookupFold("displayName")
+			if err != nil {
+				return nil, err
+			}
+			if d < 0 && j >= 0 {
+				t.members[j].key = "display"
 			}
 		case string:
 			if t == "" {

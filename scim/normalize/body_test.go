@@ -281,6 +281,10 @@ func TestBodyRefuses(t *testing.T) {
 		{"members entry is a number", Group, `{"members":[1]}`, "invalidValue", []string{"members entry 1"}},
 		{"members entry is an empty string", Group, `{"members":[""]}`, "invalidValue", []string{"members entry 1 is an empty string"}},
 		{"members is a number", Group, `{"members":1}`, "invalidValue", []string{"members must be a list"}},
+		// Found by mutation testing: "DISPLAY" beside "display" passed, and
+		// the output named display twice.
+		{"member display names differing only in case", Group, `{"members":[{"value":"u","display":"A","DISPLAY":"B","displayName":"C"}]}`, "invalidSyntax", []string{`"display" and "DISPLAY"`}},
+		{"member displayName twice in two cases", Group, `{"members":[{"value":"u","displayName":"A","DisplayName":"B"}]}`, "invalidSyntax", []string{`"displayName" and "DisplayName"`}},
 		{"nested too deep", User, `{"a":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`, "invalidSyntax", []string{"deeper than"}},
 		{"unknown resource", Resource(7), `{}`, "invalidValue", []string{"unknown resource type"}},
 	}
