@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/scimbridge/scimbridge/internal/httpserver"
 )
@@ -164,6 +165,32 @@ func TestMethodLabelKeepsKnownMethodsOnly(t *testing.T) {
 	} {
 		if got := httpserver.MethodLabel(m); got != want {
 			t.Errorf("MethodLabel(%.20q) = %q, want %q", m, got, want)
+		}
+	}
+}
+
+func TestEveryRequestHasTheConfiguredDeadline(t *testing.T) {
+	t.Parallel()
+	for _, timeout := range []time.Duration{0, time.Minute} {
+		s := httpserver.New(httpserver.Config{RequestTimeout: timeout})
+		var deadline time.Time
+		var has bool
+		s.Handle("GET /x", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			deadline, has = r.Context().Deadline()
+		}))
+		srv := httptest.NewServer(s.Handler())
+		start := time.Now()
+		resp, err := http.Get(srv.URL + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body(t, resp)
+		srv.Close()
+		switch {
+		case timeout == 0 && has:
+			t.Errorf("no RequestTimeout, yet the request has a deadline %v away", deadline.Sub(start))
+		case timeout > 0 && (!has || deadline.Before(start.Add(timeout-time.Second)) || deadline.After(time.Now().Add(timeout))):
+			t.Errorf("RequestTimeout %v: deadline %v (set %v), want about %v from the request", timeout, deadline.Sub(start), has, timeout)
 		}
 	}
 }
