@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,36 +90,177 @@ func TestDiscoveryTellsTheTruth(t *testing.T) {
 	tn := setup(t)
 	for _, path := range []string{"/ServiceProviderConfig", "/serviceConfiguration"} {
 		spc := tn.must(200, "GET", path, nil)
-		for _, feature := range []string{"patch", "sort", "etag", "filter"} {
-			if spc[feature].(map[string]any)["supported"] != true {
-				t.Errorf("%s: %s not supported", path, feature)
+		// Every feature flag and number as the server applies it: PATCH,
+		// sorting and ETags work (the library would deny the last two);
+		// a page holds at most 100; bulk takes 1,000 operations in a body
+		// of the body limit (64 KiB in these tests); no passwords.
+		want := map[string]any{
+			"patch":          map[string]any{"supported": true},
+			"sort":           map[string]any{"supported": true},
+			"etag":           map[string]any{"supported": true},
+			"filter":         map[string]any{"supported": true, "maxResults": float64(100)},
+			"bulk":           map[string]any{"supported": true, "maxOperations": float64(1000), "maxPayloadSize": float64(64 << 10)},
+			"changePassword": map[string]any{"supported": false},
+			"schemas":        []any{"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"},
+			"meta":           map[string]any{"resourceType": "ServiceProviderConfig", "location": tn.base + "/ServiceProviderConfig"},
+		}
+		for k, v := range want {
+			if !reflect.DeepEqual(spc[k], v) {
+				t.Errorf("%s: %s is %v, want %v", path, k, spc[k], v)
 			}
 		}
-		if spc["changePassword"].(map[string]any)["supported"] != false {
-			t.Errorf("%s: changePassword claimed", path)
-		}
-		// The bulk limits are those the server applies: 1,000 operations,
-		// and the body limit (64 KiB in these tests).
-		if b := spc["bulk"].(map[string]any); b["supported"] != true || b["maxOperations"] != float64(1000) || b["maxPayloadSize"] != float64(64<<10) {
-			t.Errorf("%s: bulk %v", path, b)
-		}
 		schemes := spc["authenticationSchemes"].([]any)
-		if schemes[0].(map[string]any)["type"] != "oauthbearertoken" {
-			t.Errorf("authentication scheme %v", schemes)
+		if len(schemes) != 1 || schemes[0].(map[string]any)["type"] != "oauthbearertoken" || schemes[0].(map[string]any)["primary"] != true {
+			t.Errorf("authentication schemes %v", schemes)
 		}
 	}
+	// The numbers hold: a page is cut at 100 whatever the count asked.
+	for i := range 101 {
+		tn.must(201, "POST", "/Groups", map[string]any{"schemas": []any{coreGroupURN}, "displayName": fmt.Sprintf("g%03d", i)})
+	}
+	if l := tn.must(200, "GET", "/Groups?count=500", nil); l["itemsPerPage"] != float64(100) || len(l["Resources"].([]any)) != 100 || l["totalResults"] != float64(101) {
+		t.Errorf("count=500: itemsPerPage %v, %d resources, total %v", l["itemsPerPage"], len(l["Resources"].([]any)), l["totalResults"])
+	}
+
+	// ResourceTypes: Users with the enterprise extension, Groups, each at
+	// the endpoint where it is served.
 	rt := tn.must(200, "GET", "/ResourceTypes", nil)
-	if rt["totalResults"] != float64(2) {
-		t.Errorf("ResourceTypes: %v", rt)
+	types := map[string]map[string]any{}
+	for _, r := range rt["Resources"].([]any) {
+		m := r.(map[string]any)
+		types[str(m["name"])] = m
 	}
-	tn.must(200, "GET", "/ResourceTypes/User", nil)
+	if rt["totalResults"] != float64(2) || len(types) != 2 {
+		t.Fatalf("ResourceTypes: %v", rt)
+	}
+	for name, want := range map[string]struct{ endpoint, schema, ext string }{
+		"User":  {"/Users", coreUserURN, enterpriseURN},
+		"Group": {"/Groups", coreGroupURN, ""},
+	} {
+		got := types[name]
+		if got["endpoint"] != want.endpoint || got["schema"] != want.schema {
+			t.Errorf("ResourceType %s: %v", name, got)
+		}
+		var exts []string
+		for _, e := range asList(got["schemaExtensions"]) {
+			exts = append(exts, str(e.(map[string]any)["schema"]))
+		}
+		if want.ext == "" && len(exts) != 0 || want.ext != "" && !slices.Equal(exts, []string{want.ext}) {
+			t.Errorf("ResourceType %s: extensions %v", name, exts)
+		}
+		// The endpoint named is the one that answers.
+		tn.must(200, "GET", want.endpoint, nil)
+		if one := tn.must(200, "GET", "/ResourceTypes/"+name, nil); one["endpoint"] != want.endpoint {
+			t.Errorf("ResourceTypes/%s: %v", name, one)
+		}
+	}
+
+	// Schemas: those of the resources and of discovery itself, and every writable attribute the User
+	// and enterprise schemas list is one the server keeps: a user with a
+	// value for each comes back with each.
 	s := tn.must(200, "GET", "/Schemas", nil)
-	if !strings.Contains(fmt.Sprint(s), "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User") {
-		t.Error("Schemas lacks the enterprise extension")
+	schemas := map[string]map[string]any{}
+	for _, r := range s["Resources"].([]any) {
+		m := r.(map[string]any)
+		schemas[str(m["id"])] = m
 	}
-	tn.must(200, "GET", "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", nil)
+	var ids []string
+	for id := range schemas {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	if want := []string{"urn:ietf:params:scim:schemas:core:2.0:Group", "urn:ietf:params:scim:schemas:core:2.0:ResourceType",
+		"urn:ietf:params:scim:schemas:core:2.0:Schema", "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig",
+		"urn:ietf:params:scim:schemas:core:2.0:User", enterpriseURN}; !slices.Equal(ids, want) || s["totalResults"] != float64(len(want)) {
+		t.Fatalf("Schemas %v, want %v", ids, want)
+	}
+	one := tn.must(200, "GET", "/Schemas/"+coreUserURN, nil)
+	if !reflect.DeepEqual(one["attributes"], schemas[coreUserURN]["attributes"]) {
+		t.Error("Schemas/User is not the User schema of the list")
+	}
+	user := map[string]any{"schemas": []any{coreUserURN, enterpriseURN}}
+	ext := map[string]any{}
+	var listed []string
+	for urn, into := range map[string]map[string]any{coreUserURN: user, enterpriseURN: ext} {
+		for _, a := range schemas[urn]["attributes"].([]any) {
+			attr := a.(map[string]any)
+			name := str(attr["name"])
+			listed = append(listed, name)
+			if attr["mutability"] == "readOnly" || attr["returned"] == "never" {
+				continue
+			}
+			into[name] = sample(name, attr)
+		}
+	}
+	user[enterpriseURN] = ext
+	user["userName"] = "all@example.com"
+	for _, name := range []string{"userName", "name", "displayName", "emails", "active", "groups", "password", "employeeNumber", "manager"} {
+		if !slices.Contains(listed, name) {
+			t.Errorf("the User schemas do not list %s", name)
+		}
+	}
+	created := tn.must(201, "POST", "/Users", user)
+	got := tn.must(200, "GET", "/Users/"+str(created["id"]), nil)
+	for _, doc := range []map[string]any{created, got} {
+		for name, v := range user {
+			if name == "schemas" || name == enterpriseURN || name == "password" {
+				continue
+			}
+			if !reflect.DeepEqual(doc[name], v) {
+				t.Errorf("%s: sent %v, kept %v", name, v, doc[name])
+			}
+		}
+		for name, v := range ext {
+			if e, _ := doc[enterpriseURN].(map[string]any); !reflect.DeepEqual(e[name], v) {
+				t.Errorf("%s: sent %v, kept %v", name, v, e[name])
+			}
+		}
+	}
 	tn.must(200, "GET", "/users", nil) // Microsoft's tests use lower case
 }
+
+func asList(v any) []any { l, _ := v.([]any); return l }
+
+func str(v any) string { return fmt.Sprint(v) }
+
+// sample is a value of the type an attribute's schema entry declares.
+func sample(name string, attr map[string]any) any {
+	var v any
+	switch attr["type"] {
+	case "boolean":
+		v = true
+	case "reference":
+		v = "https://example.com/" + name
+	case "dateTime":
+		v = "2024-01-02T03:04:05Z"
+	case "binary":
+		v = "AAEC"
+	case "complex":
+		m := map[string]any{}
+		for _, s := range asList(attr["subAttributes"]) {
+			sub := s.(map[string]any)
+			if sub["mutability"] == "readOnly" {
+				continue
+			}
+			m[str(sub["name"])] = sample(str(sub["name"]), sub)
+		}
+		v = m
+	default:
+		v = "v-" + name
+		if vals := asList(attr["canonicalValues"]); len(vals) > 0 {
+			v = vals[0]
+		}
+	}
+	if attr["multiValued"] == true {
+		return []any{v}
+	}
+	return v
+}
+
+const (
+	coreUserURN  = "urn:ietf:params:scim:schemas:core:2.0:User"
+	coreGroupURN = "urn:ietf:params:scim:schemas:core:2.0:Group"
+)
 
 func TestCreateStoresFaithfullyAndNeverKeepsThePassword(t *testing.T) {
 	t.Parallel()

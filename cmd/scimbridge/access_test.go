@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/pgtest"
+	"github.com/scimbridge/scimbridge/internal/postgres"
 )
 
 func TestAccessCommandsAreThinClientsOfTheStore(t *testing.T) {
@@ -96,17 +98,88 @@ func TestServiceAccountAndGitCommands(t *testing.T) {
 	}
 }
 
+// The dry run prints what it would do and changes nothing; the run then
+// prints what it did, and the database shows it.
 func TestReconcileOncePrintsItsSummary(t *testing.T) {
 	t.Parallel()
-	cmd := cli(dbEnv(t))
+	env := dbEnv(t)
+	cmd := cli(env)
 	if _, err := cmd("org", "create", "acme"); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{{"reconcile", "--once", "--dry-run"}, {"reconcile", "--once", "--org", "acme"}} {
-		out, err := cmd(args...)
-		if err != nil || !strings.Contains(out, "acme") || !strings.Contains(out, "auto-map") {
-			t.Fatalf("%v: %q %v", args, out, err)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, env["DATABASE_URL"], postgres.PoolConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	org, err := db.Organization(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ann, provisioned by the IdP, committed with her work address: the
+	// run auto-maps that identity to her. A declared robot is created.
+	ann, err := db.CreateUser(ctx, directory.Actor{Kind: "scim-token", Name: "okta"}, directory.User{OrgID: org.ID,
+		Attributes: map[string]any{"userName": "ann@acme.test", "active": true, "emails": []any{map[string]any{"value": "ann@acme.test"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := directory.GitObservation{Provider: directory.GitProviderGitHub, Repo: "acme/api", SHA: strings.Repeat("a", 40), Name: "Ann",
+		Email: "ann@acme.test", At: time.Now(), Role: directory.GitRoleAuthor}
+	if _, err := db.IngestGitObservations(ctx, org.ID, []directory.GitObservation{obs}); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "robots.yaml")
+	if err := os.WriteFile(file, []byte("serviceAccounts:\n  - name: ci-robot\n    org: acme\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := func() (mappedTo string, robot bool, runs int) {
+		t.Helper()
+		g, err := db.FindGitIdentity(ctx, org.ID, directory.GitProviderGitHub, "ann@acme.test", "")
+		if err != nil {
+			t.Fatal(err)
 		}
+		_, err = db.ServiceAccount(ctx, org.ID, "ci-robot")
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM reconcile_runs WHERE org_id = $1`, org.ID).Scan(&runs); err != nil {
+			t.Fatal(err)
+		}
+		return g.UserID, err == nil, runs
+	}
+	lines := func(out string, want ...string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("output lacks %q:\n%s", w, out)
+			}
+		}
+	}
+
+	out, err := cmd("reconcile", "--once", "--dry-run", "--service-accounts", file)
+	if err != nil {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	lines(out, "reconcile dry run (nothing was changed): 1 organization(s)", "\nacme: ok, full,",
+		"auto-map          planned 1, changed 0", "service-accounts  planned 1, changed 0",
+		"  would map github ann@acme.test → ann@acme.test (")
+	if strings.Contains(out, "  mapped ") {
+		t.Errorf("the dry run says it mapped:\n%s", out)
+	}
+	if user, robot, runs := state(); user != "" || robot || runs != 0 {
+		t.Fatalf("the dry run changed the database: identity mapped to %q, robot created %v, %d runs recorded", user, robot, runs)
+	}
+
+	out, err = cmd("reconcile", "--once", "--org", "acme", "--service-accounts", file)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	lines(out, "reconcile run: 1 organization(s)", "\nacme: ok, full,",
+		"auto-map          planned 1, changed 1", "service-accounts  planned 1, changed 1",
+		"  mapped github ann@acme.test → ann@acme.test (")
+	if strings.Contains(out, "would") || strings.Contains(out, "nothing was changed") {
+		t.Errorf("the run speaks as a dry run:\n%s", out)
+	}
+	if user, robot, runs := state(); user != ann.ID || !robot || runs != 1 {
+		t.Fatalf("after the run: identity mapped to %q (want %s), robot created %v, %d runs recorded", user, ann.ID, robot, runs)
 	}
 	if _, err := cmd("reconcile"); err == nil {
 		t.Fatal("reconcile without --once ran")

@@ -11,11 +11,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oauth2-proxy/mockoidc"
+
 	"github.com/scimbridge/scimbridge/internal/api"
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/egress"
 	"github.com/scimbridge/scimbridge/internal/httpserver"
 	"github.com/scimbridge/scimbridge/internal/pgtest"
 	"github.com/scimbridge/scimbridge/internal/postgres"
+	"github.com/scimbridge/scimbridge/internal/secretbox"
+	"github.com/scimbridge/scimbridge/oidc"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -29,6 +34,7 @@ var seed = directory.Actor{Kind: "test", Name: "seed"}
 type env struct {
 	t   testing.TB
 	db  *postgres.DB
+	box *secretbox.Box // seals the IdP client secrets
 	srv *httptest.Server
 }
 
@@ -56,7 +62,15 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		}
 	}
 	hs := httpserver.New(httpserver.Config{Ready: db.Ready})
-	c := api.Config{Store: db, MaxBody: 64 << 10, IdP: storedIdP{db}}
+	box, err := secretbox.New(bytes.Repeat([]byte{9}, secretbox.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The IdP settings go the way serve sends them: sealed, and checked
+	// against the provider's discovery, which the tests run on loopback
+	// (the operator's flag for private networks).
+	c := api.Config{Store: db, MaxBody: 64 << 10,
+		IdP: oidc.Settings{Store: db, Box: box, Egress: egress.Policy{AllowPrivate: true}}}
 	for _, o := range opts {
 		if o.config != nil {
 			o.config(&c)
@@ -71,7 +85,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, db: db, srv: srv}
+	return &env{t: t, db: db, box: box, srv: srv}
 }
 
 // tenant is an organization with an admin API token of its break-glass
@@ -306,18 +320,14 @@ func (tn *tenant) authorize(user, action, workspace string) map[string]any {
 
 func str(v any) string { return fmt.Sprint(v) }
 
-// storedIdP is the IdP settings service without its OpenID parts (sealing
-// and discovery, tested with a real provider in oidc/): the settings go
-// straight to the store.
-type storedIdP struct{ db *postgres.DB }
-
-func (s storedIdP) IdPSettings(ctx context.Context, orgID string) (directory.IdPSettings, error) {
-	return s.db.IdPSettings(ctx, orgID)
-}
-
-func (s storedIdP) SaveIdPSettings(ctx context.Context, actor directory.Actor, set directory.IdPSettings, _ string) (directory.IdPSettings, error) {
-	if err := set.Normalize(); err != nil {
-		return set, err
+// provider is an OpenID Provider on this machine, for the IdP settings,
+// whose discovery is checked before they are saved.
+func provider(t testing.TB) *mockoidc.MockOIDC {
+	t.Helper()
+	p, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return s.db.SetIdPSettings(ctx, actor, set)
+	t.Cleanup(func() { _ = p.Shutdown() })
+	return p
 }

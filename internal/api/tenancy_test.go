@@ -64,7 +64,7 @@ func TestTenantIsolationOfEveryRoute(t *testing.T) {
 	b.must(200, "PUT", "/git/identities/"+identity+"/mapping", map[string]any{"user": bUser.ID})
 	b.must(201, "POST", "/service-accounts", map[string]any{"name": "b-robot"})
 	apiToken := b.must(201, "POST", "/api-tokens", map[string]any{"name": "b-ci", "owner": "b-robot"})["id"].(string)
-	b.must(200, "PUT", "/idp", map[string]any{"issuer": "https://idp.b.test", "clientId": "b-client"})
+	b.must(200, "PUT", "/idp", map[string]any{"issuer": provider(t).Issuer(), "clientId": "b-client"})
 	// A has resources of the same names, so that a leak would find them.
 	a.workspace("b-ws", "b-cluster", "b-ns")
 	a.must(201, "POST", "/service-accounts", map[string]any{"name": "b-robot"})

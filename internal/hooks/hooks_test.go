@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -100,9 +101,30 @@ func TestPushWebhooksStoreObservationsOnlyWhenSigned(t *testing.T) {
 	if n := count(org.ID); n != 0 {
 		t.Fatalf("refused deliveries stored %d identities", n)
 	}
-	if got := post("/hooks/acme/github", []byte(`{"zen":"hi"}`), "X-GitHub-Event", "ping", "X-Hub-Signature-256", sign("gh-secret", []byte(`{"zen":"hi"}`))); got != 200 {
-		t.Fatalf("ping: %d", got)
+	// A signed ping is acknowledged as a ping and stores nothing, even
+	// when its body carries commits and a delivery id comes with it.
+	ping := func(body []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+"/hooks/acme/github", bytes.NewReader(body))
+		req.Header.Set("X-GitHub-Event", "ping")
+		req.Header.Set("X-GitHub-Delivery", "ping-1")
+		req.Header.Set("X-Hub-Signature-256", sign("gh-secret", body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var reply map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&reply); err != nil || resp.StatusCode != 200 || len(reply) != 2 || reply["ok"] != true || reply["event"] != "ping" {
+			t.Fatalf("ping: %d %v (%v), want 200 {\"ok\":true,\"event\":\"ping\"}", resp.StatusCode, reply, err)
+		}
+		var deliveries int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE org_id = $1`, org.ID).Scan(&deliveries); err != nil || deliveries != 0 || count(org.ID) != 0 {
+			t.Fatalf("a ping stored %d deliveries (%v) and %d identities", deliveries, err, count(org.ID))
+		}
 	}
+	ping([]byte(`{"zen":"hi"}`))
+	ping(github)
 	if got := post("/hooks/acme/github", github, "X-GitHub-Event", "push", "X-Hub-Signature-256", sign("gh-secret", github), "X-GitHub-Delivery", "d-1"); got != 200 {
 		t.Fatalf("signed GitHub push: %d", got)
 	}
