@@ -1035,3 +1035,26 @@ func TestATokenStoreOutageAnswers503(t *testing.T) {
 	}
 	tn.must(200, "GET", "/Users", nil)
 }
+
+// A key lookup or-ed with a comparison on no key: the probe of the key is
+// given up, and must take its parameter with it (the statement named a
+// parameter it did not use, and PostgreSQL refused it: a 500).
+func TestAKeyLookupOrAnythingElseIsAnswered(t *testing.T) {
+	t.Parallel()
+	tn := setup(t)
+	tn.must(201, "POST", "/Users", userBody("alice@example.com", "displayName", "Alice"))
+	tn.must(201, "POST", "/Users", userBody("bob@example.com", "displayName", "Bob"))
+	for filter, want := range map[string]float64{
+		`userName eq "alice@example.com" or displayName eq "Bob"`:        2,
+		`displayName eq "Bob" or userName eq "alice@example.com"`:        2,
+		`(userName eq "x" or displayName eq "Bob") and active eq true`:   1,
+		`userName eq "alice@example.com" or emails[type eq "home"]`:      1,
+		`userName eq "alice@example.com" and displayName eq "Alice"`:     1,
+		`not (userName eq "alice@example.com") or displayName eq "Nope"`: 1,
+	} {
+		l := tn.must(200, "GET", "/Users?filter="+urlq(filter), nil)
+		if l["totalResults"] != want {
+			t.Errorf("%s: %v results, want %v", filter, l["totalResults"], want)
+		}
+	}
+}

@@ -930,8 +930,20 @@ func orgOf(alias string) string { return alias + ".org_id IS NOT DISTINCT FROM $
 
 // probe finds an indexed key that f pins. A conjunction is pinned by
 // either side; a disjunction when both sides are (the candidates are the
-// union); a negation never.
+// union); a negation never. A probe given up leaves no arguments behind:
+// a parameter no statement names has no type, and PostgreSQL refuses the
+// statement ("userName eq x or displayName eq y" probed its left side,
+// then dropped it).
 func (t *translator) probe(f directory.Filter) string {
+	n := len(t.a.args)
+	p := t.probeOne(f)
+	if p == "" {
+		t.a.args = t.a.args[:n]
+	}
+	return p
+}
+
+func (t *translator) probeOne(f directory.Filter) string {
 	f, err := deref(f)
 	if err != nil {
 		return ""
