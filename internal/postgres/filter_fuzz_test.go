@@ -59,6 +59,41 @@ func FuzzFilterSQL(f *testing.F) {
 		if want := orgRows(t, alone, sql, args, flt); !slices.Equal(got, want) {
 			t.Fatalf("%#v reads other organizations' rows: with them %v, without %v\n%s\nargs %q", flt, got, want, sql, args)
 		}
+		// The handlers' own statements (a key's index probed first, then
+		// filtered, sorted and paged) find exactly what the filter does.
+		var listed []string
+		q := directory.ListQuery{Filter: flt, StartIndex: 1, Count: 100}
+		if users {
+			list, total, err := both.ListUsers(context.Background(), fuzzAcme, q)
+			if err != nil {
+				t.Fatalf("%#v: ListUsers: %v", flt, err)
+			}
+			for _, u := range list {
+				listed = append(listed, u.ID)
+			}
+			if total != len(list) {
+				t.Fatalf("%#v: ListUsers counts %d for %d rows", flt, total, len(list))
+			}
+		} else {
+			list, total, err := both.ListGroups(context.Background(), fuzzAcme, q)
+			if err != nil {
+				t.Fatalf("%#v: ListGroups: %v", flt, err)
+			}
+			for _, g := range list {
+				listed = append(listed, g.ID)
+			}
+			if total != len(list) {
+				t.Fatalf("%#v: ListGroups counts %d for %d rows", flt, total, len(list))
+			}
+		}
+		slices.Sort(listed)
+		var ids []string
+		for _, r := range got {
+			ids = append(ids, r[1])
+		}
+		if !slices.Equal(listed, ids) {
+			t.Fatalf("%#v: the list statements find %v, the filter %v", flt, listed, ids)
+		}
 	})
 }
 
