@@ -38,6 +38,9 @@ type loader struct {
 	pg *pgProbe
 	// baseline is the summary of the single-tenant push (--baseline).
 	baseline *runSummary
+	// cpu measures where each phase's CPU time went, when the server's
+	// pid is known.
+	cpu *cpuMeter
 }
 
 func newLoader(cfg config, progress io.Writer) *loader {
@@ -299,6 +302,7 @@ type phaseResult struct {
 	Tenths []float64 `json:"tenths_per_second,omitempty"`
 	// Tenants is each organization of the tenants phase.
 	Tenants []tenantResult `json:"tenants,omitempty"`
+	CPU     cpuUse         `json:"cpu"`
 	// RequestP99 is over every successful request of the phase.
 	RequestP99 time.Duration `json:"request_p99_ns,omitempty"`
 }
@@ -321,6 +325,10 @@ func (l *loader) runPhase(ctx context.Context, name string) phaseResult {
 	var wall time.Duration
 	var notes []string
 	res := phaseResult{Name: name}
+	var cpu0 cpuUse
+	if l.cpu != nil {
+		cpu0 = l.cpu.read()
+	}
 	switch name {
 	case "raw":
 		var err error
@@ -343,6 +351,10 @@ func (l *loader) runPhase(ctx context.Context, name string) phaseResult {
 		wall, notes = l.groups(ctx, rec)
 	}
 	res.Wall, res.Kinds, res.Notes, res.RequestP99 = wall, rec.summaries(wall), notes, rec.percentileAll(99)
+	if l.cpu != nil {
+		res.CPU = l.cpu.read().minus(cpu0)
+		res.Notes = append(res.Notes, res.CPU.String(wall))
+	}
 	return res
 }
 

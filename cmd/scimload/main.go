@@ -285,6 +285,12 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		}
 	}
 	sampler := startSampler(cfg, stderr)
+	if sampler != nil {
+		l.cpu = &cpuMeter{serverPID: sampler.rep.PID}
+		if rep.PG != nil {
+			l.cpu.postmasterPID = postmasterPID(rep.PG["data_directory"])
+		}
+	}
 	for _, name := range cfg.phases {
 		if ctx.Err() != nil {
 			break

@@ -54,7 +54,7 @@ var durabilitySettings = []string{"server_version", "fsync", "synchronous_commit
 
 func (p *pgProbe) settings(ctx context.Context) (map[string]string, error) {
 	out := map[string]string{}
-	for _, name := range durabilitySettings {
+	for _, name := range append(durabilitySettings, "data_directory") {
 		var v string
 		if err := p.pool.QueryRow(ctx, `SELECT current_setting($1)`, name).Scan(&v); err != nil {
 			return nil, err
