@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,9 +46,16 @@ func openDatabase(ctx context.Context, e env, c *common, log *slog.Logger, o ope
 		if envBool(e, "SCIMBRIDGE_REQUIRE_DATABASE_URL") {
 			return nil, errors.New("DATABASE_URL is required (this build has no embedded PostgreSQL)")
 		}
-		cl, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: c.dataDir, Logger: log, Getenv: e.getenv})
+		settings, err := pgSettings(e.getenv("SCIMBRIDGE_PG_SETTINGS"))
 		if err != nil {
 			return nil, err
+		}
+		cl, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: c.dataDir, Settings: settings, Logger: log, Getenv: e.getenv})
+		if err != nil {
+			return nil, err
+		}
+		if len(settings) > 0 && !cl.Started() {
+			log.Warn("SCIMBRIDGE_PG_SETTINGS not applied: the embedded PostgreSQL was already running", "dir", cl.Dir())
 		}
 		d.cluster, d.embedded = cl, true
 		if err := ensureDatabase(ctx, cl.DSN("postgres"), embeddedDB); err != nil {
@@ -104,6 +112,21 @@ func (d *database) release(ctx context.Context) {
 	if d.cluster != nil {
 		_ = d.cluster.Release(context.WithoutCancel(ctx))
 	}
+}
+
+// pgSettings parses SCIMBRIDGE_PG_SETTINGS, space-separated NAME=VALUE
+// server settings of the embedded cluster (diagnostics such as
+// shared_preload_libraries=pg_stat_statements for a benchmark).
+func pgSettings(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, f := range strings.Fields(s) {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || k == "" {
+			return nil, usagef("SCIMBRIDGE_PG_SETTINGS: %q is not NAME=VALUE", f)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 func ensureDatabase(ctx context.Context, adminDSN, name string) error {

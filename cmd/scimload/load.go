@@ -34,6 +34,13 @@ type loader struct {
 	// ids[i] is the SCIM id of user i, filled by the push phase (distinct
 	// indexes per worker) or by collectIDs.
 	ids []string
+	// pg is the connection to the server's PostgreSQL (--pg), or nil.
+	pg *pgProbe
+	// baseline is the summary of the single-tenant push (--baseline).
+	baseline *runSummary
+	// cpu measures where each phase's CPU time went, when the server's
+	// pid is known.
+	cpu *cpuMeter
 }
 
 func newLoader(cfg config, progress io.Writer) *loader {
@@ -64,6 +71,10 @@ type call struct {
 	want   []int  // accepted statuses
 	into   any    // the response is decoded into this when non-nil
 	check  func() error
+	// to is the organization (tenants phase); zero: --base and --token.
+	to tenant
+	// lat receives the latency of a successful request when non-nil.
+	lat *time.Duration
 }
 
 // do sends c, records its latency (or its failure) in rec and reports
@@ -101,6 +112,9 @@ func (l *loader) do(ctx context.Context, rec *recorder, c call) bool {
 		}
 	}
 	rec.ok(c.kind, elapsed)
+	if c.lat != nil {
+		*c.lat = elapsed
+	}
 	return true
 }
 
@@ -113,11 +127,15 @@ func (l *loader) newRequest(ctx context.Context, c call) (*http.Request, error) 
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, c.method, l.cfg.base+c.path, body)
+	to := c.to
+	if to.Base == "" {
+		to = tenant{Base: l.cfg.base, Token: l.cfg.token}
+	}
+	req, err := http.NewRequestWithContext(ctx, c.method, to.Base+c.path, body)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+l.cfg.token)
+	req.Header.Set("Authorization", "Bearer "+to.Token)
 	req.Header.Set("Accept", scimMediaType)
 	if c.body != nil {
 		req.Header.Set("Content-Type", scimMediaType)
@@ -276,6 +294,17 @@ type phaseResult struct {
 	Wall  time.Duration `json:"-"`
 	Kinds []kindSummary `json:"kinds"`
 	Notes []string      `json:"notes,omitempty"`
+	// Done counts the jobs that succeeded: users created by a push, rows
+	// inserted by the raw phase.
+	Done int64 `json:"done"`
+	// Tenths is a push's rate (jobs/s) over each tenth of its jobs in
+	// completion order.
+	Tenths []float64 `json:"tenths_per_second,omitempty"`
+	// Tenants is each organization of the tenants phase.
+	Tenants []tenantResult `json:"tenants,omitempty"`
+	CPU     cpuUse         `json:"cpu"`
+	// RequestP99 is over every successful request of the phase.
+	RequestP99 time.Duration `json:"request_p99_ns,omitempty"`
 }
 
 // runPhases runs one phase of --phases; before the groups phase it runs an
@@ -295,9 +324,23 @@ func (l *loader) runPhase(ctx context.Context, name string) phaseResult {
 	rec := newRecorder(l.errs)
 	var wall time.Duration
 	var notes []string
+	res := phaseResult{Name: name}
+	var cpu0 cpuUse
+	if l.cpu != nil {
+		cpu0 = l.cpu.read()
+	}
 	switch name {
+	case "raw":
+		var err error
+		wall, res.Done, err = l.pg.rawInserts(ctx, rec, l.cfg.concurrency, l.cfg.rawDuration)
+		if err != nil {
+			l.errs.add("raw-insert", 0, "CREATE TABLE "+rawTable, err.Error())
+		}
+		notes = []string{fmt.Sprintf("%d durable autocommit INSERTs on %d connections", res.Done, l.cfg.concurrency)}
 	case "push":
-		wall, notes = l.push(ctx, rec)
+		wall, notes, res.Done, res.Tenths = l.push(ctx, rec)
+	case "tenants":
+		wall, notes, res.Done, res.Tenths, res.Tenants = l.pushTenants(ctx, rec)
 	case "lookup":
 		wall = l.lookups(ctx, rec)
 	case "page":
@@ -307,21 +350,72 @@ func (l *loader) runPhase(ctx context.Context, name string) phaseResult {
 	case "groups":
 		wall, notes = l.groups(ctx, rec)
 	}
-	return phaseResult{Name: name, Wall: wall, Kinds: rec.summaries(wall), Notes: notes}
+	res.Wall, res.Kinds, res.Notes, res.RequestP99 = wall, rec.summaries(wall), notes, rec.percentileAll(99)
+	if l.cpu != nil {
+		res.CPU = l.cpu.read().minus(cpu0)
+		res.Notes = append(res.Notes, res.CPU.String(wall))
+	}
+	return res
 }
 
 // push replays Okta's initial push: a lookup by userName, then a create.
-func (l *loader) push(ctx context.Context, rec *recorder) (time.Duration, []string) {
+func (l *loader) push(ctx context.Context, rec *recorder) (time.Duration, []string, int64, []float64) {
 	var created, skipped atomic.Int64
+	ends := newCompletions(l.cfg.users)
 	wall := l.runWorkers(ctx, "push", l.cfg.users, l.cfg.rate, func(ctx context.Context, i int) {
-		switch l.pushUser(ctx, rec, i) {
+		var id string
+		switch l.pushUser(ctx, rec, tenant{}, i, &id, nil) {
 		case pushCreated:
 			created.Add(1)
 		case pushSkipped:
 			skipped.Add(1)
 		}
+		l.ids[i] = id
+		ends.add()
 	})
-	return wall, []string{fmt.Sprintf("created %d, skipped %d (already there)", created.Load(), skipped.Load())}
+	notes := []string{fmt.Sprintf("created %d, skipped %d (already there)", created.Load(), skipped.Load())}
+	return wall, notes, created.Load(), ends.tenths()
+}
+
+// completions records when each job of a phase ended, in completion order.
+type completions struct {
+	start time.Time
+	n     atomic.Int64
+	at    []time.Duration
+}
+
+func newCompletions(jobs int) *completions {
+	return &completions{start: time.Now(), at: make([]time.Duration, jobs)}
+}
+
+func (c *completions) add() {
+	if k := c.n.Add(1) - 1; k < int64(len(c.at)) {
+		c.at[k] = time.Since(c.start)
+	}
+}
+
+// tenths is the rate (jobs/s) of each tenth of the jobs, by completion
+// order; nil when fewer than ten jobs ended.
+func (c *completions) tenths() []float64 {
+	return tenthRates(c.at[:min(int(c.n.Load()), len(c.at))])
+}
+
+// tenthRates splits the sorted completion times ends into ten runs of
+// jobs and returns each run's jobs per second.
+func tenthRates(ends []time.Duration) []float64 {
+	n := len(ends)
+	if n < 10 {
+		return nil
+	}
+	out := make([]float64, 10)
+	var prev time.Duration
+	for t := range 10 {
+		from, to := t*n/10, (t+1)*n/10
+		last := ends[to-1]
+		out[t] = float64(to-from) / max(last-prev, time.Microsecond).Seconds()
+		prev = last
+	}
+	return out
 }
 
 type pushOutcome int
@@ -332,25 +426,32 @@ const (
 	pushSkipped
 )
 
-func (l *loader) pushUser(ctx context.Context, rec *recorder, i int) pushOutcome {
+// pushUser looks user i up in organization to (zero: --base) and creates
+// it when missing; its id goes to *id and each successful request's
+// latency to lat (when non-nil).
+func (l *loader) pushUser(ctx context.Context, rec *recorder, to tenant, i int, id *string, lat func(time.Duration)) pushOutcome {
 	name := l.userName(i)
 	var found listResponse
+	var d time.Duration
 	ok := l.do(ctx, rec, call{
 		kind: "lookup-userName", method: http.MethodGet, want: []int{http.StatusOK},
 		path: "/Users?" + filterQuery("userName", "eq", name, 1), into: &found,
-		check: func() error { return expectMatches(found, 0, 1) },
+		check: func() error { return expectMatches(found, 0, 1) }, to: to, lat: &d,
 	})
+	if ok && lat != nil {
+		lat(d)
+	}
 	switch {
 	case !ok:
 		return pushFailed
 	case found.TotalResults == 1:
-		l.ids[i] = found.Resources[0].ID
+		*id = found.Resources[0].ID
 		return pushSkipped
 	}
 	var u resource
 	ok = l.do(ctx, rec, call{
 		kind: "create", method: http.MethodPost, path: "/Users", want: []int{http.StatusCreated},
-		body: l.userBody(i), into: &u,
+		body: l.userBody(i), into: &u, to: to, lat: &d,
 		check: func() error {
 			if u.ID == "" || !strings.EqualFold(u.UserName, name) {
 				return fmt.Errorf("created user has id %q userName %q, want an id and %q", u.ID, u.UserName, name)
@@ -361,7 +462,10 @@ func (l *loader) pushUser(ctx context.Context, rec *recorder, i int) pushOutcome
 	if !ok {
 		return pushFailed
 	}
-	l.ids[i] = u.ID
+	if lat != nil {
+		lat(d)
+	}
+	*id = u.ID
 	return pushCreated
 }
 

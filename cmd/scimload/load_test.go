@@ -451,7 +451,13 @@ func runAgainst(t *testing.T, f *fakeSCIM, extra ...string) (int, string, *repor
 		"--pages", "10", "--pid", "-1", "--progress", "0", "--json", jsonPath,
 	}, extra...)
 	var stdout, stderr strings.Builder
-	code := run(args, func(string) string { return "secret" }, &stdout, &stderr)
+	getenv := func(k string) string {
+		if k == "SCIMLOAD_TOKEN" {
+			return "secret"
+		}
+		return ""
+	}
+	code := run(args, getenv, &stdout, &stderr)
 	b, err := os.ReadFile(jsonPath)
 	if err != nil {
 		t.Fatalf("no JSON report: %v (stderr %s)", err, stderr.String())

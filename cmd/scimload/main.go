@@ -9,6 +9,16 @@
 //   - lookup: --lookups random userName eq and externalId eq lookups
 //     (alternately) of the pushed users.
 //   - page: --pages random pages GET /Users?startIndex=N&count=100.
+//   - raw: for --raw-duration, --concurrency connections to the server's
+//     PostgreSQL (--pg) each run autocommit single-row INSERTs into a
+//     scratch table: the durable commit rate of the same PostgreSQL, with
+//     the same fsync and synchronous_commit, in the same run. The summary
+//     divides the push rate by it (by the mean of every raw phase run).
+//   - tenants: the push of --users users into each organization listed
+//     in --tenants (lines "BASE-URL TOKEN"), all at once: job j pushes
+//     user j/T of tenant j%T, so every tenant advances together. The
+//     summary gives each tenant's p99 and compares it and the total rate
+//     with --baseline (the JSON report of a single-tenant push).
 //   - groups: POST /Groups, then membership PATCHes of --batch members until
 //     the group has --group-members, then one more measured PATCH of --batch
 //     new members into the big group (the last --batch users are kept for
@@ -23,6 +33,15 @@
 // p50/p90/p99/max latency of the successful requests; while it runs it
 // samples the server's VmRSS and VmHWM from /proc. Any unexpected answer is
 // an error: the first 5 distinct ones are printed and the exit status is 1.
+//
+// A summary follows the table: the push rate, its ratio to the raw INSERT
+// rate, the rate of each tenth of the push (by completion order) and the
+// slowest tenth over the fastest, userName eq lookup p50/p99 during the push
+// and in a later lookup phase, the server's peak RSS, each against the
+// issue's target. With --pg-stat-statements (and the server's PostgreSQL
+// started with the library, SCIMBRIDGE_PG_SETTINGS on the embedded one) the
+// counters are reset at the start and the statements with the most total
+// time are printed at the end.
 //
 // Example, against a server started with --init-org load:
 //
@@ -79,9 +98,25 @@ type config struct {
 	timeout      time.Duration
 	progress     time.Duration
 	seed         uint64
+	pg           string
+	rawDuration  time.Duration
+	statements   bool
+	top          int
+	tenantsFile  string
+	tenants      []tenant
+	baseline     string
 }
 
-var knownPhases = []string{"push", "lookup", "page", "groups"}
+// tenant is one organization of the tenants phase.
+type tenant struct {
+	Base  string
+	Token string
+}
+
+var (
+	knownPhases   = []string{"raw", "push", "lookup", "page", "groups", "tenants"}
+	defaultPhases = []string{"push", "lookup", "page", "groups"}
+)
 
 // parseFlags parses args; flags is every flag's value, the token redacted.
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (cfg config, flags map[string]string, err error) {
@@ -93,7 +128,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (cf
 	fs.IntVar(&cfg.users, "users", 1000, "number of users pushed (and looked up, paged, grouped)")
 	fs.IntVar(&cfg.concurrency, "concurrency", 8, "concurrent clients")
 	fs.Float64Var(&cfg.rate, "rate", 0, "jobs per second per phase: creates for push, requests otherwise; 0 = as fast as possible")
-	fs.StringVar(&phases, "phases", strings.Join(knownPhases, ","), "comma-separated phases to run, in order")
+	fs.StringVar(&phases, "phases", strings.Join(defaultPhases, ","), "comma-separated phases to run, in order: "+strings.Join(knownPhases, ", "))
 	fs.StringVar(&cfg.prefix, "prefix", "load-user", `userName prefix: users are "<prefix>-%07d@example.com"`)
 	fs.IntVar(&cfg.lookups, "lookups", 2000, "requests of the lookup phase")
 	fs.IntVar(&cfg.pages, "pages", 200, "requests of the page phase")
@@ -105,6 +140,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (cf
 	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "bound on the whole run")
 	fs.DurationVar(&cfg.progress, "progress", 10*time.Second, "print progress to stderr this often; 0 = never")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the random user and page choices")
+	fs.StringVar(&cfg.pg, "pg", "", "connection string of the server's PostgreSQL, for the raw phase and --pg-stat-statements (default $SCIMLOAD_PG)")
+	fs.DurationVar(&cfg.rawDuration, "raw-duration", 10*time.Second, "how long each raw phase inserts")
+	fs.BoolVar(&cfg.statements, "pg-stat-statements", false, "reset pg_stat_statements at the start and print the top statements by total time at the end (needs --pg)")
+	fs.IntVar(&cfg.top, "top", 15, "statements printed by --pg-stat-statements")
+	fs.StringVar(&cfg.tenantsFile, "tenants", "", `file of the tenants phase: one "BASE-URL TOKEN" line per organization`)
+	fs.StringVar(&cfg.baseline, "baseline", "", "JSON report of a single-tenant push the tenants phase is compared with")
 	if err := fs.Parse(args); err != nil {
 		return cfg, nil, err
 	}
@@ -113,6 +154,22 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (cf
 	}
 	if cfg.token == "" {
 		cfg.token = getenv("SCIMLOAD_TOKEN")
+	}
+	if cfg.pg == "" {
+		cfg.pg = getenv("SCIMLOAD_PG")
+	}
+	if cfg.tenantsFile != "" {
+		if cfg.tenants, err = readTenants(cfg.tenantsFile); err != nil {
+			return cfg, nil, err
+		}
+		// The first tenant stands for the server: RSS sampling finds it by
+		// its port, and the other phases run against it.
+		if cfg.base == "" {
+			cfg.base = cfg.tenants[0].Base
+		}
+		if cfg.token == "" {
+			cfg.token = cfg.tenants[0].Token
+		}
 	}
 	if cfg.groupMembers == 0 {
 		cfg.groupMembers = min(cfg.users, 50000)
@@ -126,6 +183,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (cf
 	fs.VisitAll(func(f *flag.Flag) { flags[f.Name] = f.Value.String() })
 	if flags["token"] != "" {
 		flags["token"] = "(redacted)"
+	}
+	if flags["pg"] != "" {
+		flags["pg"] = redactDSN(flags["pg"])
 	}
 	flags["group-members"] = strconv.Itoa(cfg.groupMembers)
 	return cfg, flags, nil
@@ -166,6 +226,12 @@ func (cfg *config) validate() error {
 		return errors.New(`--prefix: want a non-empty prefix without '"', '@' or spaces`)
 	case len(cfg.phases) == 0:
 		return errors.New("--phases: empty")
+	case cfg.rawDuration <= 0 || cfg.top < 1:
+		return errors.New("--raw-duration, --top: want > 0")
+	case (slices.Contains(cfg.phases, "raw") || cfg.statements) && cfg.pg == "":
+		return errors.New("the raw phase and --pg-stat-statements need --pg or SCIMLOAD_PG")
+	case slices.Contains(cfg.phases, "tenants") && len(cfg.tenants) == 0:
+		return errors.New("the tenants phase needs --tenants")
 	}
 	for _, p := range cfg.phases {
 		if !slices.Contains(knownPhases, p) {
@@ -193,9 +259,38 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		Start: time.Now(), Base: cfg.base, GoVersion: runtime.Version(),
 		Machine: describeMachine(), Flags: flags,
 	}
-	sampler := startSampler(cfg, stderr)
 	l := newLoader(cfg, stderr)
 	defer l.close()
+	if l.baseline, err = readBaseline(cfg.baseline); err != nil {
+		fmt.Fprintln(stderr, "scimload:", err)
+		return 2
+	}
+	if cfg.pg != "" {
+		pg, err := openPG(ctx, cfg.pg, cfg.concurrency)
+		if err != nil {
+			fmt.Fprintln(stderr, "scimload:", err)
+			return 2
+		}
+		defer pg.close()
+		l.pg = pg
+		if rep.PG, err = pg.settings(ctx); err != nil {
+			fmt.Fprintln(stderr, "scimload: reading the server's settings:", err)
+			return 2
+		}
+		if cfg.statements {
+			if err := pg.resetStatements(ctx); err != nil {
+				fmt.Fprintln(stderr, "scimload: --pg-stat-statements:", err)
+				return 2
+			}
+		}
+	}
+	sampler := startSampler(cfg, stderr)
+	if sampler != nil {
+		l.cpu = &cpuMeter{serverPID: sampler.rep.PID}
+		if rep.PG != nil {
+			l.cpu.postmasterPID = postmasterPID(rep.PG["data_directory"])
+		}
+	}
 	for _, name := range cfg.phases {
 		if ctx.Err() != nil {
 			break
@@ -205,6 +300,13 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	if sampler != nil {
 		rep.RSS = sampler.finish()
 	}
+	if cfg.statements {
+		var err error
+		if rep.Statements, err = l.pg.topStatements(context.WithoutCancel(ctx), cfg.top); err != nil {
+			fmt.Fprintln(stderr, "scimload: reading pg_stat_statements:", err)
+		}
+	}
+	rep.Summary = summarizeRun(rep, l.baseline)
 	rep.Errors.Total, rep.Errors.First = l.errs.snapshot()
 	if err := context.Cause(ctx); err != nil {
 		rep.Interrupted = err.Error()

@@ -20,6 +20,9 @@ type report struct {
 	Flags       map[string]string `json:"flags"`
 	Phases      []phaseResult     `json:"phases"`
 	RSS         *rssReport        `json:"server_rss,omitempty"`
+	PG          map[string]string `json:"postgres_settings,omitempty"`
+	Summary     *runSummary       `json:"summary,omitempty"`
+	Statements  []stmtStat        `json:"pg_stat_statements,omitempty"`
 	Errors      errorsReport      `json:"errors"`
 	Interrupted string            `json:"interrupted,omitempty"`
 }
@@ -52,8 +55,6 @@ func (p phaseResult) MarshalJSON() ([]byte, error) {
 	}{plain(p), p.Wall.Seconds()})
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
 func writeJSONFile(path string, rep *report) error {
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
@@ -76,6 +77,9 @@ func writeTable(w io.Writer, rep *report) error {
 		b.WriteString("\n")
 	}
 	writeRSS(&b, rep.RSS)
+	writePG(&b, rep.PG)
+	writeSummary(&b, rep.Summary)
+	writeStatements(&b, rep.Statements)
 	writeErrors(&b, rep)
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -130,6 +134,17 @@ func writeRSS(b *strings.Builder, r *rssReport) {
 	if r.Error != "" {
 		fmt.Fprintf(b, "server RSS sampling: %s\n", r.Error)
 	}
+}
+
+func writePG(b *strings.Builder, settings map[string]string) {
+	if len(settings) == 0 {
+		return
+	}
+	var kv []string
+	for _, k := range durabilitySettings {
+		kv = append(kv, k+"="+settings[k])
+	}
+	fmt.Fprintf(b, "server's PostgreSQL: %s\n", strings.Join(kv, " "))
 }
 
 func writeErrors(b *strings.Builder, rep *report) {

@@ -66,6 +66,18 @@ func (r *recorder) summaries(wall time.Duration) []kindSummary {
 	return out
 }
 
+// percentileAll is the p-th percentile over every kind's requests.
+func (r *recorder) percentileAll(p float64) time.Duration {
+	r.mu.Lock()
+	var all []time.Duration
+	for _, d := range r.kinds {
+		all = append(all, d.durs...)
+	}
+	r.mu.Unlock()
+	slices.Sort(all)
+	return percentile(all, p)
+}
+
 // kindSummary is one row of the report. Latency percentiles are over the
 // successful requests; Count includes the errors.
 type kindSummary struct {
