@@ -8,6 +8,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,17 +31,7 @@ func TestAPostgreSQLRestartMidPushLosesAndDuplicatesNothing(t *testing.T) {
 		t.Skip("restarts a PostgreSQL cluster")
 	}
 	ctx := context.Background()
-	dir := dataDir(t)
-	cl, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cl.Stop(context.Background()) })
-	rs := startServe(t, map[string]string{
-		"DATABASE_URL":                    cl.DSN("postgres"),
-		"SCIMBRIDGE_REQUIRE_DATABASE_URL": "true",
-	}, "--init-org", "acme", "--request-timeout", "5s")
-	token := rs.initOrgToken(t)
+	dir, cl, rs, token := privateServe(t, "5s")
 	base := rs.base + "/scim/v2/acme"
 
 	var statuses sync.Map // status → count
@@ -140,4 +134,93 @@ func TestAPostgreSQLRestartMidPushLosesAndDuplicatesNothing(t *testing.T) {
 		t.Fatalf("after the push: %d, %v users, want %d", code, l["totalResults"], workers*each)
 	}
 	t.Logf("statuses: %v", got)
+}
+
+// privateServe runs serve on a PostgreSQL cluster of the test's own, which
+// the test may stop, start or pause without disturbing other tests, and
+// returns the cluster's data dir, the cluster, serve, and the SCIM token
+// of its organization acme.
+func privateServe(t *testing.T, requestTimeout string) (string, *pgcluster.Cluster, *runningServe, string) {
+	t.Helper()
+	dir := dataDir(t)
+	cl, err := pgcluster.Start(context.Background(), pgcluster.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Stop(context.Background()) })
+	rs := startServe(t, map[string]string{
+		"DATABASE_URL":                    cl.DSN("postgres"),
+		"SCIMBRIDGE_REQUIRE_DATABASE_URL": "true",
+	}, "--init-org", "acme", "--request-timeout", requestTimeout)
+	return dir, cl, rs, rs.initOrgToken(t)
+}
+
+// A paused database (its postmaster and every backend stopped with
+// SIGSTOP, as a frozen VM or a stalled disk does): no request hangs. Each
+// gets its answer, 503 with Retry-After, within the request deadline, and
+// all works again once the database runs.
+func TestAPausedDatabaseAnswersWithinTheDeadline(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("pauses a PostgreSQL cluster")
+	}
+	dir, _, rs, token := privateServe(t, "1s")
+	get := func(path string) (int, string, time.Duration) {
+		req, _ := http.NewRequest("GET", rs.base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		start := time.Now()
+		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After"), time.Since(start)
+	}
+	if code, _, _ := get("/scim/v2/acme/Users"); code != http.StatusOK {
+		t.Fatalf("before the pause: %d", code)
+	}
+	pid, err := os.ReadFile(filepath.Join(dir, "pg", "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	postmaster := strings.SplitN(string(pid), "\n", 2)[0]
+	signal := func(sig string) {
+		// The backends first on SIGSTOP, the postmaster first on SIGCONT.
+		cmds := [][]string{{"pkill", "-" + sig, "-P", postmaster}, {"kill", "-" + sig, postmaster}}
+		if sig == "CONT" {
+			cmds[0], cmds[1] = cmds[1], cmds[0]
+		}
+		for _, c := range cmds {
+			_ = exec.Command(c[0], c[1:]...).Run()
+		}
+	}
+	signal("STOP")
+	paused := true
+	t.Cleanup(func() {
+		if paused {
+			signal("CONT")
+		}
+	})
+	for _, path := range []string{"/scim/v2/acme/Users", "/scim/v2/acme/Users?filter=" + url.QueryEscape(`userName eq "x"`), "/readyz"} {
+		code, retry, took := get(path)
+		if code != http.StatusServiceUnavailable || took > 10*time.Second {
+			t.Errorf("GET %s on a paused database: %d after %v, want 503 within the 1 s deadline", path, code, took)
+		}
+		if path != "/readyz" && retry == "" {
+			t.Errorf("GET %s: 503 without Retry-After", path)
+		}
+	}
+	signal("CONT")
+	paused = false
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, _, _ := get("/scim/v2/acme/Users")
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after SIGCONT: still %d", code)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
