@@ -199,14 +199,7 @@ type bulkFault struct {
 	detail   string
 }
 
-func (f *bulkFault) body() []byte {
-	m := map[string]any{"schemas": []string{errorURN}, "status": strconv.Itoa(f.status), "detail": f.detail}
-	if f.scimType != "" {
-		m["scimType"] = f.scimType
-	}
-	b, _ := json.Marshal(m)
-	return b
-}
+func (f *bulkFault) body() []byte { return errorBody(f.status, f.scimType, f.detail) }
 
 // record sets operation i's result and counts an error against
 // failOnErrors.

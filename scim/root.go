@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -75,13 +76,9 @@ func (h *Handler) serveRoot(w http.ResponseWriter, r *http.Request, req *request
 		writeError(w, http.StatusBadRequest, "invalidValue", err.Error())
 		return
 	}
-	desc := false
-	switch strings.ToLower(q.Get("sortOrder")) {
-	case "", "ascending":
-	case "descending":
-		desc = true
-	default:
-		writeError(w, http.StatusBadRequest, "invalidValue", `sortOrder must be "ascending" or "descending"`)
+	desc, err := parseSortOrder(q)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalidValue", err.Error())
 		return
 	}
 	plans, scimType, err := planRoot(q)
@@ -293,9 +290,7 @@ func (c *catalogue) rootConvert(e fp.Expression, depth int, b *filterBudget, unk
 // adds id, externalId, schemas and meta there).
 func rootResource(t rootType, base string, res elimity.Resource) map[string]any {
 	out := make(map[string]any, len(res.Attributes)+4)
-	for k, v := range res.Attributes {
-		out[k] = v
-	}
+	maps.Copy(out, res.Attributes)
 	out["id"] = res.ID
 	if res.ExternalID.Present() {
 		out["externalId"] = res.ExternalID.Value()

@@ -103,15 +103,22 @@ const contentType = "application/scim+json"
 func writeError(w http.ResponseWriter, status int, scimType, detail string) {
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
+	_, _ = w.Write(append(errorBody(status, scimType, detail), '\n'))
+}
+
+// errorBody is an RFC 7644 §3.12 error, as a response or as a Bulk
+// operation's response.
+func errorBody(status int, scimType, detail string) []byte {
 	body := map[string]any{
-		"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:Error"},
+		"schemas": []string{errorURN},
 		"status":  strconv.Itoa(status),
 		"detail":  detail,
 	}
 	if scimType != "" {
 		body["scimType"] = scimType
 	}
-	_ = json.NewEncoder(w).Encode(body)
+	b, _ := json.Marshal(body)
+	return b
 }
 
 // retryAfter is what a 503 asks the IdP to wait, in seconds: long enough
@@ -247,12 +254,8 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, req *request,
 				return
 			}
 			req.sortBy = sb
-			switch strings.ToLower(q.Get("sortOrder")) {
-			case "", "ascending":
-			case "descending":
-				req.desc = true
-			default:
-				writeError(w, http.StatusBadRequest, "invalidValue", `sortOrder must be "ascending" or "descending"`)
+			if req.desc, err = parseSortOrder(q); err != nil {
+				writeError(w, http.StatusBadRequest, "invalidValue", err.Error())
 				return
 			}
 		}
@@ -393,6 +396,17 @@ func (h *Handler) serveSPC(w http.ResponseWriter, req *request) {
 		}},
 		"meta": map[string]any{"resourceType": "ServiceProviderConfig", "location": req.base + "/ServiceProviderConfig"},
 	})
+}
+
+// parseSortOrder reads sortOrder: ascending (the default) or descending.
+func parseSortOrder(q url.Values) (desc bool, err error) {
+	switch strings.ToLower(q.Get("sortOrder")) {
+	case "", "ascending":
+		return false, nil
+	case "descending":
+		return true, nil
+	}
+	return false, errors.New(`sortOrder must be "ascending" or "descending"`)
 }
 
 // searchQuery turns a SearchRequest body into query parameters.
