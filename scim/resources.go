@@ -81,7 +81,7 @@ func toSCIM(log *slog.Logger, r *http.Request, err error) error {
 		return scimerr.ScimError{Detail: err.Error(), Status: http.StatusPreconditionFailed}
 	case errors.Is(err, directory.ErrInvalid):
 		return scimerr.ScimError{ScimType: scimerr.ScimTypeInvalidValue, Detail: err.Error(), Status: http.StatusBadRequest}
-	case directory.Unavailable(err) && !errors.Is(err, context.Canceled):
+	case directory.Unavailable(err):
 		if req, _ := r.Context().Value(ctxKey{}).(*request); req != nil {
 			req.unavailable = true
 		}

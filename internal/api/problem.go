@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,7 +79,7 @@ func problemOf(err error) (p Problem, ok bool) {
 		k = kindPrecondition
 	case errors.Is(err, directory.ErrRateLimited):
 		k = kindTooMany
-	case directory.Unavailable(err) && !errors.Is(err, context.Canceled):
+	case directory.Unavailable(err):
 		// The store is down or the request's deadline passed: the
 		// driver's message is for the log, not the client.
 		return Problem{Type: ProblemBase + kindUnavailable.slug, Title: kindUnavailable.title, Status: kindUnavailable.status, Detail: kindUnavailable.detail}, true

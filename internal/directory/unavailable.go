@@ -20,9 +20,11 @@ var ErrUnavailable = errors.New("unavailable")
 // (connection exception), 53 (insufficient resources) or 57 (operator
 // intervention: statement_timeout, shutdown, starting up). The SQLSTATE is
 // read through the SQLState method that PostgreSQL drivers' errors carry,
-// so that this package needs no driver.
+// so that this package needs no driver. A request whose client went away
+// (context.Canceled) is not: the driver may report it as a network error
+// too, and nobody waits for the answer.
 func Unavailable(err error) bool {
-	if err == nil {
+	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
 	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) ||

@@ -35,6 +35,7 @@ func TestUnavailableTellsOutagesFromMistakes(t *testing.T) {
 		{"syntax error", sqlStateErr("42601"), false},
 		{"bad state", sqlStateErr("5"), false},
 		{"client went away", context.Canceled, false},
+		{"client went away, seen by the driver as a network error", errors.Join(context.Canceled, &net.OpError{Op: "read", Net: "tcp", Err: errors.New("i/o timeout")}), false},
 		{"not found", NotFoundf("user x not found"), false},
 		{"plain bug", errors.New("nil map"), false},
 	} {
