@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -219,12 +221,16 @@ func webhookSecretFlags(fs *flag.FlagSet, e env) func(context.Context, []string)
 	org := orgFlag(fs)
 	provider := fs.String("provider", "", "github or gitlab")
 	revoke := fs.Bool("revoke-previous", false, "stop the previous secret at once (it leaked) instead of letting it verify for 24 hours")
+	publicURL := fs.String("public-url", "http://127.0.0.1:8080", "the base URL serve is reached at, to print the webhook's URL (SCIMBRIDGE_PUBLIC_URL)")
 	return func(ctx context.Context, args []string) error {
 		if err := noArgs("webhook secret", args); err != nil {
 			return err
 		}
 		if *provider != directory.GitProviderGitHub && *provider != directory.GitProviderGitLab {
 			return usagef("webhook secret: --provider must be github or gitlab")
+		}
+		if u, err := url.Parse(*publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usagef("webhook secret --public-url %q: want an absolute http(s) URL", *publicURL)
 		}
 		return withOrg(ctx, e, c, "webhook secret", *org, func(db *database, o directory.Organization, _ *slog.Logger) error {
 			box, err := secretBox(e, c, db)
@@ -236,6 +242,12 @@ func webhookSecretFlags(fs *flag.FlagSet, e env) func(context.Context, []string)
 				return err
 			}
 			fmt.Fprintln(e.stdout, secret)
+			hook := strings.TrimRight(*publicURL, "/") + "/hooks/" + o.Slug + "/" + *provider
+			if *provider == directory.GitProviderGitHub {
+				fmt.Fprintf(e.stderr, "at GitHub (Settings → Webhooks): Payload URL %s, Content type application/json (the default form type works too), Secret: the line on stdout, events: Just the push event\n", hook)
+			} else {
+				fmt.Fprintf(e.stderr, "at GitLab (Settings → Webhooks): URL %s, Secret token: the line on stdout, trigger: Push events and Tag push events\n", hook)
+			}
 			if *revoke {
 				fmt.Fprintf(e.stderr, "the previous %s secret no longer verifies deliveries\n", *provider)
 			} else {

@@ -120,7 +120,10 @@ func TestWebhookSecretRotationKeepsThePreviousOneADayUnlessRevoked(t *testing.T)
 	}
 	t.Cleanup(pool.Close)
 
-	first, _ := secret()
+	first, msg := secret()
+	if !strings.Contains(msg, "Payload URL http://127.0.0.1:8080/hooks/acme/github, Content type application/json") {
+		t.Fatalf("a new secret does not say where to configure it: %q", msg)
+	}
 	verifies("the first secret", first, true)
 	second, msg := secret()
 	if !strings.Contains(msg, "keeps verifying deliveries for 24h0m0s") {
@@ -150,6 +153,9 @@ func TestWebhookSecretRotationKeepsThePreviousOneADayUnlessRevoked(t *testing.T)
 	}
 	verifies("the secret replaced with --revoke-previous", second, false)
 	verifies("the newest secret", third, true)
+	if _, msg := secret("--public-url", "https://scim.example.com/"); !strings.Contains(msg, "Payload URL https://scim.example.com/hooks/acme/github,") {
+		t.Fatalf("--public-url: %q", msg)
+	}
 }
 
 func TestMaxBodyIsEnforcedOnSCIMAndTheAPI(t *testing.T) {

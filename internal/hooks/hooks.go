@@ -107,6 +107,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, provider string)
 	} else {
 		kind, parse, idHeader = githook.GitLabEvent(r.Header.Get("X-Gitlab-Event")), githook.ParseGitLabPush, "X-Gitlab-Event-UUID"
 	}
+	payload := body
+	if provider == directory.GitProviderGitHub {
+		// Before the ping's answer, so that a hook whose content type can
+		// never deliver a push fails when it is made, not silently later.
+		if payload, err = githook.GitHubPayload(r.Header.Get("Content-Type"), body); err != nil {
+			reply(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+			return
+		}
+	}
 	switch kind {
 	case githook.KindPing:
 		reply(w, http.StatusOK, map[string]any{"ok": true, "event": "ping"})
@@ -122,7 +131,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, provider string)
 			strconv.Itoa(postgres.MaxDeliveryID) + " characters)"})
 		return
 	}
-	obs, err := parse(body)
+	obs, err := parse(payload)
 	if err != nil {
 		reply(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
 		return

@@ -11,12 +11,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/githook"
@@ -351,4 +354,90 @@ func deliver(t *testing.T, u string, body []byte, headers ...string) (int, strin
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// GitHub's webhook form defaults to application/x-www-form-urlencoded:
+// the signed body is "payload=<percent-encoded JSON>". Such a push is
+// ingested like a JSON one (the same identities), and a content type
+// GitHub never sends fails already at the ping, so a hook that could
+// never deliver a push does not look healthy.
+func TestGitHubFormEncodedDeliveriesAreIngested(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.DB(t)
+	org, _ := db.CreateOrganization(ctx, "acme", "")
+	box, _ := secretbox.New(bytes.Repeat([]byte{7}, secretbox.KeySize))
+	if err := db.SetWebhookSecret(ctx, directory.Actor{Kind: "test", Name: "t"}, org.ID, "github",
+		box.Seal([]byte("gh-secret"), hooks.SecretContext(org.ID, "github")), false); err != nil {
+		t.Fatal(err)
+	}
+	hs := httpserver.New(httpserver.Config{})
+	hooks.New(db, box, nil).Mount(hs)
+	srv := httptest.NewServer(hs.Handler())
+	t.Cleanup(srv.Close)
+	push, err := os.ReadFile("../githook/testdata/github-push.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := []byte(url.Values{"payload": {string(push)}}.Encode())
+	post := func(event, contentType, delivery string, body []byte) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+"/hooks/acme/github", bytes.NewReader(body))
+		req.Header.Set("X-GitHub-Event", event)
+		req.Header.Set("X-GitHub-Delivery", delivery)
+		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("X-Hub-Signature-256", sign("gh-secret", body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	logins := func() string {
+		rows, _ := db.Pool.Query(ctx, `SELECT provider || ':' || coalesce(login, '') || ':' || coalesce(email, '') FROM git_identities WHERE org_id = $1 ORDER BY 1`, org.ID)
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(got, " ")
+	}
+	if got := post("ping", "text/plain", "p-1", []byte(`{"zen":"hi"}`)); got != 400 {
+		t.Fatalf("a ping with a content type GitHub never sends: %d, want 400", got)
+	}
+	if got := post("ping", "application/x-www-form-urlencoded", "p-2", []byte(url.Values{"payload": {`{"zen":"hi"}`}}.Encode())); got != 200 {
+		t.Fatalf("a form-encoded ping: %d, want 200", got)
+	}
+	if got := post("push", "application/x-www-form-urlencoded", "d-1", form); got != 200 {
+		t.Fatalf("a form-encoded push: %d, want 200", got)
+	}
+	fromForm := logins()
+	if fromForm == "" {
+		t.Fatal("a form-encoded push stored no identity")
+	}
+	for _, table := range []string{"git_identities", "webhook_deliveries"} {
+		if _, err := db.Pool.Exec(ctx, `DELETE FROM `+table+` WHERE org_id = $1`, org.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := post("push", "application/json; charset=utf-8", "d-2", push); got != 200 {
+		t.Fatalf("a JSON push: %d, want 200", got)
+	}
+	if fromJSON := logins(); fromJSON != fromForm {
+		t.Fatalf("the form push stored %q, the same push as JSON %q", fromForm, fromJSON)
+	}
+	tampered := bytes.Replace(form, []byte("payload="), []byte("payload=%7B"), 1)
+	req, _ := http.NewRequest("POST", srv.URL+"/hooks/acme/github", bytes.NewReader(tampered))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", "d-3")
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Hub-Signature-256", sign("gh-secret", form)) // signed the original
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("a form body changed after signing: %d, want 401 (the signature covers the raw body)", resp.StatusCode)
+	}
 }
