@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -241,12 +242,33 @@ func (s Settings) IdPSettings(ctx context.Context, orgID string) (directory.IdPS
 
 // SaveIdPSettings checks set, checks discovery, seals clientSecret (when
 // not empty; empty keeps the stored one) and stores the settings.
+//
+// Scopes left empty are the defaults, openid, email and profile, plus
+// groups when the provider's discovery document lists it in
+// scopes_supported: Dex and Okta send no groups claim without it, and
+// group mappings would then never apply to people who sign in.
 func (s Settings) SaveIdPSettings(ctx context.Context, actor directory.Actor, set directory.IdPSettings, clientSecret string) (directory.IdPSettings, error) {
+	defaultScopes := len(set.Scopes) == 0
 	if err := set.Normalize(); err != nil {
 		return set, err
 	}
-	if err := ValidateSettings(ctx, s.Egress, s.Logger, set.Issuer); err != nil {
+	log := s.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	prov, err := discover(dctx, NewHTTPClient(s.Egress), s.Egress, log, set.Issuer)
+	cancel()
+	if err != nil {
 		return set, err
+	}
+	if defaultScopes {
+		var meta struct {
+			Scopes []string `json:"scopes_supported"`
+		}
+		if prov.Claims(&meta) == nil && slices.Contains(meta.Scopes, "groups") {
+			set.Scopes = append(set.Scopes, "groups")
+		}
 	}
 	set.ClientSecretSealed = nil
 	if clientSecret != "" {
