@@ -98,6 +98,9 @@ type Store interface {
 	// CreateBinding: ErrInvalid (shape, or a workspace or user not of the
 	// organization), ErrConflict (the same binding exists).
 	CreateBinding(ctx context.Context, actor directory.Actor, b directory.Binding) (directory.Binding, error)
+	// GroupKnown reports whether a SCIM group or a sign-in's groups claim
+	// has named the group a mapping of match and value applies to.
+	GroupKnown(ctx context.Context, orgID string, match directory.GroupMatch, value string) (bool, error)
 	// Bindings lists bindings.
 	Bindings(ctx context.Context, orgID string, f postgres.BindingFilter) ([]directory.Binding, error)
 	// DeleteBinding: ErrNotFound.

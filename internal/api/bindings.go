@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
@@ -155,6 +157,9 @@ func (h *Handler) createBindingOf(w http.ResponseWriter, r *http.Request, c *cal
 		}
 	}
 	created, err := h.store.CreateBinding(ctx, c.actor, b) // validates b
+	if errors.Is(err, directory.ErrConflict) {
+		return h.alreadyBound(ctx, c, b)
+	}
 	if err != nil {
 		return err
 	}
@@ -162,12 +167,44 @@ func (h *Handler) createBindingOf(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
+	if b.GroupValue != "" {
+		// Accepted (the IdP may push the group later), but not without a
+		// word: a typo here would otherwise grant nothing, silently.
+		known, err := h.store.GroupKnown(ctx, c.org.ID, b.GroupMatch, b.GroupValue)
+		if err != nil {
+			return err
+		}
+		if !known {
+			out[0].Warning = fmt.Sprintf("no group with %s %q has been pushed by the IdP or named in a sign-in yet: "+
+				"the mapping applies once one is (check the spelling; names match exactly)", b.GroupMatch, b.GroupValue)
+		}
+	}
 	coll := "bindings"
 	if groups {
 		coll = "mappings"
 	}
 	w.Header().Set("Location", "/api/v1/orgs/"+c.org.Slug+"/"+coll+"/"+created.ID)
 	return h.writeJSON(w, r, http.StatusCreated, out[0])
+}
+
+// alreadyBound explains a duplicate binding in the admin's terms.
+func (h *Handler) alreadyBound(ctx context.Context, c *call, b directory.Binding) error {
+	where := "on the organization"
+	if b.WorkspaceID != "" {
+		wsNames, _, err := h.names(ctx, c.org.ID, true, nil)
+		if err != nil {
+			return err
+		}
+		where = fmt.Sprintf("on workspace %s", wsNames[b.WorkspaceID])
+	}
+	if b.GroupValue != "" {
+		return directory.Conflictf("the group with %s %q is already mapped to %s %s", b.GroupMatch, b.GroupValue, b.Role, where)
+	}
+	_, userNames, err := h.names(ctx, c.org.ID, false, []string{b.UserID})
+	if err != nil {
+		return err
+	}
+	return directory.Conflictf("%s already has %s %s", userNames[b.UserID], b.Role, where)
 }
 
 func (h *Handler) deleteBinding(w http.ResponseWriter, r *http.Request, c *call) error {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -146,13 +147,13 @@ func (h *Handler) createInvitation(w http.ResponseWriter, r *http.Request, c *ca
 	for i, g := range req.Bindings {
 		role, err := directory.ParseRole(g.Role)
 		if err != nil {
-			return directory.Invalidf("bindings[%d]: %v", i, err)
+			return directory.Invalidf("%s: %v", ordinalRole(i, len(req.Bindings)), err)
 		}
 		// The shape first (org-admin on the organization, other roles on
 		// a workspace), with the member-to-be standing in as the subject.
 		probe := directory.Binding{Role: role, WorkspaceID: g.Workspace, UserID: "invitee"}
 		if err := probe.Validate(); err != nil {
-			return directory.Invalidf("bindings[%d]: %v", i, err)
+			return directory.Invalidf("%s: %v", ordinalRole(i, len(req.Bindings)), err)
 		}
 		b := directory.Binding{OrgID: c.org.ID, Role: role}
 		if g.Workspace != "" {
@@ -174,6 +175,15 @@ func (h *Handler) createInvitation(w http.ResponseWriter, r *http.Request, c *ca
 	}
 	w.Header().Set("Location", "/api/v1/orgs/"+c.org.Slug+"/invitations/"+inv.ID)
 	return h.writeJSON(w, r, http.StatusCreated, out[0])
+}
+
+// ordinalRole names the i-th of n initial roles in words an admin reads
+// (the console shows the message as it is), never as a JSON path.
+func ordinalRole(i, n int) string {
+	if n == 1 {
+		return "the initial role"
+	}
+	return fmt.Sprintf("initial role %d of %d", i+1, n)
 }
 
 // resendInvitation queues another mail for a pending invitation: 202, as

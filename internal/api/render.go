@@ -95,6 +95,8 @@ type bindingJSON struct {
 	Workspace *workspaceRefJSON `json:"workspace"` // null: org-wide
 	User      *userRefJSON      `json:"user"`
 	Group     *groupSubjectJSON `json:"group"`
+	// Warning, on a mapping just made, says why it may apply to no one.
+	Warning string `json:"warning,omitempty"`
 }
 
 type grantJSON struct {

@@ -286,3 +286,48 @@ func TestRoutesAreNamedInMetrics(t *testing.T) {
 		}
 	}
 }
+
+// A mapping for a group nobody has named yet is made (the IdP may push it
+// later) with a warning, so that a typo does not silently grant nothing;
+// a duplicate binding is explained in the admin's terms.
+func TestMappingsWarnOfUnknownGroupsAndExplainDuplicates(t *testing.T) {
+	t.Parallel()
+	tn := newEnv(t).tenant("acme")
+	tn.workspace("ws-data")
+	ann := tn.scimUser("ann@acme.test")
+	eng := tn.group("Data-Eng", ann)
+	jit := tn.user("jo@acme.test", directory.SourceJIT)
+	if _, err := tn.db.Pool.Exec(context.Background(), `INSERT INTO login_groups (org_id, user_id, value) VALUES ($1, $2, 'okta-admins')`, tn.id, jit.ID); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		match   string
+		value   string
+		role    string
+		warning string // "" when the group is known
+	}{
+		{"a SCIM group by displayName", "displayName", "Data-Eng", "editor", ""},
+		{"a SCIM group by id", "id", eng.ID, "viewer", ""},
+		{"a group only a sign-in named", "displayName", "okta-admins", "runner", ""},
+		{"a typo of a pushed group", "displayName", "Data-Engg", "editor", `no group with displayName "Data-Engg" has been pushed by the IdP or named in a sign-in yet`},
+		{"names match exactly", "displayName", "data-eng", "runner", `no group with displayName "data-eng"`},
+		{"an unknown externalId", "externalId", "00g-nope", "editor", `no group with externalId "00g-nope"`},
+	}
+	for _, c := range cases {
+		m := tn.must(201, "POST", "/mappings", map[string]any{"role": c.role, "workspace": "ws-data", "group": map[string]any{"match": c.match, "value": c.value}})
+		got, _ := m["warning"].(string)
+		if (c.warning == "") != (got == "") || !strings.Contains(got, c.warning) {
+			t.Errorf("%s: warning %q, want %q", c.name, got, c.warning)
+		}
+	}
+	p := problem(t, tn.do("POST", "/mappings", map[string]any{"role": "editor", "workspace": "ws-data", "group": map[string]any{"value": "Data-Eng"}}), 409, "conflict")
+	if d := str(p["detail"]); d != `the group with displayName "Data-Eng" is already mapped to editor on workspace ws-data` {
+		t.Errorf("duplicate mapping: %q", d)
+	}
+	tn.must(201, "POST", "/bindings", map[string]any{"role": "org-admin", "user": ann.ID})
+	p = problem(t, tn.do("POST", "/bindings", map[string]any{"role": "org-admin", "user": "ann@acme.test"}), 409, "conflict")
+	if d := str(p["detail"]); d != "ann@acme.test already has org-admin on the organization" {
+		t.Errorf("duplicate grant: %q", d)
+	}
+}

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 )
@@ -50,6 +51,24 @@ func NormalizeAddress(s string) (string, error) {
 		return "", Invalidf("%q is not an email address", s)
 	}
 	return a.Address, nil
+}
+
+// NormalizeInviteAddress checks an address to invite: NormalizeAddress,
+// and a domain of dot-separated labels with at least one dot. "dave@acme"
+// is a valid address by RFC 5322 but never one a person outside this
+// machine reads: it is a typo for dave@acme.com, and an invitation to it
+// would sit unanswered for its whole lifetime.
+func NormalizeInviteAddress(s string) (string, error) {
+	addr, err := NormalizeAddress(s)
+	if err != nil {
+		return "", err
+	}
+	domain := addr[strings.LastIndexByte(addr, '@')+1:]
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 || slices.Contains(labels, "") || strings.HasPrefix(domain, "[") {
+		return "", Invalidf("%q has no domain a mail can reach (want a name like %s.com)", addr, strings.TrimSuffix(domain, "."))
+	}
+	return addr, nil
 }
 
 // Login is what a verified login tells about a person, for accepting an

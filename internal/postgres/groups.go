@@ -342,3 +342,20 @@ func groupList(orgID string, q directory.ListQuery) (listStmt, *sqlArgs, error) 
 	st.order, err = groupOrderSQL(q.SortBy, q.Descending)
 	return st, args, err
 }
+
+// GroupKnown reports whether the organization has heard of a group that a
+// mapping of match and value would apply to: a SCIM group, or a value of
+// some member's last sign-in groups claim (which names groups by
+// displayName or externalId, whichever the IdP sends). A mapping may be
+// made before either; the admin API only warns.
+func (db *DB) GroupKnown(ctx context.Context, orgID string, match directory.GroupMatch, value string) (bool, error) {
+	var known bool
+	err := db.Pool.QueryRow(ctx, `SELECT CASE $2
+			WHEN 'id' THEN EXISTS (SELECT 1 FROM groups WHERE org_id = $1 AND id::text = $3)
+			WHEN 'externalId' THEN EXISTS (SELECT 1 FROM groups WHERE org_id = $1 AND external_id = $3)
+				OR EXISTS (SELECT 1 FROM login_groups WHERE org_id = $1 AND value = $3)
+			ELSE EXISTS (SELECT 1 FROM groups WHERE org_id = $1 AND display_name = $3)
+				OR EXISTS (SELECT 1 FROM login_groups WHERE org_id = $1 AND value = $3)
+		END`, orgID, string(match), value).Scan(&known)
+	return known, err
+}

@@ -45,7 +45,7 @@ func scanInvitation(row pgx.Row, extra ...any) (directory.Invitation, error) {
 // invitation.
 func (db *DB) CreateInvitation(ctx context.Context, actor directory.Actor, orgID, email string, anyEmail bool,
 	bindings []directory.Binding, ttl time.Duration) (directory.Invitation, error) {
-	addr, err := directory.NormalizeAddress(email)
+	addr, err := directory.NormalizeInviteAddress(email)
 	if err != nil {
 		return directory.Invitation{}, err
 	}

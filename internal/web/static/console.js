@@ -236,8 +236,8 @@ async function init() {
     ev.preventDefault();
     const body = Object.assign({ group: { match: $("#map-group-match").value, value: $("#map-group-value").value } },
       grantOf($("#map-group-role"), $("#map-group-workspace")));
-    api("POST", "/mappings", body).then(async () => {
-      ok(`Members of ${body.group.value} now have ${body.role}.`);
+    api("POST", "/mappings", body).then(async (m) => {
+      ok(m && m.warning ? `Mapped, but ${m.warning}.` : `Members of ${body.group.value} now have ${body.role}.`);
       $("#map-group-value").value = "";
       await loadMappings();
     }).catch(fail);
