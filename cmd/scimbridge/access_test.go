@@ -83,12 +83,26 @@ func TestServiceAccountAndGitCommands(t *testing.T) {
 	if _, err := cmd("sa", "create", "ci-robot", "--org", "acme", "--description", "builds main"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := cmd("sa", "create", "deployer", "--org", "acme", "--owner", "break-glass-owner"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := cmd("sa", "disable", "ci-robot", "--org", "acme"); err != nil {
 		t.Fatal(err)
 	}
 	out, err := cmd("sa", "list", "--org", "acme")
 	if err != nil || !strings.Contains(out, "ci-robot") || !strings.Contains(out, "deactivated") || !strings.Contains(out, "builds main") {
 		t.Fatalf("sa list: %q %v", out, err)
+	}
+	rows := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		rows[f[0]] = f
+	}
+	if h := rows["NAME"]; len(h) < 3 || h[2] != "OWNER" {
+		t.Fatalf("sa list has no owner column: %q", out)
+	}
+	if rows["deployer"][2] != "break-glass-owner" || rows["ci-robot"][2] != "-" {
+		t.Fatalf("sa list owners: %q", out)
 	}
 	if _, err := cmd("git", "map", "--org", "acme", "--email", "ci@acme.example", "--to", "ci-robot"); err == nil || !strings.Contains(err.Error(), "ci@acme.example") {
 		t.Fatalf("git map of an identity never seen: %v", err)

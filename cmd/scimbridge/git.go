@@ -67,11 +67,32 @@ func saListFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error 
 			if err != nil {
 				return err
 			}
+			// The owner by current userName (the attribute keeps the id;
+			// the name it was given may have changed since).
+			var ownerIDs []string
+			for _, sa := range list {
+				if o, _ := sa.Attributes["owner"].(map[string]any); o != nil {
+					if id, _ := o["value"].(string); id != "" {
+						ownerIDs = append(ownerIDs, id)
+					}
+				}
+			}
+			owners := map[string]string{}
+			if len(ownerIDs) > 0 {
+				if owners, err = db.UserNames(ctx, o.ID, ownerIDs); err != nil {
+					return err
+				}
+			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATUS\tDESCRIPTION\tID")
+			fmt.Fprintln(tw, "NAME\tSTATUS\tOWNER\tDESCRIPTION\tID")
 			for _, sa := range list {
 				d, _ := sa.Attributes["description"].(string)
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", sa.UserName, sa.Status(), orDash(d), sa.ID)
+				owner := ""
+				if o, _ := sa.Attributes["owner"].(map[string]any); o != nil {
+					id, _ := o["value"].(string)
+					owner = owners[id]
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sa.UserName, sa.Status(), orDash(owner), orDash(d), sa.ID)
 			}
 			return tw.Flush()
 		})

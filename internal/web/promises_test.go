@@ -3,6 +3,8 @@ package web_test
 import (
 	"context"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -132,5 +134,53 @@ func TestConsoleSecurityHeaders(t *testing.T) {
 	})()`))
 	if ran {
 		t.Fatal("an inline script ran despite the policy")
+	}
+}
+
+// The landing page: "Acme" reaches acme (slugs are lower case; only ASCII
+// is folded), the org field's pattern is one Chromium enforces (a pattern
+// invalid under the v flag is silently ignored), the field has focus, and
+// no request for a favicon ends in 404.
+func TestLandingTakesTheOrganizationAsPeopleTypeIt(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, c := range []struct {
+		org, location string
+		status        int
+	}{
+		{"acme", "/orgs/acme/", 303},
+		{"Acme", "/orgs/acme/", 303},
+		{" ACME ", "/orgs/acme/", 303},
+		{"\u212acme", "", 400}, // KELVIN SIGN: not folded to k
+		{"ac_me", "", 400},
+	} {
+		resp, err := noRedirect.Get(s.url + "/?org=" + url.QueryEscape(c.org))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.status || resp.Header.Get("Location") != c.location {
+			t.Errorf("org %q: %d %q, want %d %q", c.org, resp.StatusCode, resp.Header.Get("Location"), c.status, c.location)
+		}
+	}
+	resp, err := http.Get(s.url + "/favicon.ico")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Errorf("/favicon.ico: %d, want 204", resp.StatusCode)
+	}
+	b := browse(t)
+	steps(t, b, "open the landing page", chromedp.Navigate(s.url+"/"), chromedp.WaitVisible(css("#org")))
+	if id := read(t, b, chromedp.Evaluate[string](`document.activeElement.id`)); id != "org" {
+		t.Errorf("focus is on %q, want the org field", id)
+	}
+	for value, valid := range map[string]bool{"acme": true, "Acme-1": true, "a": true, "-acme": false, "acme-": false, "ac me": false, "ac_me": false} {
+		got := read(t, b, chromedp.Evaluate[bool](`(() => { const f = document.querySelector("#org"); f.value = `+strconv.Quote(value)+`; return f.checkValidity(); })()`))
+		if got != valid {
+			t.Errorf("the browser finds %q valid=%v, want %v (is the pattern valid under the v flag?)", value, got, valid)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strings"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/httpserver"
@@ -45,6 +46,12 @@ func (h *Handler) Mount(mux interface{ Handle(string, http.Handler) }) {
 		httpserver.SetRoute(r, "GET /orgs/{org}")
 		http.Redirect(w, r, "/orgs/"+r.PathValue("org")+"/", http.StatusMovedPermanently)
 	}))
+	// Browsers ask for /favicon.ico whatever the pages say; there is none.
+	mux.Handle("GET /favicon.ico", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpserver.SetRoute(r, "GET /favicon.ico")
+		w.Header().Set("Cache-Control", "max-age=86400")
+		w.WriteHeader(http.StatusNoContent)
+	}))
 	mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpserver.SetRoute(r, "GET /static/")
 		secure(w)
@@ -68,7 +75,9 @@ func secure(w http.ResponseWriter) {
 func (h *Handler) landing(w http.ResponseWriter, r *http.Request) {
 	httpserver.SetRoute(r, "GET /")
 	// The landing form sends ?org=slug; answer with the console's address.
-	if slug := r.URL.Query().Get("org"); slug != "" {
+	// Slugs are lower case; people type "Acme". Only ASCII is folded, so
+	// a look-alike letter never reaches another organization.
+	if slug := directory.FoldASCII(strings.TrimSpace(r.URL.Query().Get("org"))); slug != "" {
 		if directory.ValidateSlug(slug) != nil {
 			h.render(w, http.StatusBadRequest, "landing.html", map[string]any{"Error": "An organization name is lower-case letters, digits and dashes.", "Org": slug})
 			return
