@@ -51,6 +51,9 @@ func (h *Handler) breakGlassRefused(w http.ResponseWriter) {
 // gets breakGlassRefused.
 func (h *Handler) breakGlassPage(w http.ResponseWriter, r *http.Request) {
 	httpserver.SetRoute(r, "GET /auth/{org}/breakglass")
+	if h.inBreakGlassSession(w, r) {
+		return
+	}
 	token := r.URL.Query().Get("token")
 	o, err := h.cfg.Store.BreakGlassLinkOrganization(r.Context(), r.PathValue("org"), token)
 	if errors.Is(err, directory.ErrUnauthorized) {
@@ -68,10 +71,28 @@ func (h *Handler) breakGlassPage(w http.ResponseWriter, r *http.Request) {
 	_ = breakGlassTmpl.Execute(w, struct{ Org, Slug, Token string }{orgLabel(o), o.Slug, token})
 }
 
+// inBreakGlassSession sends a browser that is signed in as the
+// organization's break-glass owner already to the console, and reports
+// whether it did. The link it came with was spent by this very browser
+// (the back button, a second click): spending it again would fail, and
+// count toward the lockout, for nothing.
+func (h *Handler) inBreakGlassSession(w http.ResponseWriter, r *http.Request) bool {
+	slug := r.PathValue("org")
+	_, u, ok, err := h.Session(r, slug)
+	if !ok || err != nil || u.Source != directory.SourceBreakGlass {
+		return false
+	}
+	http.Redirect(w, r, "/orgs/"+slug+"/", http.StatusSeeOther)
+	return true
+}
+
 // breakGlass spends the link and signs the owner in.
 func (h *Handler) breakGlass(w http.ResponseWriter, r *http.Request) {
 	httpserver.SetRoute(r, "POST /auth/{org}/breakglass")
 	slug := r.PathValue("org")
+	if h.inBreakGlassSession(w, r) {
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	token := r.PostFormValue("token")
 	from, _, err := net.SplitHostPort(r.RemoteAddr)

@@ -138,20 +138,39 @@ func TestInvitationAcceptedThroughLogin(t *testing.T) {
 
 	// Another address may not use Cleo's invitation.
 	e.idp.QueueUser(idpUser{sub: "s-eve", email: "eve@example.com", verified: true})
-	if status, body, _ := get(t, browser(t, true), join); status != 403 || !strings.Contains(body, "cleo@example.com") {
+	status, body, _ := get(t, browser(t, true), join)
+	if status != 403 || !strings.Contains(body, "cleo@example.com") {
 		t.Fatalf("another address: %d %s", status, body)
+	}
+	// The page is no dead end: it offers to sign in with another account
+	// (the IdP asked to authenticate afresh) and the way back, and its
+	// message reads as a sentence.
+	another := `<a href="/invite/accept?another=1&amp;token=` + url.QueryEscape(token) + `">Use another account</a>`
+	if !strings.Contains(body, another) || !strings.Contains(body, `<a href="/">Back to the start page</a>`) {
+		t.Fatalf("the wrong-account page offers no way on: %s", body)
+	}
+	if _, reason, _ := strings.Cut(body, "<p>"); reason == "" || reason[0] < 'A' || reason[0] > 'Z' {
+		t.Fatalf("the message starts %q", reason[:min(len(reason), 20)])
+	}
+	_, _, resp := get(t, browser(t, false), e.srv.URL+"/invite/accept?another=1&token="+url.QueryEscape(token))
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.Contains(loc, "prompt=login") {
+		t.Fatalf("use another account: %d → %q, want the IdP with prompt=login", resp.StatusCode, loc)
+	}
+	_, _, resp = get(t, browser(t, false), join)
+	if loc := resp.Header.Get("Location"); strings.Contains(loc, "prompt=") {
+		t.Fatalf("a first join asks the IdP for %q: it should reuse the IdP's session", loc)
 	}
 	// Cleo joins: she lands in the console, a member with the invitation's grant.
 	e.idp.QueueUser(idpUser{sub: "s-cleo", email: "Cleo@example.com", verified: true, name: "Cleo"})
 	c := browser(t, false)
-	status, _, resp := get(t, c, join)
+	status, _, resp = get(t, c, join)
 	for status == http.StatusFound && !strings.HasPrefix(resp.Header.Get("Location"), "/orgs/") {
 		status, _, resp = get(t, c, resp.Request.URL.ResolveReference(mustURL(t, resp.Header.Get("Location"))).String())
 	}
 	if loc := resp.Header.Get("Location"); status != http.StatusFound || loc != "/orgs/acme/" {
 		t.Fatalf("after acceptance: %d → %q", status, loc)
 	}
-	status, body, _ := get(t, c, e.srv.URL+"/auth/acme/me")
+	status, body, _ = get(t, c, e.srv.URL+"/auth/acme/me")
 	if status != 200 || me(t, body)["source"] != "invitation" {
 		t.Fatalf("me: %d %s", status, body)
 	}

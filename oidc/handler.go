@@ -71,7 +71,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	httpserver.SetRoute(r, "GET /auth/{org}/login")
 	returnTo, ok := checkReturnTo(r.URL.Query().Get("return_to"))
 	if !ok {
-		h.page(w, http.StatusBadRequest, "Cannot sign in", "return_to must be a path on this service, such as /orgs/"+r.PathValue("org")+"/.")
+		h.page(w, http.StatusBadRequest, "Cannot sign in", "The return_to parameter must be a path on this service, such as /orgs/"+r.PathValue("org")+"/.")
 		return
 	}
 	if r.URL.Query().Get("return_to") == "" {
@@ -92,7 +92,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 // begin sends the browser to the organization's IdP, with the login in
 // flight (st plus fresh state, nonce and PKCE verifier) in the state
 // cookie.
-func (h *Handler) begin(w http.ResponseWriter, r *http.Request, o directory.Organization, s directory.IdPSettings, st loginState) {
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request, o directory.Organization, s directory.IdPSettings, st loginState, opts ...oauth2.AuthCodeOption) {
 	p, err := h.provider(r.Context(), s.Issuer)
 	if err != nil {
 		h.log.WarnContext(r.Context(), "OIDC discovery", "org", o.Slug, "issuer", s.Issuer, "err", err)
@@ -107,7 +107,8 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request, o directory.Orga
 	st.Org, st.OrgID, st.State, st.Nonce, st.Verifier = o.Slug, o.ID, directory.NewSecret(""), directory.NewSecret(""), oauth2.GenerateVerifier()
 	st.Expires = time.Now().Add(stateTTL)
 	h.setState(w, r, st)
-	http.Redirect(w, r, oc.AuthCodeURL(st.State, gooidc.Nonce(st.Nonce), oauth2.S256ChallengeOption(st.Verifier)), http.StatusFound)
+	opts = append(opts, gooidc.Nonce(st.Nonce), oauth2.S256ChallengeOption(st.Verifier))
+	http.Redirect(w, r, oc.AuthCodeURL(st.State, opts...), http.StatusFound)
 }
 
 func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
@@ -183,7 +184,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		_, u, err = h.cfg.Store.AcceptInvitation(r.Context(), st.Invitation, directory.Login{Email: claims.Email,
 			EmailVerified: claims.EmailVerified, Name: claims.Name, Issuer: claims.Issuer, Subject: claims.Subject, Groups: claims.Groups})
 		if err != nil {
-			h.invitationError(w, r, err)
+			h.invitationError(w, r, err, st.Invitation)
 			return
 		}
 	} else if u, _, err = h.cfg.Store.LinkLogin(r.Context(), st.OrgID, claims, s.JIT); err != nil {
@@ -285,8 +286,14 @@ func (h *Handler) sessionID(r *http.Request, orgSlug string) string {
 func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
 	httpserver.SetRoute(r, "GET /auth/{org}/me")
 	w.Header().Set("Cache-Control", "no-store")
-	_, u, ok, err := h.Session(r, r.PathValue("org"))
-	if !ok || errors.Is(err, directory.ErrUnauthorized) {
+	slug := r.PathValue("org")
+	id := h.sessionID(r, slug)
+	if id == "" {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "not signed in to this organization"})
+		return
+	}
+	sess, u, err := h.cfg.Store.SessionUser(r.Context(), slug, id, h.cfg.IdleTimeout)
+	if errors.Is(err, directory.ErrUnauthorized) {
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "not signed in to this organization"})
 		return
 	}
@@ -295,8 +302,15 @@ func (h *Handler) me(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "internal error"})
 		return
 	}
+	// When the session ends unless used again: the console says so for a
+	// break-glass session, which is short and must not surprise anyone.
+	ends := sess.ExpiresAt
+	if idle := sess.LastSeenAt.Add(h.cfg.IdleTimeout); h.cfg.IdleTimeout > 0 && idle.Before(ends) {
+		ends = idle
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": u.ID, "orgId": u.OrgID, "userName": u.UserName, "displayName": u.DisplayName,
-		"emails": u.Emails, "source": u.Source, "csrfToken": h.CSRFToken(r, r.PathValue("org"))})
+		"emails": u.Emails, "source": u.Source, "csrfToken": h.CSRFToken(r, slug),
+		"breakGlass": u.Source == directory.SourceBreakGlass, "sessionExpiresAt": sess.ExpiresAt.UTC(), "sessionIdleEndsAt": ends.UTC()})
 }
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
@@ -366,18 +380,40 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, what string, err 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}} · scimbridge</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em;color:#222}h1{font-size:1.4em}</style>
-</head><body><h1>{{.Title}}</h1><p>{{.Reason}}</p></body></html>
+<link rel="icon" href="data:,">
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em;color:#222}h1{font-size:1.4em}a{color:#0645ad}</style>
+</head><body><main><h1>{{.Title}}</h1><p>{{.Reason}}</p>
+<p>{{range $i, $l := .Links}}{{if $i}} · {{end}}<a href="{{$l.Href}}">{{$l.Text}}</a>{{end}}</p></main></body></html>
 `))
 
+// pageLink is a way on from a page: every page offers at least one, so
+// that nobody is left at a dead end.
+type pageLink struct{ Href, Text string }
+
+// startLink leads back to the start page, where a person picks their
+// organization again.
+var startLink = pageLink{Href: "/", Text: "Back to the start page"}
+
 // page answers with a small HTML page saying why: a person in a browser
-// reads it, so never a stack trace or an internal error.
-func (h *Handler) page(w http.ResponseWriter, status int, title, reason string) {
+// reads it, so never a stack trace or an internal error. The reason
+// starts with a capital (domain messages start lower-case to read well
+// inside other sentences); links are the ways on, the start page when
+// none is given.
+func (h *Handler) page(w http.ResponseWriter, status int, title, reason string, links ...pageLink) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = pageTmpl.Execute(w, struct{ Title, Reason string }{title, reason})
+	if reason != "" && reason[0] >= 'a' && reason[0] <= 'z' {
+		reason = string(reason[0]-'a'+'A') + reason[1:]
+	}
+	if len(links) == 0 {
+		links = []pageLink{startLink}
+	}
+	_ = pageTmpl.Execute(w, struct {
+		Title, Reason string
+		Links         []pageLink
+	}{title, reason, links})
 }
 
 var _ Store = (*postgres.DB)(nil)

@@ -3,7 +3,10 @@ package oidc
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/httpserver"
@@ -39,17 +42,28 @@ func (h *Handler) acceptInvitation(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "load IdP settings", err)
 		return
 	}
-	h.begin(w, r, o, s, loginState{ReturnTo: "/orgs/" + o.Slug + "/", Invitation: token})
+	var opts []oauth2.AuthCodeOption
+	if r.URL.Query().Get("another") == "1" {
+		// "Use another account" after a login with the wrong one: ask the
+		// IdP to authenticate afresh rather than reuse its session
+		// (OpenID Connect Core's prompt=login, which Okta, Entra ID and
+		// Google honour), so the person can pick the invited account.
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+	}
+	h.begin(w, r, o, s, loginState{ReturnTo: "/orgs/" + o.Slug + "/", Invitation: token}, opts...)
 }
 
-// invitationError explains why an invitation could not be accepted.
-func (h *Handler) invitationError(w http.ResponseWriter, r *http.Request, err error) {
+// invitationError explains why an invitation could not be accepted. A
+// login with another address than the invited one (ErrForbidden) offers
+// to sign in again with another account: the link is still good.
+func (h *Handler) invitationError(w http.ResponseWriter, r *http.Request, err error, token string) {
 	var de *directory.Error
 	switch {
 	case errors.Is(err, directory.ErrUnauthorized):
 		h.page(w, http.StatusNotFound, "Cannot join", "This join link is not valid any more.")
 	case errors.As(err, &de) && errors.Is(err, directory.ErrForbidden):
-		h.page(w, http.StatusForbidden, "Cannot join", de.Msg+".")
+		h.page(w, http.StatusForbidden, "Cannot join", de.Msg+".",
+			pageLink{Href: "/invite/accept?another=1&token=" + url.QueryEscape(token), Text: "Use another account"}, startLink)
 	case errors.As(err, &de):
 		h.page(w, http.StatusConflict, "Cannot join", de.Msg+".")
 	default:

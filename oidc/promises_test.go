@@ -149,6 +149,35 @@ func TestBreakGlassLinkLivesFifteenMinutesAndItsSessionOneHour(t *testing.T) {
 	if lifetime != time.Hour {
 		t.Fatalf("a break-glass session lives %s, want 1h", lifetime)
 	}
+	// The console learns it is a break-glass session and when it ends.
+	status, body, _ := get(t, c, e.srv.URL+"/auth/acme/me")
+	var me struct {
+		BreakGlass       bool      `json:"breakGlass"`
+		SessionExpiresAt time.Time `json:"sessionExpiresAt"`
+	}
+	if err := json.Unmarshal([]byte(body), &me); status != 200 || err != nil || !me.BreakGlass ||
+		me.SessionExpiresAt.Before(time.Now().Add(59*time.Minute)) || me.SessionExpiresAt.After(time.Now().Add(61*time.Minute)) {
+		t.Fatalf("me of a break-glass session: %d %s", status, body)
+	}
+	// The browser that spent the link, coming back with it (the back
+	// button, a second click), is sent to the console: nothing is spent
+	// or counted toward the lockout. Another browser with it is refused.
+	denials := func() int {
+		var n int
+		if err := e.db.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE org_id = $1 AND action = 'breakglass.denied'`, org.ID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if resp := post(c, young); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/orgs/acme/" || denials() != 0 {
+		t.Fatalf("the spent link again from its browser: %d %q, %d denials", resp.StatusCode, resp.Header.Get("Location"), denials())
+	}
+	if status, _, resp := get(t, c, e.srv.URL+"/auth/acme/breakglass?token="+url.QueryEscape(young)); status != http.StatusSeeOther || resp.Header.Get("Location") != "/orgs/acme/" {
+		t.Fatalf("the spent link's page from its browser: %d", status)
+	}
+	if resp := post(browser(t, false), young); resp.StatusCode != 401 || denials() != 1 {
+		t.Fatalf("the spent link from another browser: %d, %d denials", resp.StatusCode, denials())
+	}
 
 	// Past it, the link is refused on GET and POST alike, with nothing spent.
 	old := mint()

@@ -199,6 +199,12 @@ async function init() {
   const me = await resp.json();
   csrf = me.csrfToken;
   $("#whoami").textContent = `Signed in as ${me.userName}`;
+  if (me.breakGlass) {
+    // A break-glass session is short: say so, and when it ends.
+    const ends = new Date(me.sessionExpiresAt);
+    $("#whoami").textContent = `Break-glass session (no identity provider) — ends at ${ends.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
+    $("#whoami").classList.add("breakglass");
+  }
   const logout = $("#logout");
   logout.elements.csrf_token.value = csrf;
   logout.hidden = false;
