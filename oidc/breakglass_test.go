@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -134,5 +135,56 @@ func TestBreakGlassAnswersAlikeForUnknownOrganizationsAndBadLinks(t *testing.T) 
 	sameAnswer(t, "POST past the failure limit", signIn("globex", unknown), refused)
 	if ok := signIn("globex", valid); ok.status != http.StatusSeeOther || ok.header.Get("Location") != "/orgs/globex/" {
 		t.Fatalf("a live link past the failure limit: %d %v", ok.status, ok.header)
+	}
+}
+
+// The audit trail names where a break-glass attempt came from: the
+// client's address without its port (one client, one name across its
+// connections), or the whole remote address when it has no port.
+func TestBreakGlassAttemptsAreAuditedWithTheClientAddress(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, directory.JITPolicy{Mode: directory.JITSCIMOnly})
+	ctx := context.Background()
+	org := e.orgs["acme"]
+	for _, tc := range []struct {
+		name, remote, want string
+	}{
+		{"an address with a port", "192.0.2.7:51234", "192.0.2.7"},
+		{"an IPv6 address with a port", "[2001:db8::7]:443", "2001:db8::7"},
+		{"an address without a port", "192.0.2.8", "192.0.2.8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			secret, _, err := e.db.CreateBreakGlassLink(ctx, directory.Actor{Kind: "cli", Name: "operator"}, org.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			post := func(token string) int {
+				t.Helper()
+				r := httptest.NewRequest("POST", "/auth/acme/breakglass", strings.NewReader(url.Values{"token": {token}}.Encode()))
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				r.RemoteAddr = tc.remote
+				w := httptest.NewRecorder()
+				e.srv.Config.Handler.ServeHTTP(w, r)
+				return w.Code
+			}
+			if got := post(directory.NewSecret(directory.BreakGlassPrefix)); got != http.StatusUnauthorized {
+				t.Fatalf("an unknown link: %d", got)
+			}
+			if got := post(secret); got != http.StatusSeeOther {
+				t.Fatalf("a live link: %d", got)
+			}
+			var denied, from string
+			if err := e.db.Pool.QueryRow(ctx, `SELECT actor FROM audit_events WHERE org_id = $1 AND action = 'breakglass.denied' ORDER BY id DESC LIMIT 1`,
+				org.ID).Scan(&denied); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.db.Pool.QueryRow(ctx, `SELECT after->>'from' FROM audit_events WHERE org_id = $1 AND action = 'breakglass.login' ORDER BY id DESC LIMIT 1`,
+				org.ID).Scan(&from); err != nil {
+				t.Fatal(err)
+			}
+			if denied != "anonymous:"+tc.want || from != tc.want {
+				t.Fatalf("audited as %q and from %q, want %q", denied, from, tc.want)
+			}
+		})
 	}
 }

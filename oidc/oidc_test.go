@@ -84,6 +84,13 @@ type env struct {
 
 func newEnv(t *testing.T, policy directory.JITPolicy, orgs ...string) *env {
 	t.Helper()
+	return newEnvWith(t, policy, nil, orgs...)
+}
+
+// newEnvWith is newEnv with the handler's configuration changed by
+// configure (nil: as newEnv).
+func newEnvWith(t *testing.T, policy directory.JITPolicy, configure func(*oidc.Config), orgs ...string) *env {
+	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, db: pgtest.DB(t), orgs: map[string]directory.Organization{}}
 	idp, err := mockoidc.NewServer(nil)
@@ -136,8 +143,12 @@ func newEnv(t *testing.T, policy directory.JITPolicy, orgs ...string) *env {
 	_, _ = rand.Read(cookieKey)
 	// The provider runs on 127.0.0.1: the operator's flag for test and
 	// on-premises IdPs lets the service reach it.
-	h, err := oidc.New(oidc.Config{Store: e.db, Box: box, CookieKey: cookieKey, PublicURL: e.srv.URL, Egress: egress.Policy{AllowPrivate: true}, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		SessionTTL: time.Hour, IdleTimeout: 30 * time.Minute})
+	cfg := oidc.Config{Store: e.db, Box: box, CookieKey: cookieKey, PublicURL: e.srv.URL, Egress: egress.Policy{AllowPrivate: true}, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		SessionTTL: time.Hour, IdleTimeout: 30 * time.Minute}
+	if configure != nil {
+		configure(&cfg)
+	}
+	h, err := oidc.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
