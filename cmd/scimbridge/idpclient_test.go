@@ -297,6 +297,12 @@ func newPushPlan(prefix string, n int) pushPlan {
 // is called after each user. It returns the ids of the users and groups,
 // and what failed; it may run on a goroutine of its own.
 func (p pushPlan) run(workers int, client func(w int) *idpClient, progress func()) (ids []string, gids [2]string, errs []error) {
+	return p.runUsers(0, len(p.users), workers, client, progress)
+}
+
+// runUsers is run for the users lo to hi-1 only; ids has the length of
+// the plan's users, with the ids of those.
+func (p pushPlan) runUsers(lo, hi, workers int, client func(w int) *idpClient, progress func()) (ids []string, gids [2]string, errs []error) {
 	c0 := client(0)
 	for i, name := range p.groups {
 		id, err := c0.pushGroup(name)
@@ -316,7 +322,7 @@ func (p pushPlan) run(workers int, client func(w int) *idpClient, progress func(
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < len(p.users); i += workers {
+			for i := lo + w; i < hi; i += workers {
 				if err := p.one(c, i, ids, gids); err != nil {
 					failed <- err
 				}
@@ -471,3 +477,10 @@ func symDiff(a, b []string) int {
 
 // scimBase is the SCIM base URL of org on a server at base.
 func scimBase(base, org string) string { return strings.TrimRight(base, "/") + "/scim/v2/" + org }
+
+// count is how many answers had the status code so far.
+func (c *idpClient) count(code int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.statuses[code]
+}
