@@ -70,7 +70,12 @@
 // session advisory lock with pg_try_advisory_lock on one connection and
 // does all its work on that connection, so the lock cannot outlive the
 // work or the work the lock. A run that finds the lock taken does nothing
-// and says so (Summary.Skipped).
+// and says so (Summary.Skipped). The lock keeps runs apart, not ticks:
+// replicas fire a tick at moments apart by their clocks' skew, which may
+// be longer than a small organization's run. So a scheduled run leaves out
+// an organization whose last successful run began, by the database's
+// clock, less than half the schedule's period ago (at most a minute): a
+// replica whose tick came first has run it.
 //
 // A run first reads what it needs in one repeatable-read snapshot (the
 // survey) and computes a plan from it; a dry run stops there and reports

@@ -14,9 +14,19 @@ func ScheduleNext(spec string, t time.Time) (time.Time, error) {
 	return s.Next(t), nil
 }
 
-// StartOn is Start on a schedule whose next time after t is next(t).
+// StartOn is Start on a schedule whose next time after t is next(t), and
+// whose ticks are as long as a five-minute schedule's.
 func (r *Reconciler) StartOn(ctx context.Context, next func(time.Time) time.Time) (stop func()) {
-	return r.startOn(ctx, scheduleFunc(next))
+	return r.startOn(ctx, scheduleFunc(next), func(time.Time) time.Duration { return maxTickSkew })
+}
+
+// TickWindow is tickWindow of spec at now.
+func TickWindow(spec string, now time.Time) (time.Duration, error) {
+	s, err := parseSchedule(spec)
+	if err != nil {
+		return 0, err
+	}
+	return tickWindow(s, now), nil
 }
 
 type scheduleFunc func(time.Time) time.Time

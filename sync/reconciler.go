@@ -32,9 +32,10 @@ type Store interface {
 // the running goroutine and must be quick and safe for concurrent use.
 type Observer interface {
 	// ObserveRun is called once per organization per run, with the
-	// outcome (ok, error, cancelled) and how long the run took; and once
-	// with org "" and outcome "skipped" for a run that found the lock
-	// taken.
+	// outcome (ok, error, cancelled) and how long the run took; and with
+	// org "" and outcome "skipped" once for a run that found the lock
+	// taken, and once per organization a scheduled run left out because
+	// another replica had run its tick.
 	ObserveRun(org, outcome string, d time.Duration)
 	// ObserveJob is called after each job of a run that was not dry.
 	// Changed counts rows changed; for the conflicts job, Conflicts is the
@@ -150,6 +151,29 @@ func New(cfg Config) *Reconciler {
 
 const skipReason = "another run holds the reconcile lock (another replica or a CLI run is reconciling)"
 
+// ranThisTickReason is why a scheduled run did nothing: its tick came
+// after another replica's run of it had ended.
+const ranThisTickReason = "another replica ran this tick"
+
+// outcomeRanThisTick is the outcome of an organization a scheduled run
+// leaves out; it is observed, not recorded.
+const outcomeRanThisTick = "skipped"
+
+// maxTickSkew bounds how far apart in time replicas may fire one tick
+// (their clocks' skew and their schedulers' delays) for the tick to still
+// run once.
+const maxTickSkew = time.Minute
+
+// tickWindow is how recently an organization's last run may have begun
+// for a scheduled run of schedule s, firing at now, to take it as this
+// tick's, run by another replica whose tick came first: half the
+// schedule's period, at most maxTickSkew, so that the next tick runs and
+// a run by hand some time before the tick does not stand in for it.
+func tickWindow(s cron.Schedule, now time.Time) time.Duration {
+	next := s.Next(now)
+	return min(s.Next(next).Sub(next)/2, maxTickSkew)
+}
+
 // RunOnce runs every job once, for the organization orgSlug or, when it is
 // "", for every organization in turn, under the lock. A dry run computes
 // the plan and changes nothing, and is not recorded; otherwise each
@@ -158,6 +182,13 @@ const skipReason = "another run holds the reconcile lock (another replica or a C
 // organization's run failed or was cancelled; the Summary says which and
 // why.
 func (r *Reconciler) RunOnce(ctx context.Context, orgSlug string, dryRun bool) (Summary, error) {
+	return r.runOnce(ctx, orgSlug, dryRun, 0)
+}
+
+// runOnce is RunOnce; with thisTick > 0 (a scheduled run), it leaves out
+// each organization whose last successful run began less than thisTick
+// ago by the database's clock: another replica ran this tick already.
+func (r *Reconciler) runOnce(ctx context.Context, orgSlug string, dryRun bool, thisTick time.Duration) (Summary, error) {
 	sum := Summary{DryRun: dryRun, StartedAt: r.now()}
 	sess, err := r.cfg.Store.LockReconcile(ctx)
 	if errors.Is(err, postgres.ErrReconcileLocked) {
@@ -182,19 +213,27 @@ func (r *Reconciler) RunOnce(ctx context.Context, orgSlug string, dryRun bool) (
 	} else if orgs, err = r.cfg.Store.Organizations(ctx); err != nil {
 		return sum, fmt.Errorf("reconcile: list organizations: %w", err)
 	}
-	failed := 0
+	failed, ranThisTick := 0, 0
 	declared := &declaredOnce{}
 	for _, o := range orgs {
 		if ctx.Err() != nil {
 			break
 		}
-		res := r.runOrg(ctx, sess, o, dryRun, declared)
-		if res.Outcome != postgres.RunOK {
+		res := r.runOrg(ctx, sess, o, dryRun, declared, thisTick)
+		switch res.Outcome {
+		case outcomeRanThisTick:
+			ranThisTick++
+			continue
+		case postgres.RunOK:
+		default:
 			failed++
 		}
 		sum.Orgs = append(sum.Orgs, res)
 	}
 	sum.FinishedAt = r.now()
+	if ranThisTick > 0 && ranThisTick == len(orgs) {
+		sum.Skipped, sum.SkipReason = true, ranThisTickReason
+	}
 	switch {
 	case ctx.Err() != nil:
 		return sum, fmt.Errorf("reconcile: %w", ctx.Err())
@@ -242,7 +281,7 @@ var jobs = []job{
 	{JobExpiry, expiry},
 }
 
-func (r *Reconciler) runOrg(ctx context.Context, sess *postgres.ReconcileSession, org directory.Organization, dry bool, declared *declaredOnce) OrgSummary {
+func (r *Reconciler) runOrg(ctx context.Context, sess *postgres.ReconcileSession, org directory.Organization, dry bool, declared *declaredOnce, thisTick time.Duration) OrgSummary {
 	res := OrgSummary{Org: org.Slug, OrgID: org.ID, Outcome: postgres.RunOK}
 	began := time.Now()
 	fail := func(what string, err error) {
@@ -264,6 +303,14 @@ func (r *Reconciler) runOrg(ctx context.Context, sess *postgres.ReconcileSession
 	if err != nil {
 		fail("read the watermark", err)
 		return r.finish(ctx, o, res, began)
+	}
+	if thisTick > 0 && wm.LastOK != nil && wm.Now.Sub(*wm.LastOK) < thisTick {
+		// The lock keeps two runs apart, not two replicas' ticks.
+		res.Outcome = outcomeRanThisTick
+		if r.cfg.Observer != nil {
+			r.cfg.Observer.ObserveRun("", outcomeRanThisTick, 0)
+		}
+		return res
 	}
 	if wm.LastOK != nil && wm.LastFull != nil && wm.Now.Sub(*wm.LastFull) < r.cfg.FullSweepEvery {
 		since := wm.LastOK.Add(-r.cfg.Overlap)
@@ -353,13 +400,15 @@ func (r *Reconciler) finish(ctx context.Context, o *orgRun, res OrgSummary, bega
 // progress to end. Runs use ctx: cancel it to cut a run short at shutdown
 // (a cancelled run is safe: the next one converges). A run still going
 // when its next time comes is skipped, in this process by cron and across
-// replicas by the lock. ErrInvalid: a bad schedule.
+// replicas by the lock; a replica whose tick comes once another replica's
+// run of that tick has ended leaves out the organizations it ran (see
+// tickWindow). ErrInvalid: a bad schedule.
 func (r *Reconciler) Start(ctx context.Context) (stop func(), err error) {
 	s, err := parseSchedule(r.cfg.Schedule)
 	if err != nil {
 		return nil, err
 	}
-	stop = r.startOn(ctx, s)
+	stop = r.startOn(ctx, s, func(now time.Time) time.Duration { return tickWindow(s, now) })
 	r.log.Info("reconciler scheduled", "schedule", r.cfg.Schedule)
 	return stop, nil
 }
@@ -374,21 +423,22 @@ func parseSchedule(spec string) (cron.Schedule, error) {
 }
 
 // startOn is Start on a parsed schedule (tests pass one that fires when
-// they say, instead of waiting for the wall clock).
-func (r *Reconciler) startOn(ctx context.Context, s cron.Schedule) (stop func()) {
+// they say, instead of waiting for the wall clock), whose ticks last
+// window(now) (see tickWindow).
+func (r *Reconciler) startOn(ctx context.Context, s cron.Schedule, window func(now time.Time) time.Duration) (stop func()) {
 	cl := cronLogger{r.log}
 	c := cron.New(cron.WithLogger(cl), cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
-	c.Schedule(s, cron.FuncJob(func() { r.scheduled(ctx) }))
+	c.Schedule(s, cron.FuncJob(func() { r.scheduled(ctx, window(time.Now())) }))
 	c.Start()
 	var once stdsync.Once
 	return func() { once.Do(func() { <-c.Stop().Done() }) }
 }
 
-func (r *Reconciler) scheduled(ctx context.Context) {
+func (r *Reconciler) scheduled(ctx context.Context, thisTick time.Duration) {
 	if ctx.Err() != nil {
 		return
 	}
-	sum, err := r.RunOnce(ctx, "", false)
+	sum, err := r.runOnce(ctx, "", false, thisTick)
 	switch {
 	case sum.Skipped:
 		r.log.Info("reconcile run skipped", "reason", sum.SkipReason)

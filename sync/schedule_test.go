@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/postgres"
 	reconcile "github.com/scimbridge/scimbridge/sync"
 )
 
@@ -48,6 +49,13 @@ func TestScheduleSpecs(t *testing.T) {
 			}
 		case err != nil || !got.Equal(c.want):
 			t.Errorf("%q: next %v, %v; want %v", c.spec, got, err, c.want)
+		}
+	}
+	// A tick lasts half the period, at most a minute.
+	for spec, want := range map[string]time.Duration{"@every 1s": 500 * time.Millisecond, "@every 90s": 45 * time.Second,
+		reconcile.DefaultSchedule: time.Minute, "@hourly": time.Minute, "*/15 * * * *": time.Minute} {
+		if got, err := reconcile.TickWindow(spec, from); err != nil || got != want {
+			t.Errorf("%q: a tick lasts %v (%v), want %v", spec, got, err, want)
 		}
 	}
 	e := newEnv(t)
@@ -151,5 +159,61 @@ func TestStartRunsOnScheduleSkipsWhileRunningAndStopWaits(t *testing.T) {
 	}
 	if obs.jobs.Load() != 10 {
 		t.Fatalf("%d jobs observed, want 5 for each of the 2 organizations", obs.jobs.Load())
+	}
+}
+
+// outcomes is an Observer that passes each run's outcome on.
+type outcomes chan string
+
+func (o outcomes) ObserveRun(org, outcome string, d time.Duration) { o <- outcome }
+func (o outcomes) ObserveJob(string, reconcile.JobSummary)         {}
+
+// Replicas fire the same tick at moments apart by their clocks' skew and
+// their schedulers' jitter, which can be longer than a small
+// organization's run (milliseconds): the lock alone would then let each
+// replica run the tick in turn. A replica whose tick comes after another
+// replica's run of it has ended leaves it done; the next tick runs.
+func TestATickRunsOnceAcrossReplicasWhoseClocksDiffer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	// tick starts a replica's reconciler whose schedule fires once, now.
+	tick := func() string {
+		t.Helper()
+		seen := make(outcomes, 4)
+		var fired atomic.Bool
+		stop := e.reconciler(reconcile.Config{Observer: seen}).StartOn(e.ctx, func(t time.Time) time.Time {
+			if !fired.Swap(true) {
+				return t
+			}
+			return t.AddDate(100, 0, 0)
+		})
+		defer stop()
+		select {
+		case o := <-seen:
+			return o
+		case <-time.After(time.Minute):
+			t.Fatal("the tick did not run within a minute")
+			return ""
+		}
+	}
+	if o := tick(); o != postgres.RunOK {
+		t.Fatalf("replica a's tick: %s", o)
+	}
+	// Replica b's clock is behind: its tick comes once a's run is over.
+	if o := tick(); o != "skipped" {
+		t.Errorf("replica b's tick after a's run of it: %s, want skipped", o)
+	}
+	if n := e.count(`SELECT count(*) FROM reconcile_runs`); n != 1 {
+		t.Fatalf("%d runs recorded for one tick of two replicas, want 1", n)
+	}
+	// The next tick: a's run is a period ago.
+	if _, err := e.db.Pool.Exec(e.ctx, `UPDATE reconcile_runs SET started_at = started_at - interval '2 minutes', finished_at = finished_at - interval '2 minutes'`); err != nil {
+		t.Fatal(err)
+	}
+	if o := tick(); o != postgres.RunOK {
+		t.Errorf("replica b's next tick: %s, want ok", o)
+	}
+	if n := e.count(`SELECT count(*) FROM reconcile_runs`); n != 2 {
+		t.Fatalf("%d runs recorded for two ticks, want 2", n)
 	}
 }

@@ -83,7 +83,7 @@ type reconcileMetrics struct {
 func newReconcileMetrics(reg prometheus.Registerer) *reconcileMetrics {
 	m := &reconcileMetrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scimbridge_reconcile_runs_total",
-			Help: "Reconciliation runs per organization, by outcome (ok, error, cancelled; skipped when another replica held the lock)."}, []string{"outcome"}),
+			Help: "Reconciliation runs per organization, by outcome (ok, error, cancelled; skipped when another replica held the lock, or had run the tick)."}, []string{"outcome"}),
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scimbridge_reconcile_changes_total",
 			Help: "Rows the reconciler changed, by job."}, []string{"job"}),
 		conflicts: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "scimbridge_reconcile_open_conflicts",

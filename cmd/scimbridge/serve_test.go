@@ -60,11 +60,25 @@ func dataDir(t *testing.T) string {
 // startServe runs "scimbridge serve" in-process and waits until it listens.
 func startServe(t *testing.T, env map[string]string, args ...string) *runningServe {
 	t.Helper()
+	rs := launchServe(env, args...)
+	rs.waitServing(t)
+	return rs
+}
+
+// launchServe starts "scimbridge serve" in-process and returns at once:
+// several may start at the same moment, then waitServing on each.
+func launchServe(env map[string]string, args ...string) *runningServe {
 	ctx, cancel := context.WithCancel(context.Background())
 	rs := &runningServe{stderr: &syncBuffer{}, stdout: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	getenv := func(k string) string { return env[k] }
 	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)
 	go func() { rs.done <- run(ctx, all, getenv, rs.stdout, rs.stderr) }()
+	return rs
+}
+
+// waitServing waits until a launched serve listens.
+func (rs *runningServe) waitServing(t *testing.T) {
+	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for {
 		for _, line := range strings.Split(rs.stderr.String(), "\n") {
@@ -72,15 +86,15 @@ func startServe(t *testing.T, env map[string]string, args ...string) *runningSer
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "serving" {
 				rs.base = "http://" + rec.Addr
 				t.Cleanup(func() { rs.stop(t) })
-				return rs
+				return
 			}
 		}
 		select {
 		case err := <-rs.done:
-			cancel()
+			rs.cancel()
 			t.Fatalf("serve exited before listening: %v\n%s", err, rs.stderr.String())
 		case <-deadline:
-			cancel()
+			rs.cancel()
 			t.Fatalf("serve did not listen in time:\n%s", rs.stderr.String())
 		case <-time.After(20 * time.Millisecond):
 		}

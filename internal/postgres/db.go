@@ -74,6 +74,21 @@ func Open(ctx context.Context, dsn string, pc PoolConfig, log *slog.Logger) (*DB
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > 10*time.Second {
 		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
 	}
+	// target_session_attrs=read-write (libpq's multi-host form, as HA
+	// setups use it) refuses every host that is not a primary; during a
+	// switchover none is, for a moment. That is the store unavailable
+	// (503, retried by IdPs), not an error of the request. A preferred
+	// mode's NotPreferredError passes as it is: pgconn matches its type.
+	if validate := cfg.ConnConfig.ValidateConnect; validate != nil {
+		cfg.ConnConfig.ValidateConnect = func(ctx context.Context, c *pgconn.PgConn) error {
+			err := validate(ctx, c)
+			var np *pgconn.NotPreferredError
+			if err == nil || errors.As(err, &np) {
+				return err
+			}
+			return fmt.Errorf("%w: %w", directory.ErrUnavailable, err)
+		}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
