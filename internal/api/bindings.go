@@ -218,11 +218,43 @@ func (h *Handler) deleteMapping(w http.ResponseWriter, r *http.Request, c *call)
 // deleteBindingOf deletes a binding (a mapping: a group binding only). The
 // store refuses the break-glass owner's org-admin binding.
 func (h *Handler) deleteBindingOf(w http.ResponseWriter, r *http.Request, c *call, groups bool) error {
+	if err := h.guardSelfLockout(r, c, func(g directory.Grant) bool { return g.BindingID == r.PathValue("id") }); err != nil {
+		return err
+	}
 	if err := h.store.DeleteBinding(r.Context(), c.actor, c.org.ID, r.PathValue("id"), groups); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// ConfirmSelfLockout is the value of ?confirm= with which an admin goes
+// ahead with a change that takes away their own Org Admin.
+const ConfirmSelfLockout = "self-lockout"
+
+// guardSelfLockout refuses, unless the request says
+// ?confirm=self-lockout, a change that would take away the caller's own
+// Org Admin: every grant of it that the caller has is one that goes
+// (goes reports which). One keypress on a mapping's Remove locked an admin
+// out at once, the page still showing the mapping; only the break-glass
+// owner could undo it. The break-glass owner's own grant can never be
+// removed (the store refuses), so it needs no guard.
+func (h *Handler) guardSelfLockout(r *http.Request, c *call, goes func(directory.Grant) bool) error {
+	if r.URL.Query().Get("confirm") == ConfirmSelfLockout || c.user.ID == "" {
+		return nil
+	}
+	acc, admin, err := c.callerAccess(r.Context())
+	if err != nil || !admin || len(acc.OrgAdmin) == 0 {
+		return err
+	}
+	for _, g := range acc.OrgAdmin {
+		if !goes(g) {
+			return nil // another grant keeps the caller Org Admin
+		}
+	}
+	return directory.Conflictf("this takes away your own Org Admin (%s has it only through what this removes): "+
+		"you would lose this console and the admin API at once, and only another Org Admin or the break-glass owner could give it back; "+
+		"to go ahead anyway, repeat the request with ?confirm=%s", c.user.UserName, ConfirmSelfLockout)
 }
 
 // names looks up, in at most two queries, the workspace names (when

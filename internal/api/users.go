@@ -70,6 +70,12 @@ func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, c *call) error
 // removeUser ends a membership. The store refuses IdP-managed users (409:
 // remove them in the IdP) and the break-glass owner (409).
 func (h *Handler) removeUser(w http.ResponseWriter, r *http.Request, c *call) error {
+	if strings.EqualFold(r.PathValue("id"), c.user.ID) { // ids are UUIDs, in any case
+		// Removing oneself takes every grant away.
+		if err := h.guardSelfLockout(r, c, func(directory.Grant) bool { return true }); err != nil {
+			return err
+		}
+	}
 	if _, err := h.store.RemoveMember(r.Context(), c.actor, c.org.ID, r.PathValue("id")); err != nil {
 		return err
 	}

@@ -310,6 +310,7 @@ func TestConsoleMapsGitIdentities(t *testing.T) {
 	if msg := read(t, b, chromedp.Text(css("#error"))); !strings.Contains(msg, "nobody@acme.example") {
 		t.Fatalf("error %q", msg)
 	}
+	read(t, b, chromedp.Evaluate[bool](`window.confirm = () => true, true`))
 	steps(t, b, "unmap",
 		chromedp.Click(css(samRow+" [data-action=unmap]")),
 		chromedp.WaitVisible(css(samRow+" [data-action=map]")),
@@ -356,11 +357,55 @@ func TestConsoleMapsGroupsToRoles(t *testing.T) {
 	if got := roleOfSam(); got != directory.RoleEditor {
 		t.Fatalf("Sam's role after the mapping: %s", got)
 	}
+	read(t, b, chromedp.Evaluate[bool](`window.confirm = () => true, true`))
 	steps(t, b, "remove it",
 		chromedp.Click(css(mapped+" [data-action=remove-mapping]")),
 		chromedp.WaitNotPresent(css(mapped)),
 	)
 	if got := roleOfSam(); got != directory.RoleNone {
 		t.Fatalf("Sam's role after removal: %s", got)
+	}
+}
+
+// Removing the mapping that is the signed-in admin's only way to Org
+// Admin shows that consequence in a second question; declining it keeps
+// the mapping and the admin's access, accepting it goes through.
+func TestConsoleWarnsBeforeAnAdminLocksThemselvesOut(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	ctx := context.Background()
+	admin := s.user(t, "admin@acme.example", "")
+	if _, err := s.db.CreateGroup(ctx, directory.Actor{Kind: "scim-token", Name: "okta"},
+		directory.Group{OrgID: s.org.ID, DisplayName: "Platform-Admins", Attributes: map[string]any{}}, directory.MemberChange{Add: []string{admin.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.CreateBinding(ctx, actor, directory.Binding{OrgID: s.org.ID, Role: directory.RoleOrgAdmin,
+		GroupMatch: directory.MatchGroupDisplayName, GroupValue: "Platform-Admins"}); err != nil {
+		t.Fatal(err)
+	}
+	b := s.signIn(t, "admin@acme.example")
+	mapped := `#mappings tbody tr[data-group="Platform-Admins"]`
+	// Yes to "remove the mapping?", no to "and lose Org Admin now?".
+	read(t, b, chromedp.Evaluate[bool](`window.asked = [], window.confirm = (q) => (window.asked.push(q), window.asked.length === 1), true`))
+	steps(t, b, "remove the mapping, then decline",
+		chromedp.WaitVisible(css(mapped)),
+		chromedp.Click(css(mapped+" [data-action=remove-mapping]")),
+		chromedp.Poll[chromedp.Void](`window.asked.length === 2`),
+	)
+	asked := read(t, b, chromedp.Evaluate[[]string](`window.asked`))
+	if !strings.Contains(asked[0], "Remove the mapping Platform-Admins → org-admin on the organization?") ||
+		!strings.Contains(asked[1], "takes away your own Org Admin") || !strings.Contains(asked[1], "lose Org Admin now?") {
+		t.Fatalf("the questions: %q", asked)
+	}
+	if acc, err := s.db.Access(ctx, s.org.ID, admin.ID); err != nil || len(acc.OrgAdmin) != 1 {
+		t.Fatalf("declined, yet: %+v %v", acc, err)
+	}
+	read(t, b, chromedp.Evaluate[bool](`window.confirm = () => true, true`))
+	steps(t, b, "remove it for good",
+		chromedp.Click(css(mapped+" [data-action=remove-mapping]")),
+		chromedp.WaitVisible(css("#error")),
+	)
+	if acc, err := s.db.Access(ctx, s.org.ID, admin.ID); err != nil || len(acc.OrgAdmin) != 0 {
+		t.Fatalf("confirmed, yet still admin: %+v %v", acc, err)
 	}
 }

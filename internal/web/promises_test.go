@@ -77,6 +77,7 @@ func TestConsoleSearchesResendsAndRevokes(t *testing.T) {
 		t.Fatalf("resend audit: %+v %v", events, err)
 	}
 
+	read(t, b, chromedp.Evaluate[bool](`window.confirm = () => true, true`))
 	steps(t, b, "revoke",
 		chromedp.Click(css(invited+" [data-action=revoke]")),
 		chromedp.WaitNotPresent(css(invited)),

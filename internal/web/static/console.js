@@ -48,7 +48,11 @@ async function api(method, path, body) {
   }
   if (resp.status === 204) return null;
   const data = await resp.json().catch(() => ({}));
-  if (!resp.ok) throw new Error(data.detail || data.title || `HTTP ${resp.status}`);
+  if (!resp.ok) {
+    const e = new Error(data.detail || data.title || `HTTP ${resp.status}`);
+    e.status = resp.status;
+    throw e;
+  }
   return data;
 }
 
@@ -61,7 +65,17 @@ function el(tag, text, attrs) {
 
 function button(label, onClick, attrs) {
   const b = el("button", label, Object.assign({ type: "button" }, attrs));
-  b.addEventListener("click", () => onClick().catch(fail));
+  // Disabled while its request runs: a double click must not invite twice.
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    try {
+      await onClick();
+    } catch (e) {
+      fail(e);
+    } finally {
+      b.disabled = false;
+    }
+  });
   return b;
 }
 
@@ -84,7 +98,7 @@ async function loadUsers() {
           ok(`A new invitation mail goes to ${u.userName}.`);
         }, { "data-action": "resend" }),
         button("Revoke", async () => {
-          await api("DELETE", `/invitations/${u.invitation.id}`);
+          if (!await destroy(`Revoke the invitation of ${u.userName}? Its link stops working.`, `/invitations/${u.invitation.id}`)) return;
           ok(`The invitation of ${u.userName} is revoked.`);
           await loadUsers();
         }, { "data-action": "revoke" }));
@@ -94,8 +108,7 @@ async function loadUsers() {
       // removed: the API refuses both, so the console does not offer it.
       if (u.status !== "removed" && u.source !== "scim" && u.source !== "breakglass") {
         actions.append(button("Remove", async () => {
-          if (!confirm(`Remove ${u.userName} from ${org}? Their sessions and tokens end at once.`)) return;
-          await api("DELETE", `/users/${u.id}`);
+          if (!await destroy(`Remove ${u.userName} from ${org}? Their sessions and tokens end at once.`, `/users/${u.id}`)) return;
           ok(`${u.userName} was removed.`);
           await loadUsers();
         }, { "data-action": "remove" }));
@@ -110,6 +123,23 @@ async function loadUsers() {
   $("#next").disabled = last >= page.total;
 }
 
+// destroy asks before a destructive call, then makes it; when the server
+// answers that the change would take away the admin's own Org Admin, it
+// shows that consequence and goes ahead only on a second, explicit yes.
+// It reports whether the change was made.
+async function destroy(question, path) {
+  if (!confirm(question)) return false;
+  try {
+    await api("DELETE", path);
+  } catch (e) {
+    if (e.status !== 409 || !e.message.includes("confirm=self-lockout")) throw e;
+    const why = e.message.split("; to go ahead")[0];
+    if (!confirm(`Careful: ${why}.\n\nRemove it anyway and lose Org Admin now?`)) return false;
+    await api("DELETE", path + (path.includes("?") ? "&" : "?") + "confirm=self-lockout");
+  }
+  return true;
+}
+
 async function loadMappings() {
   const page = await api("GET", "/mappings?limit=500");
   const body = $("#mappings tbody");
@@ -120,7 +150,8 @@ async function loadMappings() {
       el("td", m.workspace ? m.workspace.name : "(organization)"));
     const actions = el("td");
     actions.append(button("Remove", async () => {
-      await api("DELETE", `/mappings/${m.id}`);
+      const where = m.workspace ? `on ${m.workspace.name}` : "on the organization";
+      if (!await destroy(`Remove the mapping ${m.group.value} → ${m.role} ${where}? Its members lose that role at once.`, `/mappings/${m.id}`)) return;
       ok(`The mapping of ${m.group.value} is removed; its members lose ${m.role} at once.`);
       await loadMappings();
     }, { "data-action": "remove-mapping" }));
@@ -148,7 +179,7 @@ async function loadGit() {
     const actions = el("td");
     if (g.mappedTo) {
       actions.append(button("Unmap", async () => {
-        await api("DELETE", `/git/identities/${g.id}/mapping`);
+        if (!await destroy(`Unmap ${identityLabel(g)} from ${g.mappedTo.userName}? Their pushes are no longer attributed to them.`, `/git/identities/${g.id}/mapping`)) return;
         ok(`${identityLabel(g)} is no longer mapped.`);
         await loadGit();
       }, { "data-action": "unmap" }));
