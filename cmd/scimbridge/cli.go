@@ -252,6 +252,25 @@ func (v *tokenTTLLimit) Set(s string) error {
 	return nil
 }
 
+// retentionFlag is a lifetime in days (or hours, minutes), such as 30d.
+type retentionFlag struct{ d time.Duration }
+
+func (v *retentionFlag) String() string {
+	if v == nil {
+		return ""
+	}
+	return directory.FormatTTL(v.d)
+}
+
+func (v *retentionFlag) Set(s string) error {
+	d, err := directory.ParseTTL(s)
+	if err != nil {
+		return err
+	}
+	v.d = d
+	return nil
+}
+
 var envNameRE = regexp.MustCompile(`\((SCIMBRIDGE_[A-Z0-9_]+)\)$`)
 
 // applyEnv sets each flag whose usage names a SCIMBRIDGE_* variable from

@@ -17,6 +17,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/egress"
+	"github.com/scimbridge/scimbridge/internal/events"
 	"github.com/scimbridge/scimbridge/internal/httpserver"
 	"github.com/scimbridge/scimbridge/internal/mail"
 	"github.com/scimbridge/scimbridge/internal/pgcluster"
@@ -49,6 +50,8 @@ type serveConfig struct {
 	maxTokenTTL     *tokenTTLLimit
 	reconcile       *reconcileConfig
 	egress          *egress.Policy
+	eventRetention  *retentionFlag
+	ssoLoginEvents  bool
 }
 
 func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
@@ -65,6 +68,9 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 	cfg.reconcile = reconcileFlagSet(fs)
 	cfg.maxTokenTTL = maxTokenTTLFlag(fs)
 	cfg.egress = egressFlag(fs)
+	cfg.eventRetention = &retentionFlag{d: events.DefaultRetention}
+	fs.Var(cfg.eventRetention, "event-retention", "how long the change feed keeps events, such as 30d; a consumer whose cursor is older gets 410 Gone and resynchronises (SCIMBRIDGE_EVENT_RETENTION)")
+	fs.BoolVar(&cfg.ssoLoginEvents, "sso-login-events", false, "make every sign-in through an organization's identity provider an sso.login event of the change feed (SCIMBRIDGE_SSO_LOGIN_EVENTS)")
 	fs.StringVar(&cfg.smtpURL, "smtp-url", "", "SMTP server for invitation mail, smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none]; empty sends no mail: each is logged as not sent, and scimbridge invite link prints the join link (SCIMBRIDGE_SMTP_URL)")
 	fs.StringVar(&cfg.mailFrom, "mail-from", "scimbridge@localhost", "sender address of mail (SCIMBRIDGE_MAIL_FROM)")
 	fs.Float64Var(&cfg.apiRate, "api-rate", 20000, "admin API requests per second per organization for the whole service, shared by the live replicas, bursts of twice that; 0 = unbounded (SCIMBRIDGE_API_RATE)")
@@ -133,6 +139,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 		return err
 	}
 	db.SetMaxTokenTTL(cfg.maxTokenTTL.d)
+	db.SetSSOLoginEvents(cfg.ssoLoginEvents)
 	defer func() {
 		db.DB.Close()
 		if db.cluster != nil {
@@ -209,6 +216,11 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	go func() { newMailWorker(db, cfg, base, log).Run(gctx, 5*time.Second); close(mailDone) }()
 	beatDone := make(chan struct{})
 	go func() { heartbeat(gctx, db, shareRates, hs.Registry, log); close(beatDone) }()
+	// The change feed's sequencer and retention run on every replica
+	// (the sequencer is a single writer by a lock in PostgreSQL).
+	feedDone := make(chan struct{})
+	feed := events.New(events.Config{Store: db, Logger: log, Retention: cfg.eventRetention.d, Metrics: events.NewMetrics(hs.Registry)})
+	go func() { feed.Run(gctx); close(feedDone) }()
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -228,6 +240,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	<-usageDone
 	<-mailDone
 	<-beatDone
+	<-feedDone
 	log.Info("stopped")
 	return err
 }

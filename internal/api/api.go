@@ -129,6 +129,12 @@ type Store interface {
 	ReconcileConflicts(ctx context.Context, orgID string, q postgres.ConflictQuery) ([]postgres.ReconcileConflict, error)
 	// QueryAudit lists audit events, newest first, with the total.
 	QueryAudit(ctx context.Context, orgID string, q postgres.AuditQuery) ([]postgres.AuditEvent, int, error)
+	// Events reads a page of the feed after position after, of the types
+	// named (all when none), at most limit (1–1000). ErrGone: the
+	// position is older than what retention keeps.
+	Events(ctx context.Context, orgID string, after int64, types []string, limit int) (postgres.EventPage, error)
+	// EventsHead is the position of the newest event in the feed.
+	EventsHead(ctx context.Context, orgID string) (int64, error)
 
 	// Invitations lists invitations, newest first; pending ones only when
 	// pendingOnly.
@@ -295,6 +301,9 @@ var routes = []route{
 
 	{"GET", "/api/v1/orgs/{org}/audit", orgAdmin, (*Handler).listAudit},
 
+	{"GET", "/api/v1/orgs/{org}/events", orgAdmin, (*Handler).listEvents},
+	{"GET", "/api/v1/orgs/{org}/events/head", orgAdmin, (*Handler).eventsHead},
+
 	{"GET", "/api/v1/orgs/{org}/idp", orgAdmin, (*Handler).getIdP},
 	{"PUT", "/api/v1/orgs/{org}/idp", orgAdmin, (*Handler).putIdP},
 
@@ -429,7 +438,7 @@ func (h *Handler) admitted(r *http.Request, g guard, p Principal) (*call, error)
 			return nil, err
 		}
 		if !admin {
-			return nil, errForbiddenf("%s is not an org admin of %s: only an org admin manages users, invitations, workspaces, bindings, mappings, tokens, service accounts, Git identities and the audit log",
+			return nil, errForbiddenf("%s is not an org admin of %s: only an org admin manages users, invitations, workspaces, bindings, mappings, tokens, service accounts, Git identities, the audit log and the event feed",
 				p.User.UserName, p.Org.Slug)
 		}
 	}

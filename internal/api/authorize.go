@@ -8,6 +8,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/postgres"
+	"github.com/scimbridge/scimbridge/internal/resource"
 )
 
 type authorizeRequest struct {
@@ -19,11 +20,11 @@ type authorizeRequest struct {
 }
 
 type authorizeJSON struct {
-	Allowed   bool              `json:"allowed"`
-	Role      string            `json:"role"`
-	Reason    string            `json:"reason"`
-	User      userRefJSON       `json:"user"`
-	Workspace *workspaceRefJSON `json:"workspace"`
+	Allowed   bool                   `json:"allowed"`
+	Role      string                 `json:"role"`
+	Reason    string                 `json:"reason"`
+	User      resource.UserRef       `json:"user"`
+	Workspace *resource.WorkspaceRef `json:"workspace"`
 }
 
 // authorize answers the platform's question: may this user do this
@@ -96,11 +97,11 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, _ *call) err
 	if u.ID != c.user.ID && !admin {
 		return errForbiddenf("only an org admin may ask about other users")
 	}
-	var ws *workspaceRefJSON
+	var ws *resource.WorkspaceRef
 	if subj.Workspace != nil {
-		ws = &workspaceRefJSON{ID: subj.Workspace.ID, Name: subj.Workspace.Name}
+		ws = &resource.WorkspaceRef{ID: subj.Workspace.ID, Name: subj.Workspace.Name}
 	}
-	out := authorizeJSON{Role: directory.RoleNone.String(), User: userRefJSON{ID: u.ID, UserName: u.UserName, Status: u.Status()}, Workspace: ws}
+	out := authorizeJSON{Role: directory.RoleNone.String(), User: resource.UserRef{ID: u.ID, UserName: u.UserName, Status: u.Status()}, Workspace: ws}
 	switch st := u.Status(); {
 	case st != directory.StatusActive:
 		out.Reason = fmt.Sprintf("%s is %s: a %s user is never allowed", u.UserName, st, st)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/postgres"
+	"github.com/scimbridge/scimbridge/internal/resource"
 )
 
 // Role bindings and SSO mappings. A mapping is a binding whose subject is
@@ -79,10 +80,10 @@ func (h *Handler) renderBindings(ctx context.Context, orgID string, bs []directo
 	for _, b := range bs {
 		j := bindingJSON{ID: b.ID, Role: b.Role.String()}
 		if b.WorkspaceID != "" {
-			j.Workspace = &workspaceRefJSON{ID: b.WorkspaceID, Name: wsNames[b.WorkspaceID]}
+			j.Workspace = &resource.WorkspaceRef{ID: b.WorkspaceID, Name: wsNames[b.WorkspaceID]}
 		}
 		if b.UserID != "" {
-			j.User = &userRefJSON{ID: b.UserID, UserName: userNames[b.UserID]}
+			j.User = &resource.UserRef{ID: b.UserID, UserName: userNames[b.UserID]}
 		}
 		if b.GroupValue != "" {
 			j.Group = &groupSubjectJSON{Match: string(b.GroupMatch), Value: b.GroupValue}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/postgres"
+	"github.com/scimbridge/scimbridge/internal/resource"
 )
 
 // Git identities: the platform reports the commit authors it sees
@@ -86,47 +87,10 @@ func (h *Handler) ingestGitObservations(w http.ResponseWriter, r *http.Request, 
 	return h.writeJSON(w, r, http.StatusOK, ingestJSON{Observations: res.Observations, NewCommits: res.NewCommits, Identities: res.Identities})
 }
 
-// memberRefJSON names the user or service account an identity belongs
-// to, with what attribution shows: the name and whether it is still
-// active.
-type memberRefJSON struct {
-	ID          string `json:"id"`
-	UserName    string `json:"userName"`
-	DisplayName string `json:"displayName"`
-	Status      string `json:"status"`
-	Kind        string `json:"kind"`
-}
-
-func renderMemberRef(u directory.User) memberRefJSON {
-	return memberRefJSON{ID: u.ID, UserName: u.UserName, DisplayName: u.DisplayName, Status: u.Status(), Kind: u.Kind}
-}
-
-type gitIdentityJSON struct {
-	ID        string         `json:"id"`
-	Provider  string         `json:"provider"`
-	Email     string         `json:"email"` // "" when the host gave only a login
-	Login     string         `json:"login"` // "" when the host gives none
-	Name      string         `json:"name"`
-	FirstSeen time.Time      `json:"firstSeen"`
-	LastSeen  time.Time      `json:"lastSeen"`
-	Commits   int64          `json:"commits"`
-	Repos     []string       `json:"repos"` // most recently seen first
-	MappedTo  *memberRefJSON `json:"mappedTo"`
-}
-
 // gitIdentityItemJSON is an identity as the mapping screen lists it.
 type gitIdentityItemJSON struct {
-	gitIdentityJSON
-	Suggestions []memberRefJSON `json:"suggestions"`
-}
-
-func renderGitIdentity(g directory.GitIdentity, to *memberRefJSON) gitIdentityJSON {
-	repos := g.Repos
-	if repos == nil {
-		repos = []string{}
-	}
-	return gitIdentityJSON{ID: g.ID, Provider: g.Provider, Email: g.Email, Login: g.Login, Name: g.Name,
-		FirstSeen: g.FirstSeen, LastSeen: g.LastSeen, Commits: g.Commits, Repos: repos, MappedTo: to}
+	resource.GitIdentity
+	Suggestions []resource.MemberRef `json:"suggestions"`
 }
 
 // lookupKey names a user to find for a listing: by id (a mapped
@@ -197,17 +161,17 @@ func (h *Handler) renderGitIdentities(ctx context.Context, orgID string, ids []d
 
 	out := make([]gitIdentityItemJSON, 0, len(ids))
 	for _, g := range ids {
-		var to *memberRefJSON
+		var to *resource.MemberRef
 		if g.UserID != "" {
-			ref := memberRefJSON{ID: g.UserID}
+			ref := resource.MemberRef{ID: g.UserID}
 			if l := lookups[lookupKey{byID: true, ref: g.UserID}]; l.found {
-				ref = renderMemberRef(l.user)
+				ref = resource.RenderMemberRef(l.user)
 			}
 			to = &ref
 		}
-		item := gitIdentityItemJSON{gitIdentityJSON: renderGitIdentity(g, to), Suggestions: []memberRefJSON{}}
+		item := gitIdentityItemJSON{GitIdentity: resource.RenderGitIdentity(g, to), Suggestions: []resource.MemberRef{}}
 		if l, ok := lookups[lookupKey{ref: g.Email}]; ok && l.found && l.user.ID != g.UserID && l.user.Status() != directory.StatusRemoved {
-			item.Suggestions = append(item.Suggestions, renderMemberRef(l.user))
+			item.Suggestions = append(item.Suggestions, resource.RenderMemberRef(l.user))
 		}
 		out = append(out, item)
 	}
@@ -314,8 +278,8 @@ func (h *Handler) unmapGitIdentity(w http.ResponseWriter, r *http.Request, c *ca
 }
 
 type resolveJSON struct {
-	User     memberRefJSON   `json:"user"`
-	Identity gitIdentityJSON `json:"identity"`
+	User     resource.MemberRef   `json:"user"`
+	Identity resource.GitIdentity `json:"identity"`
 }
 
 // resolveGit answers who triggered a run: the user or service account an
@@ -336,6 +300,6 @@ func (h *Handler) resolveGit(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	u := renderMemberRef(a.User)
-	return h.writeJSON(w, r, http.StatusOK, resolveJSON{User: u, Identity: renderGitIdentity(a.Identity, &u)})
+	u := resource.RenderMemberRef(a.User)
+	return h.writeJSON(w, r, http.StatusOK, resolveJSON{User: u, Identity: resource.RenderGitIdentity(a.Identity, &u)})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/resource"
 )
 
 // Invitations: an org admin invites an address, with optional initial
@@ -16,30 +17,10 @@ import (
 // package's). Lists answer each invitation's state and never a token: the
 // secret exists only in the mail.
 
-type invitationGrantJSON struct {
-	Role      string            `json:"role"`
-	Workspace *workspaceRefJSON `json:"workspace"` // null: org-wide
-}
-
-type invitationJSON struct {
-	ID         string                `json:"id"`
-	Email      string                `json:"email"`
-	AnyEmail   bool                  `json:"anyEmail"`
-	State      string                `json:"state"` // pending, accepted, revoked, expired
-	Bindings   []invitationGrantJSON `json:"bindings"`
-	InvitedBy  string                `json:"invitedBy"`
-	CreatedAt  time.Time             `json:"createdAt"`
-	ExpiresAt  time.Time             `json:"expiresAt"`
-	SentAt     *time.Time            `json:"sentAt"`
-	AcceptedAt *time.Time            `json:"acceptedAt"`
-	AcceptedBy *userRefJSON          `json:"acceptedBy"`
-	RevokedAt  *time.Time            `json:"revokedAt"`
-}
-
 // renderInvitations names the workspaces of the initial grants and the
 // members the accepted invitations became.
-func (h *Handler) renderInvitations(ctx context.Context, orgID string, invs []directory.Invitation, now time.Time) ([]invitationJSON, error) {
-	out := make([]invitationJSON, 0, len(invs))
+func (h *Handler) renderInvitations(ctx context.Context, orgID string, invs []directory.Invitation, now time.Time) ([]resource.Invitation, error) {
+	out := make([]resource.Invitation, 0, len(invs))
 	var accepted []string
 	needWorkspaces := false
 	for _, inv := range invs {
@@ -55,23 +36,7 @@ func (h *Handler) renderInvitations(ctx context.Context, orgID string, invs []di
 		return nil, err
 	}
 	for _, inv := range invs {
-		j := invitationJSON{
-			ID: inv.ID, Email: inv.Email, AnyEmail: inv.AnyEmail, State: inv.State(now),
-			Bindings: make([]invitationGrantJSON, 0, len(inv.Bindings)), InvitedBy: inv.InvitedBy,
-			CreatedAt: inv.CreatedAt, ExpiresAt: inv.ExpiresAt, SentAt: inv.SentAt, AcceptedAt: inv.AcceptedAt, RevokedAt: inv.RevokedAt,
-		}
-		for _, b := range inv.Bindings {
-			g := invitationGrantJSON{Role: b.Role.String()}
-			if b.WorkspaceID != "" {
-				// A workspace deleted since keeps its id, with no name.
-				g.Workspace = &workspaceRefJSON{ID: b.WorkspaceID, Name: wsNames[b.WorkspaceID]}
-			}
-			j.Bindings = append(j.Bindings, g)
-		}
-		if inv.AcceptedBy != "" {
-			j.AcceptedBy = &userRefJSON{ID: inv.AcceptedBy, UserName: userNames[inv.AcceptedBy]}
-		}
-		out = append(out, j)
+		out = append(out, resource.RenderInvitation(inv, now, wsNames, userNames))
 	}
 	return out, nil
 }
@@ -112,7 +77,7 @@ func (h *Handler) listInvitations(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
-	return h.writeJSON(w, r, http.StatusOK, list[invitationJSON]{Items: items, Total: page.Total, Offset: p.offset, Limit: p.limit})
+	return h.writeJSON(w, r, http.StatusOK, list[resource.Invitation]{Items: items, Total: page.Total, Offset: p.offset, Limit: p.limit})
 }
 
 type invitationGrantCreate struct {

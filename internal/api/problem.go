@@ -41,6 +41,7 @@ var (
 	kindPrecondition = kind{http.StatusPreconditionFailed, "precondition-failed", "Precondition failed", "the resource has changed"}
 	kindTooLarge     = kind{http.StatusRequestEntityTooLarge, "too-large", "Request body too large", "the request body is too large"}
 	kindMethod       = kind{http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", "this method is not served on this path"}
+	kindGone         = kind{http.StatusGone, "gone", "Gone", "what was asked for is no longer kept"}
 	kindTooMany      = kind{http.StatusTooManyRequests, "too-many-requests", "Too many requests", "too many requests for this organization; retry after a second"}
 	kindUnavailable  = kind{http.StatusServiceUnavailable, "unavailable", "Service unavailable", "the directory is unavailable right now; retry later"}
 	kindInternal     = kind{http.StatusInternalServerError, "internal", "Internal error", "an internal error occurred"}
@@ -79,6 +80,8 @@ func problemOf(err error) (p Problem, ok bool) {
 		k = kindPrecondition
 	case errors.Is(err, directory.ErrRateLimited):
 		k = kindTooMany
+	case errors.Is(err, directory.ErrGone):
+		k = kindGone
 	case directory.Unavailable(err):
 		// The store is down or the request's deadline passed: the
 		// driver's message is for the log, not the client.

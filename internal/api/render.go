@@ -5,70 +5,15 @@ import (
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/postgres"
+	"github.com/scimbridge/scimbridge/internal/resource"
 )
 
-// The JSON shapes of the API. They are declared here, apart from the
-// domain types, so that a change in the domain never silently changes the
-// API (openapi.json describes these).
-
-type userJSON struct {
-	ID          string         `json:"id"`
-	UserName    string         `json:"userName"`
-	DisplayName string         `json:"displayName"`
-	Emails      []string       `json:"emails"`
-	Active      bool           `json:"active"`
-	Status      string         `json:"status"`
-	Source      string         `json:"source"`
-	Kind        string         `json:"kind"`
-	ExternalID  *string        `json:"externalId"`
-	Groups      []groupRefJSON `json:"groups"`
-	CreatedAt   time.Time      `json:"createdAt"`
-	UpdatedAt   time.Time      `json:"updatedAt"`
-	RemovedAt   *time.Time     `json:"removedAt,omitempty"`
-	// Invitation is set on a pending invitation listed as a user (status
-	// invited, no id yet).
-	Invitation *invitationRefJSON `json:"invitation,omitempty"`
-}
-
-type invitationRefJSON struct {
-	ID        string    `json:"id"`
-	ExpiresAt time.Time `json:"expiresAt"`
-}
-
-type groupRefJSON struct {
-	ID          string `json:"id"`
-	DisplayName string `json:"displayName"`
-}
-
-func renderUser(u directory.User) userJSON {
-	out := userJSON{
-		ID: u.ID, UserName: u.UserName, DisplayName: u.DisplayName, Emails: u.Emails, Active: u.Active,
-		Status: u.Status(), Source: u.Source, Kind: u.Kind, Groups: make([]groupRefJSON, 0, len(u.Groups)),
-		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, RemovedAt: u.RemovedAt,
-	}
-	if out.Emails == nil {
-		out.Emails = []string{}
-	}
-	if u.ExternalID != "" {
-		out.ExternalID = &u.ExternalID
-	}
-	for _, g := range u.Groups {
-		out.Groups = append(out.Groups, groupRefJSON(g))
-	}
-	return out
-}
-
-// userRefJSON names a user in another resource.
-type userRefJSON struct {
-	ID       string `json:"id"`
-	UserName string `json:"userName"`
-	Status   string `json:"status,omitempty"`
-}
-
-type workspaceRefJSON struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-}
+// The JSON shapes of the API that only the API answers with. They are
+// declared here, apart from the domain types, so that a change in the
+// domain never silently changes the API (openapi.json describes these).
+// The shapes that events carry too (users, service accounts, invitations,
+// Git identities and the references between them) live in
+// internal/resource, which the store renders events with.
 
 type workspaceJSON struct {
 	ID      string             `json:"id"`
@@ -90,11 +35,11 @@ type groupSubjectJSON struct {
 }
 
 type bindingJSON struct {
-	ID        string            `json:"id"`
-	Role      string            `json:"role"`
-	Workspace *workspaceRefJSON `json:"workspace"` // null: org-wide
-	User      *userRefJSON      `json:"user"`
-	Group     *groupSubjectJSON `json:"group"`
+	ID        string                 `json:"id"`
+	Role      string                 `json:"role"`
+	Workspace *resource.WorkspaceRef `json:"workspace"` // null: org-wide
+	User      *resource.UserRef      `json:"user"`
+	Group     *groupSubjectJSON      `json:"group"`
 	// Warning, on a mapping just made, says why it may apply to no one.
 	Warning string `json:"warning,omitempty"`
 }
@@ -114,14 +59,14 @@ func renderGrants(gs []directory.Grant) []grantJSON {
 }
 
 type tokenJSON struct {
-	ID         string       `json:"id"`
-	Name       string       `json:"name"`
-	Status     string       `json:"status"`
-	Owner      *userRefJSON `json:"owner,omitempty"` // API tokens only
-	CreatedAt  time.Time    `json:"createdAt"`
-	ExpiresAt  *time.Time   `json:"expiresAt"`
-	LastUsedAt *time.Time   `json:"lastUsedAt"`
-	RevokedAt  *time.Time   `json:"revokedAt"`
+	ID         string            `json:"id"`
+	Name       string            `json:"name"`
+	Status     string            `json:"status"`
+	Owner      *resource.UserRef `json:"owner,omitempty"` // API tokens only
+	CreatedAt  time.Time         `json:"createdAt"`
+	ExpiresAt  *time.Time        `json:"expiresAt"`
+	LastUsedAt *time.Time        `json:"lastUsedAt"`
+	RevokedAt  *time.Time        `json:"revokedAt"`
 }
 
 // createdTokenJSON is a token as created: the secret appears here once.

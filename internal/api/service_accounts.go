@@ -3,9 +3,9 @@ package api
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/resource"
 )
 
 // Service accounts: CI and robot accounts, users of kind service that no
@@ -15,31 +15,11 @@ import (
 // at once; deleting one keeps it, marked removed, for the audit trail and
 // past attribution.
 
-type serviceAccountJSON struct {
-	ID          string       `json:"id"`
-	Name        string       `json:"name"`
-	Description string       `json:"description"`
-	Owner       *userRefJSON `json:"owner"` // the person responsible; null: none
-	// Status is active, deactivated (disabled) or removed (deleted).
-	Status    string     `json:"status"`
-	CreatedAt time.Time  `json:"createdAt"`
-	UpdatedAt time.Time  `json:"updatedAt"`
-	RemovedAt *time.Time `json:"removedAt,omitempty"`
-}
-
-// saOwner is the owner a service account's attributes name.
-func saOwner(u directory.User) (id, display string) {
-	o, _ := u.Attributes["owner"].(map[string]any)
-	id, _ = o["value"].(string)
-	display, _ = o["display"].(string)
-	return id, display
-}
-
 // renderServiceAccounts names the owners by their current userNames.
-func (h *Handler) renderServiceAccounts(ctx context.Context, orgID string, sas []directory.User) ([]serviceAccountJSON, error) {
+func (h *Handler) renderServiceAccounts(ctx context.Context, orgID string, sas []directory.User) ([]resource.ServiceAccount, error) {
 	var owners []string
 	for _, sa := range sas {
-		if id, _ := saOwner(sa); id != "" {
+		if id, _ := resource.ServiceAccountOwner(sa); id != "" {
 			owners = append(owners, id)
 		}
 	}
@@ -47,19 +27,9 @@ func (h *Handler) renderServiceAccounts(ctx context.Context, orgID string, sas [
 	if err != nil {
 		return nil, err
 	}
-	out := make([]serviceAccountJSON, 0, len(sas))
+	out := make([]resource.ServiceAccount, 0, len(sas))
 	for _, sa := range sas {
-		desc, _ := sa.Attributes["description"].(string)
-		j := serviceAccountJSON{ID: sa.ID, Name: sa.UserName, Description: desc, Status: sa.Status(),
-			CreatedAt: sa.CreatedAt, UpdatedAt: sa.UpdatedAt, RemovedAt: sa.RemovedAt}
-		if id, display := saOwner(sa); id != "" {
-			name, ok := names[id]
-			if !ok {
-				name = display // as it was when the account was created
-			}
-			j.Owner = &userRefJSON{ID: id, UserName: name}
-		}
-		out = append(out, j)
+		out = append(out, resource.RenderServiceAccount(sa, names))
 	}
 	return out, nil
 }
@@ -96,7 +66,7 @@ func (h *Handler) listServiceAccounts(w http.ResponseWriter, r *http.Request, c 
 	if err != nil {
 		return err
 	}
-	return h.writeJSON(w, r, http.StatusOK, list[serviceAccountJSON]{Items: items, Total: page.Total, Offset: p.offset, Limit: p.limit})
+	return h.writeJSON(w, r, http.StatusOK, list[resource.ServiceAccount]{Items: items, Total: page.Total, Offset: p.offset, Limit: p.limit})
 }
 
 type serviceAccountCreate struct {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/postgres"
+	"github.com/scimbridge/scimbridge/internal/resource"
 )
 
 // SCIM tokens (what the IdP uses) and admin API tokens. A secret is
@@ -99,7 +100,7 @@ func (h *Handler) listAPITokens(w http.ResponseWriter, r *http.Request, c *call)
 
 func renderAPIToken(t postgres.APIToken, ownerName string, now time.Time) tokenJSON {
 	j := renderToken(t.SCIMToken, now)
-	j.Owner = &userRefJSON{ID: t.OwnerID, UserName: ownerName}
+	j.Owner = &resource.UserRef{ID: t.OwnerID, UserName: ownerName}
 	return j
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/internal/directory"
 	"github.com/scimbridge/scimbridge/internal/postgres"
+	"github.com/scimbridge/scimbridge/internal/resource"
 )
 
 var sources = map[string]bool{
@@ -37,26 +38,15 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, c *call) err
 	if err != nil {
 		return err
 	}
-	out := list[userJSON]{Items: make([]userJSON, 0, len(entries)), Total: total, Offset: p.offset, Limit: p.limit}
+	out := list[resource.User]{Items: make([]resource.User, 0, len(entries)), Total: total, Offset: p.offset, Limit: p.limit}
 	for _, e := range entries {
 		if e.Invitation != nil {
-			out.Items = append(out.Items, renderInvited(*e.Invitation))
+			out.Items = append(out.Items, resource.RenderInvited(*e.Invitation))
 		} else {
-			out.Items = append(out.Items, renderUser(e.User))
+			out.Items = append(out.Items, resource.RenderUser(e.User))
 		}
 	}
 	return h.writeJSON(w, r, http.StatusOK, out)
-}
-
-// renderInvited shows a pending invitation as a user of status invited.
-// It has no user id yet; the invitation's id is where to resend or revoke.
-func renderInvited(inv directory.Invitation) userJSON {
-	return userJSON{
-		UserName: inv.Email, Emails: []string{directory.FoldASCII(inv.Email)}, Status: directory.StatusInvited,
-		Source: directory.SourceInvitation, Kind: directory.KindHuman, Groups: []groupRefJSON{},
-		CreatedAt: inv.CreatedAt, UpdatedAt: inv.CreatedAt,
-		Invitation: &invitationRefJSON{ID: inv.ID, ExpiresAt: inv.ExpiresAt},
-	}
 }
 
 func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -64,7 +54,7 @@ func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, c *call) error
 	if err != nil {
 		return err
 	}
-	return h.writeJSON(w, r, http.StatusOK, renderUser(u))
+	return h.writeJSON(w, r, http.StatusOK, resource.RenderUser(u))
 }
 
 // removeUser ends a membership. The store refuses IdP-managed users (409:
@@ -84,13 +74,13 @@ func (h *Handler) removeUser(w http.ResponseWriter, r *http.Request, c *call) er
 }
 
 type workspaceAccessJSON struct {
-	Workspace workspaceRefJSON `json:"workspace"`
-	Role      string           `json:"role"`
-	Grants    []grantJSON      `json:"grants"`
+	Workspace resource.WorkspaceRef `json:"workspace"`
+	Role      string                `json:"role"`
+	Grants    []grantJSON           `json:"grants"`
 }
 
 type permissionsJSON struct {
-	User userJSON `json:"user"`
+	User resource.User `json:"user"`
 	// Effective is false for a deactivated or removed user: the grants are
 	// listed, but authorize allows nothing.
 	Effective  bool                  `json:"effective"`
@@ -126,7 +116,7 @@ func (h *Handler) permissions(w http.ResponseWriter, r *http.Request, c *call) e
 		return err
 	}
 	out := permissionsJSON{
-		User:       renderUser(u),
+		User:       resource.RenderUser(u),
 		Effective:  u.Status() == directory.StatusActive,
 		OrgAdmin:   renderGrants(acc.OrgAdmin),
 		Workspaces: make([]workspaceAccessJSON, 0, len(acc.Workspaces)),
@@ -141,7 +131,7 @@ func (h *Handler) permissions(w http.ResponseWriter, r *http.Request, c *call) e
 			name = wa.WorkspaceID // deleted since the bindings were read
 		}
 		out.Workspaces = append(out.Workspaces, workspaceAccessJSON{
-			Workspace: workspaceRefJSON{ID: wa.WorkspaceID, Name: name},
+			Workspace: resource.WorkspaceRef{ID: wa.WorkspaceID, Name: name},
 			Role:      wa.Role.String(),
 			Grants:    renderGrants(wa.Grants),
 		})

@@ -52,6 +52,18 @@ const (
 	EventSSOLogin = "sso.login"
 )
 
+// Resource types: what an event is about. Events of one resource (type
+// and id) reach the feed in the order their changes committed. Role
+// events are about the user (or service account) whose role changed, and
+// group.member_* events about the group.
+const (
+	ResourceUser           = "user"
+	ResourceServiceAccount = "service_account"
+	ResourceGroup          = "group"
+	ResourceGitIdentity    = "git_identity"
+	ResourceInvitation     = "invitation"
+)
+
 // EventTypes lists every event type, in documentation order.
 var EventTypes = []string{
 	EventUserCreated, EventUserUpdated, EventUserDeactivated, EventUserReactivated, EventUserRemoved,

@@ -26,7 +26,15 @@ type DB struct {
 	// maxTokenTTL bounds the lifetime of new SCIM and admin API tokens
 	// (0: directory.DefaultMaxTokenTTL).
 	maxTokenTTL time.Duration
+	// ssoLoginEvents: sign-ins through the IdP are events (sso.login).
+	ssoLoginEvents bool
 }
+
+// SetSSOLoginEvents makes every sign-in through an organization's
+// identity provider an sso.login event (off by default: sign-ins are
+// many, and most platforms need only the changes). Call it before the
+// store is used.
+func (db *DB) SetSSOLoginEvents(on bool) { db.ssoLoginEvents = on }
 
 // SetMaxTokenTTL sets the longest lifetime a new SCIM or admin API token
 // may have (0: directory.DefaultMaxTokenTTL). Call it before the store

@@ -114,6 +114,10 @@ func (s *ReconcileSession) ApplyDeclaredAccount(ctx context.Context, actor direc
 	n := 0
 	err := pgx.BeginFunc(ctx, s.conn, func(tx pgx.Tx) error {
 		n = 0
+		// Its bindings may change: the access lock comes first.
+		if err := lockAccess(ctx, tx, orgID, false); err != nil {
+			return err
+		}
 		owner, err := declaredOwner(ctx, tx, orgID, c.OwnerID)
 		if err != nil {
 			return err
@@ -140,6 +144,10 @@ func (s *ReconcileSession) ApplyDeclaredAccount(ctx context.Context, actor direc
 			}
 			n++
 		}
+		roles, err := trackRoles(ctx, tx, orgID, []string{id})
+		if err != nil {
+			return err
+		}
 		steps := []func() (int, error){
 			func() (int, error) { return deleteAccountBindings(ctx, tx, actor, orgID, id, c.DeleteBindings) },
 			func() (int, error) { return addAccountBindings(ctx, tx, actor, orgID, id, c.AddBindings) },
@@ -163,7 +171,7 @@ func (s *ReconcileSession) ApplyDeclaredAccount(ctx context.Context, actor direc
 			}
 			n += m
 		}
-		return nil
+		return appendRoleEvents(ctx, tx, orgID, actor, roles)
 	})
 	if err != nil {
 		return 0, err
@@ -216,9 +224,9 @@ func lockDeclared(ctx context.Context, tx pgx.Tx, orgID, id string) error {
 // setDeclaredAttrs sets the description and the owner, audited as
 // sa.update with both before and after.
 func setDeclaredAttrs(ctx context.Context, tx pgx.Tx, actor directory.Actor, orgID, id, description string, owner map[string]any) error {
-	var name, before string
+	var before string
 	var beforeOwner map[string]any
-	err := tx.QueryRow(ctx, `WITH old AS (
+	sa, err := scanUserAnd(tx.QueryRow(ctx, `WITH old AS (
 			SELECT attributes FROM users WHERE org_id = $1 AND id = $2
 		)
 		UPDATE users u SET attributes = CASE WHEN $4::jsonb IS NULL THEN u.attributes - 'owner'
@@ -227,14 +235,21 @@ func setDeclaredAttrs(ctx context.Context, tx pgx.Tx, actor directory.Actor, org
 			|| CASE WHEN $3 = '' THEN '{}'::jsonb ELSE jsonb_build_object('description', $3::text) END,
 			version = u.version + 1, updated_at = now()
 		FROM old WHERE u.org_id = $1 AND u.id = $2
-		RETURNING u.user_name, coalesce(old.attributes->>'description', ''), old.attributes->'owner'`,
-		orgID, id, description, owner).Scan(&name, &before, &beforeOwner)
+		RETURNING `+userColumns+`, coalesce(old.attributes->>'description', ''), old.attributes->'owner'`,
+		orgID, id, description, owner), &before, &beforeOwner)
 	if err != nil {
 		return err
 	}
-	return audit(ctx, tx, orgID, actor, "sa.update", "ServiceAccount", id,
-		map[string]any{"name": name, "description": before, "owner": beforeOwner},
-		map[string]any{"name": name, "description": description, "owner": owner})
+	if err := audit(ctx, tx, orgID, actor, "sa.update", "ServiceAccount", id,
+		map[string]any{"name": sa.UserName, "description": before, "owner": beforeOwner},
+		map[string]any{"name": sa.UserName, "description": description, "owner": owner}); err != nil {
+		return err
+	}
+	e, err := userEvent(ctx, tx, userUpdated, sa)
+	if err != nil {
+		return err
+	}
+	return appendEvents(ctx, tx, orgID, actor, []pendingEvent{e})
 }
 
 func deleteAccountBindings(ctx context.Context, tx pgx.Tx, actor directory.Actor, orgID, accountID string, ids []string) (int, error) {
@@ -297,6 +312,13 @@ func unmapFromAccount(ctx context.Context, tx pgx.Tx, actor directory.Actor, org
 		if err := audit(ctx, tx, orgID, actor, "git.unmap", "GitIdentity", gid, map[string]any{"user": accountID}, nil); err != nil {
 			return n, err
 		}
+		evs, err := gitIdentityEvents(ctx, tx, orgID, directory.EventGitIdentityUnmapped, []string{gid})
+		if err != nil {
+			return n, err
+		}
+		if err := appendEvents(ctx, tx, orgID, actor, evs); err != nil {
+			return n, err
+		}
 		n++
 	}
 	return n, nil
@@ -333,9 +355,12 @@ func mapToAccount(ctx context.Context, tx pgx.Tx, actor directory.Actor, orgID, 
 	n := 0
 	for _, id := range ids {
 		var provider, email, login, user string
+		var already bool
 		err := tx.QueryRow(ctx, `UPDATE git_identities i SET user_id = $3, mapped_by = $4, mapped_at = now()
-			FROM users u WHERE u.org_id = $1 AND u.id = $3 AND i.org_id = $1 AND i.id = $2 AND (i.user_id IS NULL OR i.user_id = $3)
-			RETURNING i.provider, i.email, i.login, u.user_name`, orgID, nullUUID(id), accountID, actor.String()).Scan(&provider, &email, &login, &user)
+			FROM users u, git_identities old WHERE u.org_id = $1 AND u.id = $3 AND old.org_id = i.org_id AND old.id = i.id
+			AND i.org_id = $1 AND i.id = $2 AND (i.user_id IS NULL OR i.user_id = $3)
+			RETURNING i.provider, i.email, i.login, u.user_name, old.user_id IS NOT NULL`, orgID, nullUUID(id), accountID, actor.String()).
+			Scan(&provider, &email, &login, &user, &already)
 		if errors.Is(err, pgx.ErrNoRows) {
 			var label, owner string
 			if err := tx.QueryRow(ctx, `SELECT i.provider || ' ' || trim(i.email || ' ' || i.login), coalesce(u.user_name, '')
@@ -351,6 +376,15 @@ func mapToAccount(ctx context.Context, tx pgx.Tx, actor directory.Actor, orgID, 
 		if err := audit(ctx, tx, orgID, actor, "git.map", "GitIdentity", id, nil,
 			map[string]any{"provider": provider, "email": email, "login": login, "user": user}); err != nil {
 			return n, err
+		}
+		if !already {
+			evs, err := gitIdentityEvents(ctx, tx, orgID, directory.EventGitIdentityMapped, []string{id})
+			if err != nil {
+				return n, err
+			}
+			if err := appendEvents(ctx, tx, orgID, actor, evs); err != nil {
+				return n, err
+			}
 		}
 		n++
 	}

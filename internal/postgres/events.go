@@ -29,6 +29,49 @@ func appendEvent(ctx context.Context, tx pgx.Tx, orgID string, actor directory.A
 	return err
 }
 
+// pendingEvent is an event a transaction is about to append.
+type pendingEvent struct {
+	typ, resourceType, resourceID string
+	data                          any
+}
+
+// appendEvents appends events in the transaction of their change, in
+// order, in one statement: a change of a thousand memberships costs one
+// round trip, not a thousand. Call it, as appendEvent, after the
+// statements that changed (and row-locked) the resources.
+func appendEvents(ctx context.Context, tx pgx.Tx, orgID string, actor directory.Actor, evs []pendingEvent) error {
+	switch len(evs) {
+	case 0:
+		return nil
+	case 1:
+		e := evs[0]
+		return appendEvent(ctx, tx, orgID, actor, e.typ, e.resourceType, e.resourceID, e.data)
+	}
+	types, rtypes, rids, data := make([]string, len(evs)), make([]string, len(evs)), make([]string, len(evs)), make([]string, len(evs))
+	for i, e := range evs {
+		b, err := json.Marshal(e.data)
+		if err != nil {
+			return err
+		}
+		types[i], rtypes[i], rids[i], data[i] = e.typ, e.resourceType, e.resourceID, string(b)
+	}
+	// ORDER BY n: the identity is taken in the order rows are inserted,
+	// which is the order the events were made in.
+	_, err := tx.Exec(ctx, `INSERT INTO events (org_id, type, resource_type, resource_id, actor_kind, actor_name, data)
+		SELECT $1, t, rt, ri, $6, $7, d::jsonb FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS x(t, rt, ri, d, n)
+		ORDER BY n`, orgID, types, rtypes, rids, data, actor.Kind, actor.Name)
+	return err
+}
+
+// sqlRFC3339 is an SQL expression rendering the timestamptz expression t
+// as encoding/json renders a time.Time in UTC (RFC 3339 with the fraction
+// of a second trimmed of trailing zeros), so that data rendered by SQL
+// (insertUser's event) equals what internal/resource renders in Go.
+func sqlRFC3339(t string) string {
+	return `(to_char(` + t + ` AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') || rtrim(rtrim(to_char(` + t +
+		` AT TIME ZONE 'UTC', '.US'), '0'), '.') || 'Z')`
+}
+
 // SequenceEvents numbers up to max committed events that have no feed
 // position yet, in id order, and reports how many it numbered. It is the
 // feed's single writer: a call that finds another replica's pass in
@@ -62,6 +105,17 @@ func (db *DB) SequenceEvents(ctx context.Context, max int) (int, error) {
 		return err
 	})
 	return n, err
+}
+
+// EventsLag is the age, by the database's clock, of the oldest committed
+// event that has no feed position yet (0 when none waits): how far the
+// sequencer is behind. The age counts from the start of the event's
+// transaction (occurred_at).
+func (db *DB) EventsLag(ctx context.Context) (time.Duration, error) {
+	var secs float64
+	err := db.Pool.QueryRow(ctx, `SELECT coalesce((SELECT extract(epoch FROM now() - occurred_at)::float8 FROM events
+		WHERE seq IS NULL ORDER BY id LIMIT 1), 0)`).Scan(&secs)
+	return time.Duration(max(secs, 0) * float64(time.Second)), err
 }
 
 // EventPage is one page of the feed.
@@ -120,10 +174,13 @@ func (db *DB) Events(ctx context.Context, orgID string, after int64, types []str
 
 // EventsHead is the feed position of an organization's newest numbered
 // event: a consumer that has just listed every resource follows the feed
-// from there.
+// from there. When retention removed every event, it is the position of
+// the last one removed, which is not Gone.
 func (db *DB) EventsHead(ctx context.Context, orgID string) (int64, error) {
 	var seq int64
-	err := db.Pool.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM events WHERE org_id = $1 AND seq IS NOT NULL`, orgID).Scan(&seq)
+	err := db.Pool.QueryRow(ctx, `SELECT greatest(
+			(SELECT max(seq) FROM events WHERE org_id = $1 AND seq IS NOT NULL),
+			(SELECT pruned_seq FROM event_retention WHERE org_id = $1), 0)`, orgID).Scan(&seq)
 	return seq, err
 }
 

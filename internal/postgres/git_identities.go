@@ -10,17 +10,56 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/resource"
 )
 
 const gitIdentityColumns = `i.id, i.org_id, i.provider, i.email, i.login, i.name, i.first_seen, i.last_seen, i.commits,
 	coalesce(i.user_id::text, ''), coalesce(i.mapped_by, ''), i.mapped_at,
 	(SELECT coalesce(array_agg(r.repo ORDER BY r.last_seen DESC), '{}') FROM git_identity_repos r WHERE r.org_id = i.org_id AND r.identity_id = i.id)`
 
-func scanGitIdentity(row pgx.Row) (directory.GitIdentity, error) {
+func scanGitIdentity(row pgx.Row) (directory.GitIdentity, error) { return scanGitIdentityAnd(row) }
+
+// scanGitIdentityAnd scans gitIdentityColumns, then extra.
+func scanGitIdentityAnd(row pgx.Row, extra ...any) (directory.GitIdentity, error) {
 	var g directory.GitIdentity
-	err := row.Scan(&g.ID, &g.OrgID, &g.Provider, &g.Email, &g.Login, &g.Name, &g.FirstSeen, &g.LastSeen, &g.Commits,
-		&g.UserID, &g.MappedBy, &g.MappedAt, &g.Repos)
+	err := row.Scan(append([]any{&g.ID, &g.OrgID, &g.Provider, &g.Email, &g.Login, &g.Name, &g.FirstSeen, &g.LastSeen, &g.Commits,
+		&g.UserID, &g.MappedBy, &g.MappedAt, &g.Repos}, extra...)...)
 	return g, err
+}
+
+// gitIdentityEvents are events of type typ about the identities ids, in
+// that order, each rendered as it is now with the user it is mapped to.
+// Call it after the statement that changed them.
+func gitIdentityEvents(ctx context.Context, tx pgx.Tx, orgID, typ string, ids []string) ([]pendingEvent, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT `+gitIdentityColumns+`, coalesce(u.user_name, ''), coalesce(u.display_name, ''),
+			coalesce(u.kind, ''), coalesce(u.active, false), u.removed_at
+		FROM git_identities i LEFT JOIN users u ON u.org_id = i.org_id AND u.id = i.user_id
+		WHERE i.org_id = $1 AND i.id = ANY($2::uuid[]) ORDER BY array_position($2::uuid[], i.id)`, orgID, ids)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (pendingEvent, error) {
+		var u directory.User
+		g, err := scanGitIdentityAnd(r, &u.UserName, &u.DisplayName, &u.Kind, &u.Active, &u.RemovedAt)
+		if err != nil {
+			return pendingEvent{}, err
+		}
+		return gitIdentityEvent(typ, g, u), nil
+	})
+}
+
+// gitIdentityEvent is an event about g, mapped to u when g.UserID is set.
+func gitIdentityEvent(typ string, g directory.GitIdentity, u directory.User) pendingEvent {
+	var to *resource.MemberRef
+	if g.UserID != "" {
+		u.ID = g.UserID
+		ref := resource.RenderMemberRef(u)
+		to = &ref
+	}
+	return pendingEvent{typ: typ, resourceType: directory.ResourceGitIdentity, resourceID: g.ID, data: resource.RenderGitIdentity(g, to)}
 }
 
 // IngestResult counts what an ingest changed.
@@ -217,9 +256,11 @@ func (db *DB) MapGitIdentity(ctx context.Context, actor directory.Actor, orgID, 
 		// The conditional update is the rule: it claims an identity that
 		// is free (or already this user's), and concurrent claims serialise
 		// on the row.
-		out, err = scanGitIdentity(tx.QueryRow(ctx, `UPDATE git_identities i SET user_id = $3, mapped_by = $4, mapped_at = now()
-			WHERE i.org_id = $1 AND i.id = $2 AND (i.user_id IS NULL OR i.user_id = $3) RETURNING `+gitIdentityColumns,
-			orgID, identityID, userID, actor.String()))
+		var already bool // mapped to this user before: no event
+		out, err = scanGitIdentityAnd(tx.QueryRow(ctx, `UPDATE git_identities i SET user_id = $3, mapped_by = $4, mapped_at = now()
+			FROM git_identities old WHERE old.org_id = i.org_id AND old.id = i.id
+			AND i.org_id = $1 AND i.id = $2 AND (i.user_id IS NULL OR i.user_id = $3) RETURNING `+gitIdentityColumns+`, old.user_id IS NOT NULL`,
+			orgID, identityID, userID, actor.String()), &already)
 		if errors.Is(err, pgx.ErrNoRows) {
 			var owner string
 			if err := tx.QueryRow(ctx, `SELECT u.user_name FROM git_identities i JOIN users u ON u.org_id = i.org_id AND u.id = i.user_id
@@ -231,8 +272,15 @@ func (db *DB) MapGitIdentity(ctx context.Context, actor directory.Actor, orgID, 
 		if err != nil {
 			return err
 		}
-		return audit(ctx, tx, orgID, actor, "git.map", "GitIdentity", identityID, nil,
-			map[string]any{"provider": out.Provider, "email": out.Email, "login": out.Login, "user": target.UserName})
+		if err := audit(ctx, tx, orgID, actor, "git.map", "GitIdentity", identityID, nil,
+			map[string]any{"provider": out.Provider, "email": out.Email, "login": out.Login, "user": target.UserName}); err != nil {
+			return err
+		}
+		if already {
+			return nil
+		}
+		return appendEvent(ctx, tx, orgID, actor, directory.EventGitIdentityMapped, directory.ResourceGitIdentity, out.ID,
+			gitIdentityEvent("", out, target).data)
 	})
 	return out, err
 }
@@ -253,7 +301,17 @@ func (db *DB) UnmapGitIdentity(ctx context.Context, actor directory.Actor, orgID
 		if err != nil {
 			return err
 		}
-		return audit(ctx, tx, orgID, actor, "git.unmap", "GitIdentity", identityID, map[string]any{"user": prev}, nil)
+		if err := audit(ctx, tx, orgID, actor, "git.unmap", "GitIdentity", identityID, map[string]any{"user": prev}, nil); err != nil {
+			return err
+		}
+		if prev == "" {
+			return nil // it was not mapped
+		}
+		evs, err := gitIdentityEvents(ctx, tx, orgID, directory.EventGitIdentityUnmapped, []string{identityID})
+		if err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, orgID, actor, evs)
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/resource"
 )
 
 const groupColumns = `g.id, g.org_id, g.display_name, coalesce(g.external_id, ''), g.attributes, g.version, g.created_at, g.updated_at`
@@ -52,19 +53,152 @@ func (db *DB) CreateGroup(ctx context.Context, actor directory.Actor, g director
 	}
 	var out directory.Group
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if len(members.Add) > 0 {
+			if err := lockAccess(ctx, tx, g.OrgID, false); err != nil {
+				return err
+			}
+		}
 		var err error
 		out, err = scanGroup(tx.QueryRow(ctx, `INSERT INTO groups AS g (org_id, display_name, external_id, attributes)
 			VALUES ($1, $2, $3, $4) RETURNING `+groupColumns, g.OrgID, g.DisplayName, nullIfEmpty(g.ExternalID), g.Attributes))
 		if err != nil {
 			return groupErr(err, g)
 		}
+		// A mapping may name the group before it exists (by displayName
+		// or externalId): its first members may gain roles.
+		roles := &roleTracker{}
+		if len(members.Add) > 0 {
+			if roles, err = trackGroupRoles(ctx, tx, out, out, func() ([]string, error) { return members.Add, nil }); err != nil {
+				return err
+			}
+		}
 		added, _, err := changeMembers(ctx, tx, g.OrgID, out.ID, directory.MemberChange{Add: members.Add, Display: members.Display})
 		if err != nil {
 			return err
 		}
-		return audit(ctx, tx, g.OrgID, actor, "group.create", "Group", out.ID, nil, auditGroup(out, added, nil))
+		if err := audit(ctx, tx, g.OrgID, actor, "group.create", "Group", out.ID, nil, auditGroup(out, memberIDs(added), nil)); err != nil {
+			return err
+		}
+		evs := append([]pendingEvent{{typ: directory.EventGroupCreated, resourceType: directory.ResourceGroup, resourceID: out.ID,
+			data: resource.RenderGroup(out)}}, memberEvents(out, added, nil)...)
+		more, err := roles.events(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, g.OrgID, actor, append(evs, more...))
 	})
 	return out, err
+}
+
+// trackGroupRoles tracks the roles of the users whose membership of a
+// group may change (candidates), or of all its members and candidates
+// when its attributes that mappings name change (from cur to next): if
+// a mapping names the group by either. Otherwise no role can change and
+// nothing is read or locked, which keeps an IdP's push of unmapped groups
+// as cheap as it was. Call it under the shared access lock and the
+// group's row lock.
+func trackGroupRoles(ctx context.Context, tx pgx.Tx, cur, next directory.Group, candidates func() ([]string, error)) (*roleTracker, error) {
+	mapped, err := groupsMapped(ctx, tx, cur.OrgID, cur, next)
+	if err != nil || !mapped {
+		return &roleTracker{}, err
+	}
+	ids, err := candidates()
+	if err != nil {
+		return nil, err
+	}
+	if cur.DisplayName != next.DisplayName || cur.ExternalID != next.ExternalID {
+		members, err := groupMemberIDs(ctx, tx, cur.OrgID, cur.ID)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(members, ids...)
+	}
+	return trackRoles(ctx, tx, cur.OrgID, ids)
+}
+
+// groupMemberIDs lists a group's members.
+func groupMemberIDs(ctx context.Context, tx pgx.Tx, orgID, groupID string) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT user_id::text FROM group_members WHERE org_id = $1 AND group_id = $2`, orgID, groupID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// memberCandidates are the users whose membership mc may change: those it
+// adds or removes, or, for a replacement (or a removal of all followed by
+// additions), those in one of the current and the new members but not
+// both.
+func memberCandidates(ctx context.Context, tx pgx.Tx, orgID, groupID string, mc directory.MemberChange) ([]string, error) {
+	if !mc.Replace && !mc.RemoveAll {
+		return append(append([]string{}, mc.Add...), mc.Remove...), nil
+	}
+	cur, err := groupMemberIDs(ctx, tx, orgID, groupID)
+	if err != nil {
+		return nil, err
+	}
+	// Either way the members end as mc.Add.
+	keep := map[string]bool{}
+	for _, id := range mc.Add {
+		keep[strings.ToLower(id)] = true
+	}
+	var out []string
+	for _, id := range cur {
+		if !keep[id] {
+			out = append(out, id)
+		}
+		delete(keep, id)
+	}
+	for id := range keep {
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// memberRef is a member added to or removed from a group.
+type memberRef struct{ id, userName string }
+
+func memberIDs(ms []memberRef) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.id
+	}
+	return out
+}
+
+// memberEvents are the events of members added to and removed from g:
+// the net change, so that a member removed with every other and added
+// back in one request (remove all, then add) is no event.
+func memberEvents(g directory.Group, added, removed []memberRef) []pendingEvent {
+	both := map[string]int{}
+	for _, m := range added {
+		both[m.id]++
+	}
+	for _, m := range removed {
+		both[m.id]++
+	}
+	net := func(ms []memberRef) []memberRef {
+		out := ms[:0:0]
+		for _, m := range ms {
+			if both[m.id] < 2 {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	added, removed = net(added), net(removed)
+	evs := make([]pendingEvent, 0, len(added)+len(removed))
+	for _, c := range []struct {
+		typ string
+		ms  []memberRef
+	}{{directory.EventGroupMemberRemoved, removed}, {directory.EventGroupMemberAdded, added}} {
+		for _, m := range c.ms {
+			evs = append(evs, pendingEvent{typ: c.typ, resourceType: directory.ResourceGroup, resourceID: g.ID,
+				data: resource.GroupMember{Group: resource.GroupRef{ID: g.ID, DisplayName: g.DisplayName},
+					User: resource.UserRef{ID: m.id, UserName: m.userName}}})
+		}
+	}
+	return evs
 }
 
 func auditGroup(g directory.Group, added, removed []string) map[string]any {
@@ -132,6 +266,9 @@ func (db *DB) UpdateGroup(ctx context.Context, actor directory.Actor, orgID, id 
 	}
 	var out directory.Group
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if err := lockAccess(ctx, tx, orgID, false); err != nil {
+			return err
+		}
 		cur, err := lockGroup(ctx, tx, orgID, id, version)
 		if err != nil {
 			return err
@@ -143,6 +280,11 @@ func (db *DB) UpdateGroup(ctx context.Context, actor directory.Actor, orgID, id 
 			return err
 		}
 		if err := validateGroup(next); err != nil {
+			return err
+		}
+		next.ID, next.OrgID = cur.ID, cur.OrgID
+		roles, err := trackGroupRoles(ctx, tx, cur, next, func() ([]string, error) { return memberCandidates(ctx, tx, orgID, id, mc) })
+		if err != nil {
 			return err
 		}
 		added, removed, err := changeMembers(ctx, tx, orgID, id, mc)
@@ -162,7 +304,21 @@ func (db *DB) UpdateGroup(ctx context.Context, actor directory.Actor, orgID, id 
 		if err != nil {
 			return groupErr(err, next)
 		}
-		return audit(ctx, tx, orgID, actor, "group.update", "Group", id, auditGroup(cur, nil, nil), auditGroup(out, added, removed))
+		if err := audit(ctx, tx, orgID, actor, "group.update", "Group", id, auditGroup(cur, nil, nil),
+			auditGroup(out, memberIDs(added), memberIDs(removed))); err != nil {
+			return err
+		}
+		var evs []pendingEvent
+		if !sameData(resource.RenderGroup(cur), resource.RenderGroup(out)) {
+			evs = append(evs, pendingEvent{typ: directory.EventGroupUpdated, resourceType: directory.ResourceGroup, resourceID: id,
+				data: resource.RenderGroup(out)})
+		}
+		evs = append(evs, memberEvents(out, added, removed)...)
+		more, err := roles.events(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, orgID, actor, append(evs, more...))
 	})
 	return out, err
 }
@@ -185,7 +341,7 @@ func lockGroup(ctx context.Context, tx pgx.Tx, orgID, id string, version int64) 
 
 // changeMembers applies mc to a group and returns the user ids actually
 // added and removed. Unknown user ids are refused before anything changes.
-func changeMembers(ctx context.Context, tx pgx.Tx, orgID, groupID string, mc directory.MemberChange) (added, removed []string, err error) {
+func changeMembers(ctx context.Context, tx pgx.Tx, orgID, groupID string, mc directory.MemberChange) (added, removed []memberRef, err error) {
 	add := dedupe(mc.Add)
 	if len(add) > 0 {
 		var bad []string
@@ -212,12 +368,19 @@ func changeMembers(ctx context.Context, tx pgx.Tx, orgID, groupID string, mc dir
 			return nil, nil, directory.Invalidf("members are not users this identity provider manages in the organization: %s", strings.Join(bad, ", "))
 		}
 	}
-	collect := func(sql string, args ...any) ([]string, error) {
-		rows, err := tx.Query(ctx, sql, args...)
+	// Each statement returns the members it added or removed with their
+	// userNames, for their events.
+	const returning = ` RETURNING user_id::text, (SELECT u.user_name FROM users u WHERE u.org_id = $1 AND u.id = user_id)`
+	collect := func(sql string, args ...any) ([]memberRef, error) {
+		rows, err := tx.Query(ctx, sql+returning, args...)
 		if err != nil {
 			return nil, err
 		}
-		return pgx.CollectRows(rows, pgx.RowTo[string])
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (memberRef, error) {
+			var m memberRef
+			err := r.Scan(&m.id, &m.userName)
+			return m, err
+		})
 	}
 	switch {
 	case mc.Replace || mc.RemoveAll:
@@ -231,8 +394,7 @@ func changeMembers(ctx context.Context, tx pgx.Tx, orgID, groupID string, mc dir
 		// An anti-join, not user_id <> ALL($3): a generic plan compares
 		// each member with every kept id (25,000 each way took 9 s).
 		removed, err = collect(`DELETE FROM group_members m WHERE m.org_id = $1 AND m.group_id = $2
-			AND NOT EXISTS (SELECT 1 FROM unnest($3::uuid[]) AS k(id) WHERE k.id = m.user_id)
-			RETURNING m.user_id::text`, orgID, groupID, keep)
+			AND NOT EXISTS (SELECT 1 FROM unnest($3::uuid[]) AS k(id) WHERE k.id = m.user_id)`, orgID, groupID, keep)
 	case len(mc.Remove) > 0:
 		var ids []string
 		for _, id := range dedupe(mc.Remove) {
@@ -241,8 +403,8 @@ func changeMembers(ctx context.Context, tx pgx.Tx, orgID, groupID string, mc dir
 			}
 		}
 		if len(ids) > 0 {
-			removed, err = collect(`DELETE FROM group_members WHERE org_id = $1 AND group_id = $2 AND user_id = ANY($3::uuid[])
-				RETURNING user_id::text`, orgID, groupID, ids)
+			removed, err = collect(`DELETE FROM group_members WHERE org_id = $1 AND group_id = $2 AND user_id = ANY($3::uuid[])`,
+				orgID, groupID, ids)
 		}
 	}
 	if err != nil {
@@ -257,7 +419,7 @@ func changeMembers(ctx context.Context, tx pgx.Tx, orgID, groupID string, mc dir
 			}
 		}
 		added, err = collect(`INSERT INTO group_members (org_id, group_id, user_id, display)
-			SELECT $1, $2, x, d FROM unnest($3::uuid[], $4::text[]) AS t(x, d) ON CONFLICT DO NOTHING RETURNING user_id::text`,
+			SELECT $1, $2, x, d FROM unnest($3::uuid[], $4::text[]) AS t(x, d) ON CONFLICT DO NOTHING`,
 			orgID, groupID, add, displays)
 	}
 	return added, removed, err
@@ -286,14 +448,39 @@ func (db *DB) DeleteGroup(ctx context.Context, actor directory.Actor, orgID, id 
 		return directory.NotFoundf("group %q not found", id)
 	}
 	return db.inTx(ctx, func(tx pgx.Tx) error {
+		if err := lockAccess(ctx, tx, orgID, false); err != nil {
+			return err
+		}
 		cur, err := lockGroup(ctx, tx, orgID, id, version)
 		if err != nil {
 			return err
 		}
+		// Its members leave it: if a mapping names it, their roles may
+		// fall. (No group.member_removed: group.deleted says it.)
+		roles := &roleTracker{}
+		if mapped, err := groupsMapped(ctx, tx, orgID, cur); err != nil {
+			return err
+		} else if mapped {
+			members, err := groupMemberIDs(ctx, tx, orgID, id)
+			if err != nil {
+				return err
+			}
+			if roles, err = trackRoles(ctx, tx, orgID, members); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM groups WHERE org_id = $1 AND id = $2`, orgID, id); err != nil {
 			return err
 		}
-		return audit(ctx, tx, orgID, actor, "group.delete", "Group", id, auditGroup(cur, nil, nil), nil)
+		if err := audit(ctx, tx, orgID, actor, "group.delete", "Group", id, auditGroup(cur, nil, nil), nil); err != nil {
+			return err
+		}
+		evs, err := roles.events(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, orgID, actor, append([]pendingEvent{{typ: directory.EventGroupDeleted,
+			resourceType: directory.ResourceGroup, resourceID: id, data: resource.RenderGroup(cur)}}, evs...))
 	})
 }
 

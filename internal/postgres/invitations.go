@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/resource"
 )
 
 const invitationColumns = `i.id, i.org_id, i.email, i.any_email, i.bindings, i.invited_by, i.created_at, i.expires_at,
@@ -89,10 +90,41 @@ func (db *DB) CreateInvitation(ctx context.Context, actor directory.Actor, orgID
 		if err := queueInvitationMail(ctx, tx, orgID, inv.ID); err != nil {
 			return err
 		}
-		return audit(ctx, tx, orgID, actor, "invitation.create", "Invitation", inv.ID, nil,
-			map[string]any{"email": addr, "anyEmail": anyEmail, "bindings": grants, "expiresAt": inv.ExpiresAt})
+		if err := audit(ctx, tx, orgID, actor, "invitation.create", "Invitation", inv.ID, nil,
+			map[string]any{"email": addr, "anyEmail": anyEmail, "bindings": grants, "expiresAt": inv.ExpiresAt}); err != nil {
+			return err
+		}
+		e, err := invitationEvent(ctx, tx, directory.EventInvitationCreated, inv, inv.CreatedAt, "")
+		if err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, orgID, actor, []pendingEvent{e})
 	})
 	return inv, err
+}
+
+// invitationEvent is an event about inv as it stands at now, naming the
+// workspaces of its grants and the member it became (memberName).
+func invitationEvent(ctx context.Context, tx pgx.Tx, typ string, inv directory.Invitation, now time.Time, memberName string) (pendingEvent, error) {
+	var ws []string
+	for _, b := range inv.Bindings {
+		if b.WorkspaceID != "" {
+			ws = append(ws, b.WorkspaceID)
+		}
+	}
+	names := map[string]string{}
+	if len(ws) > 0 {
+		rows, err := tx.Query(ctx, `SELECT id::text, name FROM workspaces WHERE org_id = $1 AND id = ANY($2::uuid[])`, inv.OrgID, ws)
+		if err != nil {
+			return pendingEvent{}, err
+		}
+		var id, name string
+		if _, err := pgx.ForEachRow(rows, []any{&id, &name}, func() error { names[id] = name; return nil }); err != nil {
+			return pendingEvent{}, err
+		}
+	}
+	return pendingEvent{typ: typ, resourceType: directory.ResourceInvitation, resourceID: inv.ID,
+		data: resource.RenderInvitation(inv, now, names, map[string]string{inv.AcceptedBy: memberName})}, nil
 }
 
 func queueInvitationMail(ctx context.Context, tx pgx.Tx, orgID, invitationID string) error {
@@ -216,10 +248,19 @@ func (db *DB) RevokeInvitation(ctx context.Context, actor directory.Actor, orgID
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE invitations SET revoked_at = now(), token_hash = NULL WHERE org_id = $1 AND id = $2`, orgID, inv.ID); err != nil {
+		inv, err = scanInvitation(tx.QueryRow(ctx, `UPDATE invitations i SET revoked_at = now(), token_hash = NULL WHERE i.org_id = $1 AND i.id = $2
+			RETURNING `+invitationColumns, orgID, inv.ID))
+		if err != nil {
 			return err
 		}
-		return audit(ctx, tx, orgID, actor, "invitation.revoke", "Invitation", inv.ID, nil, map[string]any{"email": inv.Email})
+		if err := audit(ctx, tx, orgID, actor, "invitation.revoke", "Invitation", inv.ID, nil, map[string]any{"email": inv.Email}); err != nil {
+			return err
+		}
+		e, err := invitationEvent(ctx, tx, directory.EventInvitationRevoked, inv, *inv.RevokedAt, "")
+		if err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, orgID, actor, []pendingEvent{e})
 	})
 }
 
@@ -237,6 +278,19 @@ func (db *DB) AcceptInvitation(ctx context.Context, secret string, login directo
 	}
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
+		inv, err = scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i WHERE i.token_hash = $1`,
+			directory.HashSecret(secret)))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return directory.ErrUnauthorized
+		}
+		if err != nil {
+			return err
+		}
+		// The new member's roles come with it: the access lock comes
+		// before the invitation's row lock and the member's.
+		if err := lockAccess(ctx, tx, inv.OrgID, false); err != nil {
+			return err
+		}
 		inv, err = scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationColumns+` FROM invitations i WHERE i.token_hash = $1 FOR UPDATE`,
 			directory.HashSecret(secret)))
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -284,6 +338,15 @@ func (db *DB) AcceptInvitation(ctx context.Context, secret string, login directo
 		if err != nil {
 			return userErr(err, want)
 		}
+		joined := userCreated
+		if revived {
+			joined = userReactivated // the same user as before its removal
+		}
+		evs := []pendingEvent{renderUserEvent(joined, member, nil)}
+		roles, err := trackRoles(ctx, tx, inv.OrgID, []string{member.ID})
+		if err != nil {
+			return err
+		}
 		if err := setLoginGroups(ctx, tx, member, login.Groups); err != nil {
 			return err
 		}
@@ -302,16 +365,32 @@ func (db *DB) AcceptInvitation(ctx context.Context, secret string, login directo
 				return mapErr(err, "initial role binding")
 			}
 		}
-		tag, err := tx.Exec(ctx, `UPDATE invitations SET accepted_at = now(), accepted_by = $3, token_hash = NULL
-			WHERE org_id = $1 AND id = $2 AND accepted_at IS NULL`, inv.OrgID, inv.ID, member.ID)
+		inv, err = scanInvitation(tx.QueryRow(ctx, `UPDATE invitations i SET accepted_at = now(), accepted_by = $3, token_hash = NULL
+			WHERE i.org_id = $1 AND i.id = $2 AND i.accepted_at IS NULL RETURNING `+invitationColumns, inv.OrgID, inv.ID, member.ID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return directory.Conflictf("this invitation was accepted already")
+		}
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() != 1 {
-			return directory.Conflictf("this invitation was accepted already")
+		actor := directory.Actor{Kind: "user", Name: member.UserName}
+		if err := audit(ctx, tx, inv.OrgID, actor, "invitation.accept", "Invitation", inv.ID,
+			nil, map[string]any{"member": member.ID, "email": email, "revived": revived}); err != nil {
+			return err
 		}
-		return audit(ctx, tx, inv.OrgID, directory.Actor{Kind: "user", Name: member.UserName}, "invitation.accept", "Invitation", inv.ID,
-			nil, map[string]any{"member": member.ID, "email": email, "revived": revived})
+		accepted, err := invitationEvent(ctx, tx, directory.EventInvitationAccepted, inv, *inv.AcceptedAt, member.UserName)
+		if err != nil {
+			return err
+		}
+		more, err := roles.events(ctx, tx)
+		if err != nil {
+			return err
+		}
+		evs = append(append(evs, accepted), more...)
+		if db.ssoLoginEvents {
+			evs = append(evs, loginEvent(member, login.Issuer, "invitation"))
+		}
+		return appendEvents(ctx, tx, inv.OrgID, actor, evs)
 	})
 	return inv, member, err
 }

@@ -162,6 +162,9 @@ func (db *DB) RemoveMember(ctx context.Context, actor directory.Actor, orgID, id
 	}
 	var out directory.User
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if err := lockAccess(ctx, tx, orgID, false); err != nil {
+			return err
+		}
 		cur, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.id = $2 FOR UPDATE`, orgID, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return directory.NotFoundf("user %q not found", id)
@@ -177,6 +180,10 @@ func (db *DB) RemoveMember(ctx context.Context, actor directory.Actor, orgID, id
 		case cur.RemovedAt != nil:
 			out = cur
 			return nil
+		}
+		roles, err := trackRoles(ctx, tx, orgID, []string{id})
+		if err != nil {
+			return err
 		}
 		tokens, err := revokeUserAccess(ctx, tx, orgID, id)
 		if err != nil {
@@ -197,8 +204,12 @@ func (db *DB) RemoveMember(ctx context.Context, actor directory.Actor, orgID, id
 		}
 		// Git identities are released; past attribution keeps the name
 		// each identity carries.
-		released, err := tx.Exec(ctx, `UPDATE git_identities SET user_id = NULL, mapped_by = $3, mapped_at = now()
-			WHERE org_id = $1 AND user_id = $2`, orgID, id, actor.String())
+		rows, err := tx.Query(ctx, `UPDATE git_identities SET user_id = NULL, mapped_by = $3, mapped_at = now()
+			WHERE org_id = $1 AND user_id = $2 RETURNING id::text`, orgID, id, actor.String())
+		if err != nil {
+			return err
+		}
+		released, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil {
 			return err
 		}
@@ -207,8 +218,23 @@ func (db *DB) RemoveMember(ctx context.Context, actor directory.Actor, orgID, id
 		if err != nil {
 			return err
 		}
-		return audit(ctx, tx, orgID, actor, "user.remove", "User", id, auditUser(cur),
-			map[string]any{"apiTokensRevoked": tokens, "bindingsRemoved": bindings.RowsAffected(), "gitIdentitiesReleased": released.RowsAffected()})
+		if err := audit(ctx, tx, orgID, actor, "user.remove", "User", id, auditUser(cur),
+			map[string]any{"apiTokensRevoked": tokens, "bindingsRemoved": bindings.RowsAffected(), "gitIdentitiesReleased": len(released)}); err != nil {
+			return err
+		}
+		evs, err := roles.events(ctx, tx)
+		if err != nil {
+			return err
+		}
+		unmapped, err := gitIdentityEvents(ctx, tx, orgID, directory.EventGitIdentityUnmapped, released)
+		if err != nil {
+			return err
+		}
+		removed, err := userEvent(ctx, tx, userRemoved, out)
+		if err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, orgID, actor, append(append(evs, unmapped...), removed))
 	})
 	return out, err
 }

@@ -40,18 +40,29 @@ const BreakGlassUserName = "break-glass-owner"
 // afterOrgCreate adds an organization's initial rows in the creating
 // transaction: the break-glass owner and its org-admin binding.
 func (db *DB) afterOrgCreate(ctx context.Context, tx pgx.Tx, o directory.Organization) error {
-	var ownerID string
-	err := tx.QueryRow(ctx, `INSERT INTO users (org_id, user_name, display_name, attributes, kind, source)
+	owner, err := scanUser(tx.QueryRow(ctx, `INSERT INTO users AS u (org_id, user_name, display_name, attributes, kind, source)
 		VALUES ($1, $2, 'Break-glass owner', jsonb_build_object('userName', $2::text, 'displayName', 'Break-glass owner'), 'human', 'breakglass')
-		RETURNING id`, o.ID, BreakGlassUserName).Scan(&ownerID)
+		RETURNING `+userColumns, o.ID, BreakGlassUserName))
 	if err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO role_bindings (org_id, role, user_id, created_by) VALUES ($1, 'org-admin', $2, 'system')`, o.ID, ownerID); err != nil {
+	roles, err := trackRoles(ctx, tx, o.ID, []string{owner.ID})
+	if err != nil {
 		return err
 	}
-	return audit(ctx, tx, o.ID, directory.Actor{Kind: "system", Name: "org-create"}, "org.create", "Organization", o.ID, nil,
-		map[string]any{"slug": o.Slug, "name": o.Name, "breakGlassOwner": ownerID})
+	if _, err := tx.Exec(ctx, `INSERT INTO role_bindings (org_id, role, user_id, created_by) VALUES ($1, 'org-admin', $2, 'system')`, o.ID, owner.ID); err != nil {
+		return err
+	}
+	actor := directory.Actor{Kind: "system", Name: "org-create"}
+	if err := audit(ctx, tx, o.ID, actor, "org.create", "Organization", o.ID, nil,
+		map[string]any{"slug": o.Slug, "name": o.Name, "breakGlassOwner": owner.ID}); err != nil {
+		return err
+	}
+	evs, err := roles.events(ctx, tx)
+	if err != nil {
+		return err
+	}
+	return appendEvents(ctx, tx, o.ID, actor, append([]pendingEvent{renderUserEvent(userCreated, owner, nil)}, evs...))
 }
 
 // Organization returns the organization with this slug, or ErrNotFound.

@@ -493,7 +493,7 @@ func (s *ReconcileSession) AutoMap(ctx context.Context, actor directory.Actor, o
 		// owners are read through IN, which PostgreSQL hashes: their row
 		// counts are misestimated (a handful), and a join would then scan
 		// them once per mapping.
-		return tx.QueryRow(ctx, `WITH plan AS (
+		rows, err := tx.Query(ctx, `WITH plan AS (
 				SELECT * FROM unnest($2::uuid[], $3::uuid[], $5::text[], $6::bool[], $7::text[], $8::bool[])
 					AS p(identity_id, user_id, reason, by_login, login, personal)
 			), targets AS (
@@ -529,7 +529,20 @@ func (s *ReconcileSession) AutoMap(ctx context.Context, actor directory.Actor, o
 					'login', m.login, 'user', m.user_name, 'auto', true, 'reason', m.reason)
 				FROM mapped m
 			)
-			SELECT count(*) FROM mapped`, orgID, ids, users, actor.String(), reasons, byLogin, logins, personal).Scan(&n)
+			SELECT id::text FROM mapped`, orgID, ids, users, actor.String(), reasons, byLogin, logins, personal)
+		if err != nil {
+			return err
+		}
+		mapped, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		n = len(mapped)
+		evs, err := gitIdentityEvents(ctx, tx, orgID, directory.EventGitIdentityMapped, mapped)
+		if err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, orgID, actor, evs)
 	})
 	return n, err
 }
@@ -601,7 +614,7 @@ func (s *ReconcileSession) ReleaseRemoved(ctx context.Context, actor directory.A
 	}
 	var n int
 	err := pgx.BeginFunc(ctx, s.conn, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `WITH released AS (
+		rows, err := tx.Query(ctx, `WITH released AS (
 				UPDATE git_identities i SET user_id = NULL, mapped_by = $3, mapped_at = now()
 				FROM users u WHERE i.org_id = $1 AND i.id = ANY($2::uuid[]) AND u.org_id = i.org_id AND u.id = i.user_id
 				  AND u.removed_at IS NOT NULL
@@ -616,7 +629,20 @@ func (s *ReconcileSession) ReleaseRemoved(ctx context.Context, actor directory.A
 				WHERE c.org_id = $1 AND c.kind = 'mapped-to-removed' AND c.resolved_at IS NULL
 				  AND c.identity_id IN (SELECT id FROM released)
 			)
-			SELECT count(*) FROM released`, orgID, identityIDs, actor.String()).Scan(&n)
+			SELECT id::text FROM released`, orgID, identityIDs, actor.String())
+		if err != nil {
+			return err
+		}
+		released, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		n = len(released)
+		evs, err := gitIdentityEvents(ctx, tx, orgID, directory.EventGitIdentityUnmapped, released)
+		if err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, orgID, actor, evs)
 	})
 	return n, err
 }

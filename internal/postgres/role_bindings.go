@@ -46,20 +46,49 @@ func (db *DB) CreateBinding(ctx context.Context, actor directory.Actor, b direct
 	}
 	var out directory.Binding
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		roles, err := trackBinding(ctx, tx, b)
+		if err != nil {
+			return err
+		}
 		var match any
 		if b.GroupMatch != "" {
 			match = string(b.GroupMatch)
 		}
-		var err error
 		out, err = scanBinding(tx.QueryRow(ctx, `INSERT INTO role_bindings AS b (org_id, role, workspace_id, user_id, group_match, group_value, created_by)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+bindingColumns,
 			b.OrgID, b.Role.String(), nullUUID(b.WorkspaceID), nullUUID(b.UserID), match, nullIfEmpty(b.GroupValue), actor.String()))
 		if err != nil {
 			return mapErr(err, "role binding")
 		}
-		return audit(ctx, tx, b.OrgID, actor, "binding.create", "RoleBinding", out.ID, nil, out)
+		if err := audit(ctx, tx, b.OrgID, actor, "binding.create", "RoleBinding", out.ID, nil, out); err != nil {
+			return err
+		}
+		return appendRoleEvents(ctx, tx, b.OrgID, actor, roles)
 	})
 	return out, err
+}
+
+// trackBinding takes the access lock for a change of binding b, and
+// tracks the roles of the users it can apply to: exclusively for a group
+// binding, whose users are found under the lock.
+func trackBinding(ctx context.Context, tx pgx.Tx, b directory.Binding) (*roleTracker, error) {
+	if err := lockAccess(ctx, tx, b.OrgID, b.UserID == ""); err != nil {
+		return nil, err
+	}
+	users, err := bindingSubjects(ctx, tx, b.OrgID, []directory.Binding{b})
+	if err != nil {
+		return nil, err
+	}
+	return trackRoles(ctx, tx, b.OrgID, users)
+}
+
+// appendRoleEvents appends the role events of what roles tracked.
+func appendRoleEvents(ctx context.Context, tx pgx.Tx, orgID string, actor directory.Actor, roles *roleTracker) error {
+	evs, err := roles.events(ctx, tx)
+	if err != nil {
+		return err
+	}
+	return appendEvents(ctx, tx, orgID, actor, evs)
 }
 
 // BindingFilter selects bindings; empty fields select all.
@@ -93,13 +122,26 @@ func (db *DB) DeleteBinding(ctx context.Context, actor directory.Actor, orgID, i
 		return notFound
 	}
 	return db.inTx(ctx, func(tx pgx.Tx) error {
-		b, err := scanBinding(tx.QueryRow(ctx, `DELETE FROM role_bindings b WHERE b.org_id = $1 AND b.id = $2
-			AND (NOT $3 OR b.group_value IS NOT NULL) RETURNING `+bindingColumns, orgID, id, groupsOnly))
+		// Read first (a binding never changes, it only goes), to know
+		// which lock its deletion takes and whose roles it may lower.
+		b, err := scanBinding(tx.QueryRow(ctx, `SELECT `+bindingColumns+` FROM role_bindings b WHERE b.org_id = $1 AND b.id = $2
+			AND (NOT $3 OR b.group_value IS NOT NULL)`, orgID, id, groupsOnly))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound
 		}
 		if err != nil {
 			return err
+		}
+		roles, err := trackBinding(ctx, tx, b)
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM role_bindings WHERE org_id = $1 AND id = $2`, orgID, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound // deleted meanwhile
 		}
 		if b.Role == directory.RoleOrgAdmin && b.UserID != "" {
 			var source, userName string
@@ -110,7 +152,10 @@ func (db *DB) DeleteBinding(ctx context.Context, actor directory.Actor, orgID, i
 				return directory.Conflictf("%s is the organization's break-glass owner: its org-admin binding can never be removed", userName)
 			}
 		}
-		return audit(ctx, tx, orgID, actor, "binding.delete", "RoleBinding", id, b, nil)
+		if err := audit(ctx, tx, orgID, actor, "binding.delete", "RoleBinding", id, b, nil); err != nil {
+			return err
+		}
+		return appendRoleEvents(ctx, tx, orgID, actor, roles)
 	})
 }
 

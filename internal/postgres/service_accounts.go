@@ -117,16 +117,28 @@ func (db *DB) SetServiceAccountEnabled(ctx context.Context, actor directory.Acto
 // transaction, with its audit event: the write of SetServiceAccountEnabled
 // and of declared accounts.
 func setEnabled(ctx context.Context, tx pgx.Tx, actor directory.Actor, orgID, id string, enabled bool) (directory.User, error) {
-	sa, err := scanUser(tx.QueryRow(ctx, `UPDATE users u SET active = $3, attributes = jsonb_set(u.attributes, '{active}', to_jsonb($3::boolean)),
-		version = u.version + 1, updated_at = now() WHERE u.org_id = $1 AND u.id = $2 RETURNING `+userColumns, orgID, id, enabled))
+	var was bool
+	sa, err := scanUserAnd(tx.QueryRow(ctx, `UPDATE users u SET active = $3, attributes = jsonb_set(u.attributes, '{active}', to_jsonb($3::boolean)),
+		version = u.version + 1, updated_at = now() FROM users old WHERE old.org_id = u.org_id AND old.id = u.id
+		AND u.org_id = $1 AND u.id = $2 RETURNING `+userColumns+`, old.active`, orgID, id, enabled), &was)
 	if err != nil {
 		return sa, err
 	}
-	action := "sa.disable"
+	action, change := "sa.disable", userDeactivated
 	if enabled {
-		action = "sa.enable"
+		action, change = "sa.enable", userReactivated
 	}
-	return sa, audit(ctx, tx, orgID, actor, action, "ServiceAccount", id, nil, map[string]any{"name": sa.UserName})
+	if err := audit(ctx, tx, orgID, actor, action, "ServiceAccount", id, nil, map[string]any{"name": sa.UserName}); err != nil {
+		return sa, err
+	}
+	if was == enabled {
+		return sa, nil // as it was: nothing a platform would learn
+	}
+	e, err := userEvent(ctx, tx, change, sa)
+	if err != nil {
+		return sa, err
+	}
+	return sa, appendEvents(ctx, tx, orgID, actor, []pendingEvent{e})
 }
 
 // DeleteServiceAccount deletes a service account: it is marked removed (the

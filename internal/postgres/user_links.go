@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/resource"
 )
 
 // LinkLogin resolves a verified OpenID Connect login to a user of the
@@ -38,6 +39,31 @@ func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClai
 		linked bool
 	)
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		// The groups of the sign-in may change the user's roles: the
+		// access lock comes before any row lock.
+		if err := lockAccess(ctx, tx, orgID, false); err != nil {
+			return err
+		}
+		// signedIn records the sign-in's groups and its events.
+		var evs []pendingEvent
+		signedIn := func(u directory.User, how string) error {
+			roles, err := trackLoginGroups(ctx, tx, u, c.Groups)
+			if err != nil {
+				return err
+			}
+			if err := setLoginGroups(ctx, tx, u, c.Groups); err != nil {
+				return err
+			}
+			more, err := roles.events(ctx, tx)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, more...)
+			if db.ssoLoginEvents {
+				evs = append(evs, loginEvent(u, c.Issuer, how))
+			}
+			return appendEvents(ctx, tx, orgID, actor, evs)
+		}
 		u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM user_links l JOIN users u ON u.org_id = l.org_id AND u.id = l.user_id
 			WHERE l.org_id = $1 AND l.issuer = $2 AND l.subject = $3`, orgID, c.Issuer, c.Subject))
 		switch {
@@ -46,7 +72,7 @@ func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClai
 			if err := mayLogIn(u); err != nil {
 				return err
 			}
-			return setLoginGroups(ctx, tx, u, c.Groups)
+			return signedIn(u, "link")
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err
 		}
@@ -77,12 +103,15 @@ func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClai
 		case len(found) > 1:
 			return directory.Forbiddenf("your login matches more than one account in this organization (by %s); ask an administrator to resolve it", how)
 		case len(found) == 1:
-			// The share lock holds off a removal until the link is in:
+			// The row lock holds off a removal until the link is in:
 			// RemoveMember deletes the user's links under its row lock,
 			// so a link written after its check would outlive it and let
 			// this login in again should the user be invited back. Read
-			// under the lock, a removal that came first is seen.
-			if u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.id = $2 FOR SHARE`,
+			// under the lock, a removal that came first is seen. (NO KEY
+			// UPDATE rather than SHARE: the sign-in's groups may change
+			// the user's roles, which takes this lock; two sign-ins
+			// holding SHARE would deadlock upgrading it.)
+			if u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.org_id = $1 AND u.id = $2 FOR NO KEY UPDATE`,
 				orgID, found[0].ID)); err != nil {
 				return err
 			}
@@ -106,6 +135,7 @@ func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClai
 			if u, err = createJITUser(ctx, tx, actor, orgID, c); err != nil {
 				return err
 			}
+			evs = append(evs, renderUserEvent(userCreated, u, nil))
 			how = "jit"
 		case c.Email == "":
 			return directory.Forbiddenf("you have no account in this organization, and your identity provider sent no email to find one by")
@@ -125,11 +155,11 @@ func (db *DB) LinkLogin(ctx context.Context, orgID string, c directory.LoginClai
 			return directory.Conflictf("this login was linked meanwhile; sign in again")
 		}
 		out, linked = u, true
-		if err := setLoginGroups(ctx, tx, u, c.Groups); err != nil {
+		if err := audit(ctx, tx, orgID, actor, "user.link", "User", u.ID, nil,
+			map[string]any{"issuer": c.Issuer, "subject": c.Subject, "userName": u.UserName, "matchedBy": how}); err != nil {
 			return err
 		}
-		return audit(ctx, tx, orgID, actor, "user.link", "User", u.ID, nil,
-			map[string]any{"issuer": c.Issuer, "subject": c.Subject, "userName": u.UserName, "matchedBy": how})
+		return signedIn(u, how)
 	})
 	if err != nil {
 		return directory.User{}, false, err
@@ -187,6 +217,61 @@ func createJITUser(ctx context.Context, tx pgx.Tx, actor directory.Actor, orgID 
 	return created, audit(ctx, tx, orgID, actor, "user.create", "User", created.ID, nil, auditUser(created))
 }
 
+// loginEvent is the sso.login event of u's sign-in at issuer, matched to
+// u by method (link, oid, email, jit, invitation).
+func loginEvent(u directory.User, issuer, method string) pendingEvent {
+	return pendingEvent{typ: directory.EventSSOLogin, resourceType: directory.ResourceUser, resourceID: u.ID,
+		data: resource.Login{User: resource.UserRef{ID: u.ID, UserName: u.UserName, Status: u.Status()}, Issuer: issuer, Method: method}}
+}
+
+// cleanLoginGroups is what setLoginGroups stores of a sign-in's groups:
+// trimmed, bounded, without repeats, sorted.
+func cleanLoginGroups(groups []string) []string {
+	clean := make([]string, 0, len(groups))
+	for _, g := range groups {
+		if g = strings.TrimSpace(g); g != "" && len(g) <= 256 && !slices.Contains(clean, g) && len(clean) < directory.MaxLoginGroups {
+			clean = append(clean, g)
+		}
+	}
+	slices.Sort(clean)
+	return clean
+}
+
+// trackLoginGroups tracks u's roles if setLoginGroups(u, groups) may
+// change them: u is not a SCIM user, its groups change, and a mapping
+// names one of the groups that come or go. A sign-in that changes
+// nothing of that reads nothing more and locks nothing.
+func trackLoginGroups(ctx context.Context, tx pgx.Tx, u directory.User, groups []string) (*roleTracker, error) {
+	if u.Source == directory.SourceSCIM {
+		return &roleTracker{}, nil
+	}
+	var cur []string
+	if err := tx.QueryRow(ctx, `SELECT coalesce(array_agg(value ORDER BY value), '{}') FROM login_groups WHERE org_id = $1 AND user_id = $2`,
+		u.OrgID, u.ID).Scan(&cur); err != nil {
+		return nil, err
+	}
+	next := cleanLoginGroups(groups)
+	var changed []string
+	for _, g := range cur {
+		if !slices.Contains(next, g) {
+			changed = append(changed, g)
+		}
+	}
+	for _, g := range next {
+		if !slices.Contains(cur, g) {
+			changed = append(changed, g)
+		}
+	}
+	if len(changed) == 0 {
+		return &roleTracker{}, nil
+	}
+	mapped, err := valuesMapped(ctx, tx, u.OrgID, nil, changed, changed)
+	if err != nil || !mapped {
+		return &roleTracker{}, err
+	}
+	return trackRoles(ctx, tx, u.OrgID, []string{u.ID})
+}
+
 // setLoginGroups replaces the groups of u's last sign-in with groups, for
 // a user no SCIM client manages; for a SCIM user it does nothing, since
 // SCIM alone says which groups they are in. It writes only when the
@@ -195,13 +280,7 @@ func setLoginGroups(ctx context.Context, tx pgx.Tx, u directory.User, groups []s
 	if u.Source == directory.SourceSCIM {
 		return nil
 	}
-	clean := make([]string, 0, len(groups))
-	for _, g := range groups {
-		if g = strings.TrimSpace(g); g != "" && len(g) <= 256 && !slices.Contains(clean, g) && len(clean) < directory.MaxLoginGroups {
-			clean = append(clean, g)
-		}
-	}
-	slices.Sort(clean)
+	clean := cleanLoginGroups(groups)
 	// One statement: delete what the sign-in no longer names, insert what
 	// is new; nothing when they are the same.
 	_, err := tx.Exec(ctx, `WITH gone AS (

@@ -2,15 +2,18 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
+	"github.com/scimbridge/scimbridge/internal/resource"
 )
 
 // userColumns are read by scanUser; the last one derives User.Groups from
@@ -63,6 +66,102 @@ func userErr(err error, u directory.User) error {
 // auditUser is what the audit trail records of a user.
 func auditUser(u directory.User) map[string]any {
 	return map[string]any{"userName": u.UserName, "externalId": u.ExternalID, "active": u.Active, "attributes": u.Attributes}
+}
+
+// userChange is what happened to a user, for its event.
+type userChange int
+
+const (
+	userCreated userChange = iota
+	userUpdated
+	userDeactivated
+	userReactivated
+	userRemoved
+)
+
+// The event types of each change: people's and service accounts'.
+var (
+	personEvents  = [...]string{directory.EventUserCreated, directory.EventUserUpdated, directory.EventUserDeactivated, directory.EventUserReactivated, directory.EventUserRemoved}
+	serviceEvents = [...]string{directory.EventServiceAccountCreated, directory.EventServiceAccountUpdated, directory.EventServiceAccountDisabled, directory.EventServiceAccountEnabled, directory.EventServiceAccountDeleted}
+)
+
+// updateChange tells an update from a deactivation or reactivation.
+func updateChange(before, after directory.User) userChange {
+	switch {
+	case before.Active && !after.Active:
+		return userDeactivated
+	case !before.Active && after.Active:
+		return userReactivated
+	}
+	return userUpdated
+}
+
+// renderUserEvent renders a user as its events carry it: a person as the
+// admin API's user, a service account as its service account, whose
+// owner ownerNames names (see resource.RenderServiceAccount).
+func renderUserEvent(c userChange, u directory.User, ownerNames map[string]string) pendingEvent {
+	if u.Kind == directory.KindService {
+		return pendingEvent{typ: serviceEvents[c], resourceType: directory.ResourceServiceAccount, resourceID: u.ID,
+			data: resource.RenderServiceAccount(u, ownerNames)}
+	}
+	return pendingEvent{typ: personEvents[c], resourceType: directory.ResourceUser, resourceID: u.ID, data: resource.RenderUser(u)}
+}
+
+// userEvent is the event of change c of u, read in the transaction q:
+// a service account's owner is named by their current userName.
+func userEvent(ctx context.Context, q rowQuerier, c userChange, u directory.User) (pendingEvent, error) {
+	var names map[string]string
+	if id, _ := resource.ServiceAccountOwner(u); u.Kind == directory.KindService && isUUID(id) {
+		var name string
+		err := q.QueryRow(ctx, `SELECT user_name FROM users WHERE org_id = $1 AND id = $2`, u.OrgID, id).Scan(&name)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return pendingEvent{}, err
+		}
+		if err == nil {
+			names = map[string]string{id: name}
+		}
+	}
+	return renderUserEvent(c, u, names), nil
+}
+
+// userUpdateEvents is the event of a change from before to after, if the
+// user as events show it changed (besides updatedAt): attributes that
+// the admin API does not show change nothing a platform sees.
+func userUpdateEvents(ctx context.Context, q rowQuerier, before, after directory.User) ([]pendingEvent, error) {
+	c := updateChange(before, after)
+	e, err := userEvent(ctx, q, c, after)
+	if err != nil || c != userUpdated {
+		return []pendingEvent{e}, err
+	}
+	was, err := userEvent(ctx, q, c, before)
+	if err != nil {
+		return nil, err
+	}
+	if sameData(was.data, e.data) {
+		return nil, nil
+	}
+	return []pendingEvent{e}, nil
+}
+
+// sameData tells whether two renderings of a resource are equal but for
+// their updatedAt.
+func sameData(a, b any) bool {
+	norm := func(v any) string {
+		switch r := v.(type) {
+		case resource.User:
+			r.UpdatedAt = time.Time{}
+			v = r
+		case resource.ServiceAccount:
+			r.UpdatedAt = time.Time{}
+			v = r
+		case resource.Group:
+			r.UpdatedAt = time.Time{}
+			v = r
+		}
+		j, _ := json.Marshal(v)
+		return string(j)
+	}
+	return norm(a) == norm(b)
 }
 
 // CreateUser stores a new user of u.OrgID (kind and source default to a
@@ -124,6 +223,15 @@ func insertUser(ctx context.Context, q rowQuerier, actor directory.Actor, u dire
 	// login came before the push): the caller adopts it. The check walks
 	// the organization's few JIT users by their partial index (migration
 	// 00012) and compares their addresses.
+	// Its event is rendered here but for what the insert decides (id and
+	// times), which the statement adds: one round trip still.
+	probe := u
+	probe.Kind, probe.Source = kind, source
+	ev := renderUserEvent(userCreated, probe, nil)
+	data, err := json.Marshal(ev.data)
+	if err != nil {
+		return directory.User{}, err
+	}
 	row := q.QueryRow(ctx, `WITH u AS (
 			INSERT INTO users (org_id, user_name, external_id, active, display_name, given_name, family_name, emails, attributes, kind, source)
 			SELECT $1::uuid, $2::text, $3::text, $4::boolean, $5::text, $6::text, $7::text, $8::text[], $9::jsonb, $11::text, $12::text
@@ -135,13 +243,19 @@ func insertUser(ctx context.Context, q rowQuerier, actor directory.Actor, u dire
 			SELECT u.org_id, $10, 'user.create', 'User', u.id::text,
 				jsonb_build_object('userName', u.user_name, 'externalId', u.external_id, 'active', u.active, 'attributes', u.attributes)
 			FROM u
+		), e AS (
+			INSERT INTO events (org_id, type, resource_type, resource_id, actor_kind, actor_name, data)
+			SELECT u.org_id, $14, $15, u.id::text, $16, $17, $18::jsonb || jsonb_build_object('id', u.id::text,
+				'createdAt', `+sqlRFC3339("u.created_at")+`, 'updatedAt', `+sqlRFC3339("u.updated_at")+`)
+			FROM u
 		)
 		SELECT u.id, u.org_id, u.user_name, coalesce(u.external_id, ''), u.active,
 			coalesce(u.display_name, ''), coalesce(u.given_name, ''), coalesce(u.family_name, ''),
 			u.emails, u.attributes, u.version, u.created_at, u.updated_at, u.kind, u.source, u.removed_at, '[]'::jsonb
 		FROM u`,
 		u.OrgID, u.UserName, nullIfEmpty(u.ExternalID), u.Active, nullIfEmpty(u.DisplayName), nullIfEmpty(u.GivenName),
-		nullIfEmpty(u.FamilyName), u.Emails, u.Attributes, actor.String(), kind, source, jitAddresses(u))
+		nullIfEmpty(u.FamilyName), u.Emails, u.Attributes, actor.String(), kind, source, jitAddresses(u),
+		ev.typ, ev.resourceType, actor.Kind, actor.Name, data)
 	created, err := scanUser(row)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return directory.User{}, errJITHolds
@@ -234,7 +348,14 @@ func (db *DB) UpdateUser(ctx context.Context, actor directory.Actor, orgID, id s
 		case !cur.Active && out.Active:
 			action = "user.reactivate"
 		}
-		return audit(ctx, tx, orgID, actor, action, "User", id, auditUser(cur), auditUser(out))
+		if err := audit(ctx, tx, orgID, actor, action, "User", id, auditUser(cur), auditUser(out)); err != nil {
+			return err
+		}
+		evs, err := userUpdateEvents(ctx, tx, cur, out)
+		if err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, orgID, actor, evs)
 	})
 	return out, db.refused(ctx, actor, orgID, "user.update", id, err)
 }
@@ -246,16 +367,36 @@ func (db *DB) DeleteUser(ctx context.Context, actor directory.Actor, orgID, id s
 		return directory.NotFoundf("user %q not found", id)
 	}
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		// Its memberships go with it: its roles may fall.
+		if err := lockAccess(ctx, tx, orgID, false); err != nil {
+			return err
+		}
 		cur, err := lockSCIMUser(ctx, tx, orgID, id, version)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM users WHERE org_id = $1 AND id = $2`, orgID, id); err != nil {
+		roles, err := trackRoles(ctx, tx, orgID, []string{id})
+		if err != nil {
+			return err
+		}
+		var removedAt time.Time
+		if err := tx.QueryRow(ctx, `DELETE FROM users WHERE org_id = $1 AND id = $2 RETURNING now()`, orgID, id).Scan(&removedAt); err != nil {
 			return err
 		}
 		before := auditUser(cur)
 		before["groups"] = cur.Groups
-		return audit(ctx, tx, orgID, actor, "user.delete", "User", id, before, nil)
+		if err := audit(ctx, tx, orgID, actor, "user.delete", "User", id, before, nil); err != nil {
+			return err
+		}
+		// The event shows the user as it was, marked removed: its last
+		// state, which no listing shows any more.
+		evs, err := roles.events(ctx, tx)
+		if err != nil {
+			return err
+		}
+		gone := cur
+		gone.Active, gone.RemovedAt = false, &removedAt
+		return appendEvents(ctx, tx, orgID, actor, append(evs, renderUserEvent(userRemoved, gone, nil)))
 	})
 	return db.refused(ctx, actor, orgID, "user.delete", id, err)
 }
@@ -437,7 +578,15 @@ var errJITGone = errors.New("the JIT user is gone")
 func (db *DB) adoptWhere(ctx context.Context, actor directory.Actor, u directory.User, matchedBy string, find func(pgx.Tx) (directory.User, error)) (directory.User, error) {
 	var out directory.User
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		// The JIT user's login groups go: its roles may fall.
+		if err := lockAccess(ctx, tx, u.OrgID, false); err != nil {
+			return err
+		}
 		cur, err := find(tx)
+		if err != nil {
+			return err
+		}
+		roles, err := trackRoles(ctx, tx, u.OrgID, []string{cur.ID})
 		if err != nil {
 			return err
 		}
@@ -455,7 +604,20 @@ func (db *DB) adoptWhere(ctx context.Context, actor directory.Actor, u directory
 		}
 		after := auditUser(out)
 		after["matchedBy"] = matchedBy
-		return audit(ctx, tx, u.OrgID, actor, "user.adopt", "User", cur.ID, auditUser(cur), after)
+		if err := audit(ctx, tx, u.OrgID, actor, "user.adopt", "User", cur.ID, auditUser(cur), after); err != nil {
+			return err
+		}
+		// For the platform the user existed already (user.created came
+		// with its first sign-in): the adoption updates it.
+		evs, err := userUpdateEvents(ctx, tx, cur, out)
+		if err != nil {
+			return err
+		}
+		more, err := roles.events(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, u.OrgID, actor, append(evs, more...))
 	})
 	return out, err
 }

@@ -163,6 +163,28 @@ func (db *DB) DeleteWorkspace(ctx context.Context, actor directory.Actor, orgID,
 		return err
 	}
 	return db.inTx(ctx, func(tx pgx.Tx) error {
+		// Its bindings go with it: whoever had a role on it loses it.
+		// The exclusive access lock keeps its users from changing while
+		// they are found.
+		if err := lockAccess(ctx, tx, orgID, true); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT `+bindingColumns+` FROM role_bindings b WHERE b.org_id = $1 AND b.workspace_id = $2`, orgID, cur.ID)
+		if err != nil {
+			return err
+		}
+		bs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (directory.Binding, error) { return scanBinding(r) })
+		if err != nil {
+			return err
+		}
+		users, err := bindingSubjects(ctx, tx, orgID, bs)
+		if err != nil {
+			return err
+		}
+		roles, err := trackRoles(ctx, tx, orgID, users)
+		if err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM workspaces WHERE org_id = $1 AND id = $2`, orgID, cur.ID)
 		if err != nil {
 			return err
@@ -170,6 +192,9 @@ func (db *DB) DeleteWorkspace(ctx context.Context, actor directory.Actor, orgID,
 		if tag.RowsAffected() == 0 {
 			return directory.NotFoundf("workspace %q not found", id)
 		}
-		return audit(ctx, tx, orgID, actor, "workspace.delete", "Workspace", cur.ID, cur, nil)
+		if err := audit(ctx, tx, orgID, actor, "workspace.delete", "Workspace", cur.ID, cur, nil); err != nil {
+			return err
+		}
+		return appendRoleEvents(ctx, tx, orgID, actor, roles)
 	})
 }
