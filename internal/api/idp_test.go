@@ -27,8 +27,10 @@ func TestIdPSettingsRoutes(t *testing.T) {
 	if got["jit"] != "jit-with-domain" || got["jitDomains"].([]any)[0] != "example.com" || got["clientId"] != "c" || got["clientSecretSet"] != true {
 		t.Fatalf("saved %v", got)
 	}
+	// Scopes left out are the defaults plus groups, which this provider's
+	// discovery lists in scopes_supported.
 	r := tn.do("GET", "/idp", nil)
-	if r.status != 200 || strings.Contains(string(r.body), "s3cret") || !strings.Contains(string(r.body), `"scopes":["openid","email","profile"]`) ||
+	if r.status != 200 || strings.Contains(string(r.body), "s3cret") || !strings.Contains(string(r.body), `"scopes":["openid","email","profile","groups"]`) ||
 		!strings.Contains(string(r.body), `"clientSecretSet":true`) {
 		t.Fatalf("get: %d %s", r.status, r.body)
 	}
