@@ -32,7 +32,7 @@ func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, logi
 		opener = box
 	}
 	hooks.New(db.DB, opener, log).Mount(hs)
-	apiCfg := api.Config{Store: db.DB, Logger: log, MaxBody: cfg.maxBody, RatePerOrg: cfg.apiRate}
+	apiCfg := api.Config{Store: db.DB, Logger: log, MaxBody: cfg.maxBody, RatePerOrg: cfg.apiRate, PublicURL: cfg.publicURL}
 	if login != nil {
 		// The console calls the admin API with the login session.
 		apiCfg.Authenticators = []api.Authenticator{api.SessionFunc(login.Session)}

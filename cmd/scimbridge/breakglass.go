@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/scimbridge/scimbridge/internal/directory"
@@ -33,7 +32,7 @@ func breakGlassFlags(fs *flag.FlagSet, e env) func(context.Context, []string) er
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "%s/auth/%s/breakglass?token=%s\n", strings.TrimRight(*publicURL, "/"), o.Slug, url.QueryEscape(secret))
+			fmt.Fprintln(e.stdout, directory.BreakGlassURL(*publicURL, o.Slug, secret))
 			fmt.Fprintf(e.stderr, "the link works once, until %s\n", expires.UTC().Format(time.RFC3339))
 			return nil
 		})

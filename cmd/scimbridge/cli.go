@@ -155,7 +155,7 @@ func commandList() string {
 	copy(names, commands)
 	sort.Slice(names, func(i, j int) bool { return names[i].name < names[j].name })
 	for _, c := range names {
-		fmt.Fprintf(&b, "  %-16s %s\n", c.name, firstLine(c.summary))
+		fmt.Fprintf(&b, "  %-21s %s\n", c.name, firstLine(c.summary))
 	}
 	return b.String()
 }

@@ -28,6 +28,11 @@ func TestCommandLineErrorsAreOneLineWithExitCode2(t *testing.T) {
 		{"bad token lifetime bound", []string{"apitoken", "create", "--org", "acme", "--owner", "x", "--max-token-ttl", "forever"}, nil, "max-token-ttl"},
 		{"bad token lifetime bound in env", []string{"serve"}, map[string]string{"SCIMBRIDGE_MAX_TOKEN_TTL": "0d"}, `SCIMBRIDGE_MAX_TOKEN_TTL="0d"`},
 		{"bad public url", []string{"serve", "--public-url", "ftp://x"}, nil, "--public-url"},
+		{"operator-token without subcommand", []string{"operator-token"}, nil, "one of: create, list, revoke"},
+		{"bad operator token lifetime", []string{"operator-token", "create", "--ttl", "5x"}, nil, `duration "5x"`},
+		{"bad operator token name", []string{"operator-token", "create", "--name", " x"}, nil, "--name"},
+		{"operator-token revoke without a token", []string{"operator-token", "revoke"}, nil, "want exactly one argument"},
+		{"operator-token list with an argument", []string{"operator-token", "list", "all"}, nil, `unexpected argument "all"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

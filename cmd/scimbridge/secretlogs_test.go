@@ -124,6 +124,34 @@ func TestNoSecretReachesAnyLog(t *testing.T) {
 	expect(t, "API with the CLI's token", call(t, nil, "GET", rs.base+"/api/v1/orgs/acme/users", bearer(apiToken), ""), 200)
 	expect(t, "API with an unknown token", call(t, nil, "GET", rs.base+"/api/v1/orgs/acme/users", bearer(badAPI), ""), 401)
 
+	// The operator API: an operator token creates an organization, whose
+	// answer carries a SCIM token and a break-glass link, and deletes it;
+	// an unknown operator token is refused.
+	opToken := cli(true, "operator-token", "create", "--name", "platform")
+	seen.add("operator token (operator-token create)", opToken)
+	badOp := "scb_op_" + strings.Repeat("Tn4", 14) + "T"
+	seen.add("unknown operator token", badOp)
+	expect(t, "operator API with an unknown token", call(t, nil, "GET", rs.base+"/api/v1/orgs", bearer(badOp), ""), 401)
+	opJSON := bearer(opToken)
+	opJSON.Set("Content-Type", "application/json")
+	var provisioned struct {
+		SCIMToken      struct{ Token string }
+		BreakGlassLink struct{ URL string }
+	}
+	body = expect(t, "create an organization over the operator API", call(t, nil, "POST", rs.base+"/api/v1/orgs", opJSON, `{"slug":"globex"}`), 201)
+	if err := json.Unmarshal([]byte(body), &provisioned); err != nil {
+		t.Fatal(err)
+	}
+	seen.add("SCIM token (operator API)", provisioned.SCIMToken.Token)
+	if u, err := url.Parse(provisioned.BreakGlassLink.URL); err == nil {
+		seen.add("break-glass link token (operator API)", u.Query().Get("token"))
+	} else {
+		t.Fatal(err)
+	}
+	expect(t, "SCIM with the operator API's SCIM token", call(t, nil, "GET", rs.base+"/scim/v2/globex/Users", bearer(provisioned.SCIMToken.Token), ""), 200)
+	expect(t, "a slug taken", call(t, nil, "POST", rs.base+"/api/v1/orgs", opJSON, `{"slug":"globex"}`), 409)
+	expect(t, "delete the organization", call(t, nil, "DELETE", rs.base+"/api/v1/orgs/globex?confirm=globex", bearer(opToken), ""), 204)
+
 	// Break-glass: the link opened, spent, refused a second time; the
 	// session and its CSRF token then mint more secrets over the API.
 	owner := newBrowser(t, &seen)

@@ -264,7 +264,7 @@ func announceInitOrg(ctx context.Context, e env, db *database, slug, base string
 	if err != nil {
 		return err
 	}
-	scimURL := base + "/scim/v2/" + org.Slug
+	scimURL := directory.SCIMBaseURL(base, org.Slug)
 	fmt.Fprintf(e.stderr, `
   scimbridge is up on %[1]s
   organization:   %[2]s

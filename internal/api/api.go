@@ -180,6 +180,29 @@ type Store interface {
 	// DeleteServiceAccount marks one removed, revoking its tokens and
 	// releasing its bindings and Git identities. ErrNotFound.
 	DeleteServiceAccount(ctx context.Context, actor directory.Actor, orgID, idOrName string) error
+
+	OperatorStore
+}
+
+// OperatorStore is what the operator routes (/api/v1/orgs) need of the
+// store.
+type OperatorStore interface {
+	// AuthenticateOperator checks an operator token. ErrUnauthorized: any
+	// failure.
+	AuthenticateOperator(ctx context.Context, secret string) (directory.OperatorToken, error)
+	// ProvisionOrganization creates an organization with its break-glass
+	// owner, a first SCIM token and a break-glass link, in one
+	// transaction. ErrInvalid: slug, name, token name or lifetime;
+	// ErrConflict: the slug is taken.
+	ProvisionOrganization(ctx context.Context, actor directory.Actor, slug, name, tokenName string, ttl time.Duration) (postgres.ProvisionedOrganization, error)
+	// OrganizationPage lists organizations by slug, with the total.
+	OrganizationPage(ctx context.Context, offset, limit int) ([]directory.Organization, int, error)
+	// Organization finds one by slug. ErrNotFound.
+	Organization(ctx context.Context, slug string) (directory.Organization, error)
+	// RenameOrganization sets the display name. ErrNotFound, ErrInvalid.
+	RenameOrganization(ctx context.Context, actor directory.Actor, slug, name string) (directory.Organization, error)
+	// DeleteOrganization deletes it and every row of it. ErrNotFound.
+	DeleteOrganization(ctx context.Context, actor directory.Actor, slug string) (postgres.DeletedOrganization, error)
 }
 
 // Config configures the admin API.
@@ -203,6 +226,10 @@ type Config struct {
 	// IdP reads and saves the organization's OpenID Provider settings;
 	// nil answers those routes with 409 (SSO is off).
 	IdP IdPService
+	// PublicURL is the service's externally visible base URL, for the
+	// SCIM base URL and the break-glass link the operator routes answer;
+	// empty derives it from each request, as SCIM's meta.location does.
+	PublicURL string
 }
 
 // Handler serves the admin API.
@@ -214,6 +241,7 @@ type Handler struct {
 	csrf    func(*http.Request) error
 	idp     IdPService
 	limit   *ratelimit.PerOrg
+	public  string
 }
 
 // New returns the admin API handler; Mount it on the server's mux.
@@ -232,6 +260,7 @@ func New(cfg Config) *Handler {
 		csrf:    cfg.CSRF,
 		idp:     cfg.IdP,
 		limit:   ratelimit.New(cfg.RatePerOrg, cfg.Now),
+		public:  strings.TrimRight(cfg.PublicURL, "/"),
 	}
 }
 
@@ -253,6 +282,9 @@ const (
 	selfOrAdmin
 	// public routes need no authentication (the OpenAPI document).
 	public
+	// operator routes manage organizations themselves and need an
+	// operator token; no credential of an organization is accepted.
+	operator
 )
 
 // route is one entry of the route table.
@@ -272,6 +304,12 @@ var admitsItself = map[string]bool{"POST /api/v1/orgs/{org}/authorize": true}
 // a test compares them with openapi.json.
 var routes = []route{
 	{"GET", "/api/v1/openapi.json", public, (*Handler).openAPI},
+
+	{"GET", "/api/v1/orgs", operator, (*Handler).listOrgs},
+	{"POST", "/api/v1/orgs", operator, (*Handler).createOrg},
+	{"GET", "/api/v1/orgs/{org}", operator, (*Handler).getOrg},
+	{"PATCH", "/api/v1/orgs/{org}", operator, (*Handler).renameOrg},
+	{"DELETE", "/api/v1/orgs/{org}", operator, (*Handler).deleteOrg},
 
 	{"GET", "/api/v1/orgs/{org}/users", orgAdmin, (*Handler).listUsers},
 	{"GET", "/api/v1/orgs/{org}/users/{id}", orgAdmin, (*Handler).getUser},
@@ -387,7 +425,13 @@ func (h *Handler) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpserver.SetRoute(r, name)
 		var c *call
-		if rt.guard != public && !admitsItself[name] {
+		if rt.guard == operator {
+			var err error
+			if c, err = h.admitOperator(r); err != nil {
+				h.fail(w, r, err)
+				return
+			}
+		} else if rt.guard != public && !admitsItself[name] {
 			var err error
 			if c, err = h.admit(r, rt.guard); err != nil {
 				h.fail(w, r, err)

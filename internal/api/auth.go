@@ -46,7 +46,34 @@ var (
 	// errNoOrg answers a URL naming an organization other than the
 	// caller's, whether or not it exists.
 	errNoOrg = directory.NotFoundf("organization not found")
+
+	errNoOperatorCredentials = &directory.Error{Kind: directory.ErrUnauthorized,
+		Msg: "authentication is required: send an operator token as Authorization: Bearer scb_op_… (scimbridge operator-token create)"}
+	errInvalidOperatorToken = &directory.Error{Kind: directory.ErrUnauthorized,
+		Msg: "the bearer token is not a valid operator token (unknown, revoked or expired); an organization's tokens and sessions do not manage organizations"}
 )
+
+// admitOperator authenticates the caller of an operator route: an
+// operator token sent as Authorization: Bearer, and nothing else. The
+// chain of the organization routes is not consulted: an admin API token
+// or a login session belongs to one organization and never manages
+// organizations, whatever its role there.
+func (h *Handler) admitOperator(r *http.Request) (*call, error) {
+	secret, ok, err := bearerSecret(r)
+	if !ok || err != nil {
+		return nil, errNoOperatorCredentials
+	}
+	t, err := h.store.AuthenticateOperator(r.Context(), secret)
+	if errors.Is(err, directory.ErrUnauthorized) {
+		return nil, errInvalidOperatorToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authenticate operator token: %w", err)
+	}
+	// The token's id names it on the trails: names are reused once a
+	// token is revoked, ids never.
+	return &call{actor: directory.Actor{Kind: "operator-token", Name: t.ID}, store: h.store}, nil
+}
 
 func errForbiddenf(format string, args ...any) error { return directory.Forbiddenf(format, args...) }
 

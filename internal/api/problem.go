@@ -115,7 +115,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if p.Status == http.StatusUnauthorized {
 		v := `Bearer realm="scimbridge"`
-		if errors.Is(err, errInvalidToken) {
+		if errors.Is(err, errInvalidToken) || errors.Is(err, errInvalidOperatorToken) {
 			v += `, error="invalid_token"`
 		}
 		w.Header().Set("WWW-Authenticate", v)

@@ -109,7 +109,12 @@ func TestTenantIsolationOfEveryRoute(t *testing.T) {
 	before := snapshot(t, b)
 	tested := 0
 	var gets []string
+	operatorRoutes := 0
 	for _, rt := range api.Routes() {
+		if rt.Operator {
+			operatorRoutes++ // they name no organization's resources: operator_test.go
+			continue
+		}
 		if rt.Public {
 			continue
 		}
@@ -142,7 +147,7 @@ func TestTenantIsolationOfEveryRoute(t *testing.T) {
 			gets = append(gets, strings.Replace(path, "{org}", "org-b", 1))
 		}
 	}
-	if want := len(api.Routes()) - 1; tested != want {
+	if want := len(api.Routes()) - 1 - operatorRoutes; tested != want {
 		t.Fatalf("tested %d routes, want %d", tested, want)
 	}
 	if after := snapshot(t, b); after != before {

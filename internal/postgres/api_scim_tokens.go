@@ -28,17 +28,24 @@ func (db *DB) CreateSCIMTokenBy(ctx context.Context, actor directory.Actor, orgI
 	var t directory.SCIMToken
 	err = db.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		t, err = scanSCIMToken(tx.QueryRow(ctx, `INSERT INTO scim_tokens (org_id, name, token_hash, expires_at)
-			VALUES ($1, $2, $3, $4) RETURNING `+scimTokenColumns, orgID, name, directory.HashSecret(secret), expires))
-		if err != nil {
-			return mapErr(err, fmt.Sprintf("a live token named %q", name))
-		}
-		return audit(ctx, tx, orgID, actor, "scimtoken.create", "SCIMToken", t.ID, nil, map[string]any{"name": name, "expires": expires})
+		t, err = insertSCIMToken(ctx, tx, actor, orgID, name, secret, expires)
+		return err
 	})
 	if err != nil {
 		return directory.SCIMToken{}, "", err
 	}
 	return t, secret, nil
+}
+
+// insertSCIMToken stores a SCIM token with its audit event in tx; name and
+// expires are checked already.
+func insertSCIMToken(ctx context.Context, tx pgx.Tx, actor directory.Actor, orgID, name, secret string, expires time.Time) (directory.SCIMToken, error) {
+	t, err := scanSCIMToken(tx.QueryRow(ctx, `INSERT INTO scim_tokens (org_id, name, token_hash, expires_at)
+		VALUES ($1, $2, $3, $4) RETURNING `+scimTokenColumns, orgID, name, directory.HashSecret(secret), expires))
+	if err != nil {
+		return t, mapErr(err, fmt.Sprintf("a live token named %q", name))
+	}
+	return t, audit(ctx, tx, orgID, actor, "scimtoken.create", "SCIMToken", t.ID, nil, map[string]any{"name": name, "expires": expires})
 }
 
 // RevokeSCIMTokenBy revokes the live token with this name, with an audit

@@ -14,19 +14,29 @@ import (
 // break-glass owner and returns its secret (shown once) and expiry. The
 // issuance is audited.
 func (db *DB) CreateBreakGlassLink(ctx context.Context, actor directory.Actor, orgID string) (string, time.Time, error) {
+	var secret string
+	var expires time.Time
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		secret, expires, err = insertBreakGlassLink(ctx, tx, actor, orgID)
+		return err
+	})
+	return secret, expires, err
+}
+
+// insertBreakGlassLink mints a break-glass link with its audit event in
+// tx, and returns its secret and expiry.
+func insertBreakGlassLink(ctx context.Context, tx pgx.Tx, actor directory.Actor, orgID string) (string, time.Time, error) {
 	secret := directory.NewSecret(directory.BreakGlassPrefix)
 	var id string
 	var expires time.Time
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `INSERT INTO breakglass_links (org_id, token_hash, created_by, expires_at)
-			VALUES ($1, $2, $3, now() + $4::interval) RETURNING id, expires_at`,
-			orgID, directory.HashSecret(secret), actor.String(), directory.BreakGlassLinkTTL).Scan(&id, &expires)
-		if err != nil {
-			return mapErr(err, "break-glass link")
-		}
-		return audit(ctx, tx, orgID, actor, "breakglass.link", "BreakGlassLink", id, nil, map[string]any{"expiresAt": expires})
-	})
-	return secret, expires, err
+	err := tx.QueryRow(ctx, `INSERT INTO breakglass_links (org_id, token_hash, created_by, expires_at)
+		VALUES ($1, $2, $3, now() + $4::interval) RETURNING id, expires_at`,
+		orgID, directory.HashSecret(secret), actor.String(), directory.BreakGlassLinkTTL).Scan(&id, &expires)
+	if err != nil {
+		return "", time.Time{}, mapErr(err, "break-glass link")
+	}
+	return secret, expires, audit(ctx, tx, orgID, actor, "breakglass.link", "BreakGlassLink", id, nil, map[string]any{"expiresAt": expires})
 }
 
 // errBreakGlassRefused is every refusal of a break-glass link, whatever
