@@ -117,6 +117,19 @@ func decodeStrict(doc string) (object, error) {
 	return o, nil
 }
 
+// unmarshalStrict decodes one YAML document into v as decodeStrict does.
+func unmarshalStrict(doc string, v any) error {
+	js, err := yaml.YAMLToJSONStrict([]byte(doc))
+	if err != nil {
+		return err
+	}
+	strict, err := sigsjson.UnmarshalStrict(js, v)
+	if err != nil {
+		return err
+	}
+	return errors.Join(strict...)
+}
+
 func validLabels(labels map[string]string) error {
 	for k, v := range labels {
 		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
