@@ -26,7 +26,10 @@ test:
 
 # What deploy/ ships, checked offline: the Helm chart linted and rendered
 # by Helm v4 (built from the Go module proxy, cached after the first run)
-# and every object decoded strictly into its Kubernetes type. deploy/ is a Go module
+# and every object decoded strictly into its Kubernetes type; the
+# CloudNativePG example; the Grafana dashboard and the alert rules parsed
+# as PromQL, held to a real server's /metrics, and the alerts evaluated by
+# Prometheus' engine. deploy/ is a Go module
 # of its own, so that the Kubernetes and Prometheus libraries stay out of
 # the service's go.mod (and `go test ./...` here does not build them).
 deploy-check:
