@@ -21,7 +21,6 @@ const helmModule = "helm.sh/helm/v4/cmd/helm@v4.3.2"
 var (
 	repoRoot  = filepath.Join("..", "..")
 	deployDir = ".."
-	chartDir  = filepath.Join("..", "helm", "scimbridge")
 	binDir    string // the scimbridge binary of this checkout, built once
 )
 
