@@ -112,6 +112,7 @@ func pool(name string, value func(int) float64) series {
 func TestAlertsHoldForWhatTheyAreNamedAfter(t *testing.T) {
 	t.Parallel()
 	alerts, _ := alertQueries(t)
+	covered := map[string]map[bool]bool{} // alert → fires → has a case
 	engine := promql.NewEngine(promql.EngineOpts{MaxSamples: 1_000_000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute, Parser: promqlParser()})
 	for _, tc := range []struct {
 		name   string
@@ -170,6 +171,10 @@ func TestAlertsHoldForWhatTheyAreNamedAfter(t *testing.T) {
 		{"one replica is ready", "ScimbridgeNoReplicaReady",
 			[]series{ready("a", 1), ready("b", 0)}, false},
 	} {
+		if covered[tc.alert] == nil {
+			covered[tc.alert] = map[bool]bool{}
+		}
+		covered[tc.alert][tc.fires] = true
 		t.Run(tc.name, func(t *testing.T) {
 			expr, ok := alerts[tc.alert]
 			if !ok {
@@ -191,6 +196,12 @@ func TestAlertsHoldForWhatTheyAreNamedAfter(t *testing.T) {
 				t.Fatalf("%s: fires = %v (%v), want %v", tc.alert, fires, v, tc.fires)
 			}
 		})
+	}
+	// Every alert has a case that fires and one that does not.
+	for alert := range alerts {
+		if !covered[alert][true] || !covered[alert][false] {
+			t.Errorf("%s: no case where it fires, or none where it does not", alert)
+		}
 	}
 }
 
