@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -151,5 +152,78 @@ func TestContainerDefaultCommand(t *testing.T) {
 	}
 	if code, body := get(t, "http://"+addr+"/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz = %d %q: the image's serve did not migrate the empty database", code, body)
+	}
+}
+
+// The image is what docs/operations.md says: built by the Go release
+// go.mod names, static (no cgo), on distroless' static image (no shell),
+// run by a numeric non-root user (which Kubernetes' runAsNonRoot can
+// verify), with no HEALTHCHECK (Kubernetes probes /healthz and /readyz)
+// and the OCI labels registries and SBOM tools read.
+func TestDockerfileMakesAStaticNonRootDistrolessImage(t *testing.T) {
+	t.Parallel()
+	f, err := os.ReadFile(filepath.Join("..", "..", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := os.ReadFile(filepath.Join("..", "..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	toolchain := regexp.MustCompile(`(?m)^toolchain go(\S+)$`).FindSubmatch(mod)
+	if toolchain == nil {
+		t.Fatal("go.mod has no toolchain line")
+	}
+	text := strings.ReplaceAll(string(f), "\\\n", " ")
+	var stages [][]string // each stage's instructions
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.HasPrefix(strings.ToUpper(line), "FROM ") {
+			stages = append(stages, nil)
+		}
+		if len(stages) == 0 {
+			t.Fatalf("%q before the first FROM", line)
+		}
+		stages[len(stages)-1] = append(stages[len(stages)-1], line)
+	}
+	if len(stages) != 2 {
+		t.Fatalf("%d stages, want a build stage and the image", len(stages))
+	}
+	build, final := strings.Join(stages[0], "\n"), stages[1]
+	if want := "FROM golang:" + string(toolchain[1]) + " "; !strings.HasPrefix(stages[0][0], want) {
+		t.Errorf("build stage %q, want %s… (go.mod's toolchain)", stages[0][0], want)
+	}
+	if !strings.Contains(build, "CGO_ENABLED=0 go build") {
+		t.Error("the binary is not built with CGO_ENABLED=0: it would not run on a static image")
+	}
+	if !strings.HasPrefix(final[0], "FROM gcr.io/distroless/static") {
+		t.Errorf("image base %q, want gcr.io/distroless/static…", final[0])
+	}
+	var user string
+	labels := map[string]bool{}
+	for _, in := range final {
+		word, rest, _ := strings.Cut(in, " ")
+		switch strings.ToUpper(word) {
+		case "HEALTHCHECK":
+			t.Errorf("%q: Kubernetes probes the service; a HEALTHCHECK would run a second, different check", in)
+		case "USER":
+			user = strings.TrimSpace(rest)
+		case "LABEL":
+			for _, m := range regexp.MustCompile(`(org\.opencontainers\.image\.[a-z.]+)=`).FindAllStringSubmatch(rest, -1) {
+				labels[m[1]] = true
+			}
+		}
+	}
+	uid, _, _ := strings.Cut(user, ":")
+	if n, err := strconv.Atoi(uid); err != nil || n == 0 {
+		t.Errorf("USER %q, want a numeric non-root user", user)
+	}
+	for _, l := range []string{"title", "description", "source", "version", "revision", "created"} {
+		if !labels["org.opencontainers.image."+l] {
+			t.Errorf("no label org.opencontainers.image.%s", l)
+		}
 	}
 }
