@@ -21,6 +21,7 @@ import (
 	"github.com/scimbridge/scimbridge/internal/mail"
 	"github.com/scimbridge/scimbridge/internal/pgcluster"
 	"github.com/scimbridge/scimbridge/internal/secretbox"
+	"github.com/scimbridge/scimbridge/internal/webhooks"
 	"github.com/scimbridge/scimbridge/oidc"
 )
 
@@ -155,7 +156,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 		// Loud, once, naming every feature it turns off: an operator who
 		// forgot the key should not learn of it from a user's 503.
 		log.Error("no secret key: SSO login, the web console's sign-in, break-glass links, invitation acceptance, "+
-			"IdP settings and Git webhooks are OFF (they answer 503) until SCIMBRIDGE_SECRET_KEY is set on every replica; "+
+			"IdP settings, Git webhooks and outbound webhooks are OFF (they answer 503) until SCIMBRIDGE_SECRET_KEY is set on every replica; "+
 			"SCIM and the admin API with tokens work", "reason", err)
 		box = nil
 	}
@@ -209,6 +210,16 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	go func() { newMailWorker(db, cfg, base, log).Run(gctx, 5*time.Second); close(mailDone) }()
 	beatDone := make(chan struct{})
 	go func() { heartbeat(gctx, db, shareRates, hs.Registry, log); close(beatDone) }()
+	// Outbound webhooks: every replica delivers; leases keep two from
+	// sending one delivery at once. Without a secret key nothing can be
+	// signed, and the subscriptions wait, their cursors where they are.
+	webhooksDone := make(chan struct{})
+	if box != nil {
+		w := &webhooks.Worker{Store: db.DB, Box: box, Client: webhooks.NewClient(*cfg.egress, 0, 0), Log: log}
+		go func() { w.Run(gctx); close(webhooksDone) }()
+	} else {
+		close(webhooksDone)
+	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -228,6 +239,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	<-usageDone
 	<-mailDone
 	<-beatDone
+	<-webhooksDone
 	log.Info("stopped")
 	return err
 }

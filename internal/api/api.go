@@ -194,6 +194,9 @@ type Config struct {
 	// IdP reads and saves the organization's OpenID Provider settings;
 	// nil answers those routes with 409 (SSO is off).
 	IdP IdPService
+	// Subscriptions manages outbound webhook subscriptions; nil (no
+	// secret key) answers those routes with 503.
+	Subscriptions SubscriptionService
 }
 
 // Handler serves the admin API.
@@ -204,6 +207,7 @@ type Handler struct {
 	auth    []Authenticator
 	csrf    func(*http.Request) error
 	idp     IdPService
+	subs    SubscriptionService
 	limit   *ratelimit.PerOrg
 }
 
@@ -222,6 +226,7 @@ func New(cfg Config) *Handler {
 		auth:    append([]Authenticator{bearer{store: cfg.Store}}, cfg.Authenticators...),
 		csrf:    cfg.CSRF,
 		idp:     cfg.IdP,
+		subs:    cfg.Subscriptions,
 		limit:   ratelimit.New(cfg.RatePerOrg, cfg.Now),
 	}
 }
@@ -311,6 +316,15 @@ var routes = []route{
 	{"POST", "/api/v1/orgs/{org}/service-accounts/{name}/disable", orgAdmin, (*Handler).disableServiceAccount},
 	{"POST", "/api/v1/orgs/{org}/service-accounts/{name}/enable", orgAdmin, (*Handler).enableServiceAccount},
 	{"DELETE", "/api/v1/orgs/{org}/service-accounts/{name}", orgAdmin, (*Handler).deleteServiceAccount},
+
+	{"GET", "/api/v1/orgs/{org}/subscriptions", orgAdmin, (*Handler).listSubscriptions},
+	{"POST", "/api/v1/orgs/{org}/subscriptions", orgAdmin, (*Handler).createSubscription},
+	{"GET", "/api/v1/orgs/{org}/subscriptions/{id}", orgAdmin, (*Handler).getSubscription},
+	{"PATCH", "/api/v1/orgs/{org}/subscriptions/{id}", orgAdmin, (*Handler).updateSubscription},
+	{"DELETE", "/api/v1/orgs/{org}/subscriptions/{id}", orgAdmin, (*Handler).deleteSubscription},
+	{"POST", "/api/v1/orgs/{org}/subscriptions/{id}/rotate", orgAdmin, (*Handler).rotateSubscription},
+	{"GET", "/api/v1/orgs/{org}/subscriptions/{id}/deliveries", orgAdmin, (*Handler).listDeliveries},
+	{"POST", "/api/v1/orgs/{org}/subscriptions/{id}/deliveries/{delivery}/redeliver", orgAdmin, (*Handler).redeliver},
 
 	{"GET", "/api/v1/orgs/{org}/git/conflicts", orgAdmin, (*Handler).listGitConflicts},
 	{"GET", "/api/v1/orgs/{org}/reconcile/runs", orgAdmin, (*Handler).listReconcileRuns},
@@ -426,7 +440,7 @@ func (h *Handler) admitted(r *http.Request, g guard, p Principal) (*call, error)
 			return nil, err
 		}
 		if !admin {
-			return nil, errForbiddenf("%s is not an org admin of %s: only an org admin manages users, invitations, workspaces, bindings, mappings, tokens, service accounts, Git identities and the audit log",
+			return nil, errForbiddenf("%s is not an org admin of %s: only an org admin manages users, invitations, workspaces, bindings, mappings, tokens, service accounts, Git identities, webhook subscriptions and the audit log",
 				p.User.UserName, p.Org.Slug)
 		}
 	}

@@ -31,6 +31,24 @@ type Subscription struct {
 	UpdatedAt           time.Time
 }
 
+// SubscriptionInput is what a caller sets of a new subscription.
+type SubscriptionInput struct {
+	URL         string
+	EventTypes  []string // empty: every type; "user.*" names a family
+	Description string
+	// Enabled is nil for the default (enabled).
+	Enabled *bool
+}
+
+// SubscriptionChange is a partial update of a subscription; nil fields
+// stay.
+type SubscriptionChange struct {
+	URL         *string
+	EventTypes  *[]string
+	Description *string
+	Enabled     *bool
+}
+
 // SubscriptionFailing is the DisabledReason of a subscription the service
 // disabled because every delivery kept failing.
 const SubscriptionFailing = "failing"

@@ -105,7 +105,7 @@ func (e *env) newOrg(t *testing.T, slug string) directory.Organization {
 
 func (e *env) subscribe(t *testing.T, orgID, url string, types ...string) (directory.Subscription, string) {
 	t.Helper()
-	s, secret, err := e.subs.Create(context.Background(), admin, orgID, webhooks.SubscriptionInput{URL: url, EventTypes: types})
+	s, secret, err := e.subs.Create(context.Background(), admin, orgID, directory.SubscriptionInput{URL: url, EventTypes: types})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func (e *env) worker(store webhooks.Store) *webhooks.Worker {
 	if store == nil {
 		store = e.db
 	}
-	return &webhooks.Worker{Store: store, Box: e.box, Client: webhooks.NewClient(egress.Policy{AllowPrivate: true}, 2*time.Second, 8),
+	return &webhooks.Worker{Store: store, Box: e.box, Client: webhooks.NewClient(egress.Policy{AllowPrivate: true}, 30*time.Second, 8),
 		Now: e.clock.Now, Jitter: func(d time.Duration) time.Duration { return d }, Timeout: 2 * time.Second}
 }
 

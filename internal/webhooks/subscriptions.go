@@ -41,15 +41,6 @@ type Subscriptions struct {
 	Now func() time.Time
 }
 
-// SubscriptionInput is what a caller sets of a subscription.
-type SubscriptionInput struct {
-	URL         string
-	EventTypes  []string // empty: every type; "user.*" names a family
-	Description string
-	// Enabled is nil for the default (enabled).
-	Enabled *bool
-}
-
 func (m Subscriptions) checkURL(raw string) error {
 	if err := directory.CheckSubscriptionURL(raw); err != nil {
 		return err
@@ -85,7 +76,7 @@ func eventTypes(types []string) ([]string, error) {
 // Create makes a subscription and returns it with its signing secret,
 // which is shown this once. ErrInvalid: a bad URL, type or description,
 // or too many subscriptions.
-func (m Subscriptions) Create(ctx context.Context, actor directory.Actor, orgID string, in SubscriptionInput) (directory.Subscription, string, error) {
+func (m Subscriptions) Create(ctx context.Context, actor directory.Actor, orgID string, in directory.SubscriptionInput) (directory.Subscription, string, error) {
 	if err := m.checkURL(in.URL); err != nil {
 		return directory.Subscription{}, "", err
 	}
@@ -118,16 +109,8 @@ func (m Subscriptions) Get(ctx context.Context, orgID, id string) (directory.Sub
 	return m.Store.Subscription(ctx, orgID, id)
 }
 
-// SubscriptionChange is a partial update; nil fields stay.
-type SubscriptionChange struct {
-	URL         *string
-	EventTypes  *[]string
-	Description *string
-	Enabled     *bool
-}
-
 // Update changes a subscription. ErrNotFound; ErrInvalid.
-func (m Subscriptions) Update(ctx context.Context, actor directory.Actor, orgID, id string, c SubscriptionChange) (directory.Subscription, error) {
+func (m Subscriptions) Update(ctx context.Context, actor directory.Actor, orgID, id string, c directory.SubscriptionChange) (directory.Subscription, error) {
 	p := postgres.SubscriptionPatch{URL: c.URL, Description: c.Description, Enabled: c.Enabled}
 	if c.URL != nil {
 		if err := m.checkURL(*c.URL); err != nil {
