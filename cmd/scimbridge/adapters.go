@@ -10,6 +10,7 @@ import (
 	"github.com/scimbridge/scimbridge/internal/postgres"
 	"github.com/scimbridge/scimbridge/internal/secretbox"
 	"github.com/scimbridge/scimbridge/internal/web"
+	"github.com/scimbridge/scimbridge/internal/webhooks"
 	"github.com/scimbridge/scimbridge/oidc"
 	"github.com/scimbridge/scimbridge/scim"
 )
@@ -41,6 +42,9 @@ func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, logi
 		login.Mount(hs)
 	} else {
 		oidc.MountOff(hs, "it has no secret key (SCIMBRIDGE_SECRET_KEY); ask its operator")
+	}
+	if box != nil {
+		apiCfg.Subscriptions = webhooks.Subscriptions{Store: db.DB, Box: box, Egress: *cfg.egress}
 	}
 	apiHandler := api.New(apiCfg)
 	apiHandler.Mount(hs)

@@ -32,10 +32,11 @@ func splitList(s string) []string {
 }
 
 // egressFlag is the operator's outbound policy (DESIGN §9): where the
-// service's own requests (IdP discovery, JWKS, token and userinfo) may go.
+// service's own requests (IdP discovery, JWKS, token and userinfo, outbound
+// webhooks) may go.
 func egressFlag(fs *flag.FlagSet) *egress.Policy {
 	var p egress.Policy
-	fs.BoolVar(&p.AllowPrivate, "allow-private-networks", false, "let outbound requests (IdP discovery, JWKS, token, userinfo) reach loopback, private and internal addresses, and plain http: for test and on-premises IdPs; link-local (cloud metadata) stays refused (SCIMBRIDGE_ALLOW_PRIVATE_NETWORKS)")
+	fs.BoolVar(&p.AllowPrivate, "allow-private-networks", false, "let outbound requests (IdP discovery, JWKS, token, userinfo, outbound webhooks) reach loopback, private and internal addresses, and plain http: for test and on-premises IdPs and receivers; link-local (cloud metadata) stays refused (SCIMBRIDGE_ALLOW_PRIVATE_NETWORKS)")
 	return &p
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/scimbridge/scimbridge/internal/mail"
 	"github.com/scimbridge/scimbridge/internal/pgcluster"
 	"github.com/scimbridge/scimbridge/internal/secretbox"
+	"github.com/scimbridge/scimbridge/internal/webhooks"
 	"github.com/scimbridge/scimbridge/oidc"
 )
 
@@ -162,7 +163,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 		// Loud, once, naming every feature it turns off: an operator who
 		// forgot the key should not learn of it from a user's 503.
 		log.Error("no secret key: SSO login, the web console's sign-in, break-glass links, invitation acceptance, "+
-			"IdP settings and Git webhooks are OFF (they answer 503) until SCIMBRIDGE_SECRET_KEY is set on every replica; "+
+			"IdP settings, Git webhooks and outbound webhooks are OFF (they answer 503) until SCIMBRIDGE_SECRET_KEY is set on every replica; "+
 			"SCIM and the admin API with tokens work", "reason", err)
 		box = nil
 	}
@@ -221,6 +222,16 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	feedDone := make(chan struct{})
 	feed := events.New(events.Config{Store: db, Logger: log, Retention: cfg.eventRetention.d, Metrics: events.NewMetrics(hs.Registry)})
 	go func() { feed.Run(gctx); close(feedDone) }()
+	// Outbound webhooks: every replica delivers; leases keep two from
+	// sending one delivery at once. Without a secret key nothing can be
+	// signed, and the subscriptions wait, their cursors where they are.
+	webhooksDone := make(chan struct{})
+	if box != nil {
+		w := &webhooks.Worker{Store: db.DB, Box: box, Client: webhooks.NewClient(*cfg.egress, 0, 0), Log: log}
+		go func() { w.Run(gctx); close(webhooksDone) }()
+	} else {
+		close(webhooksDone)
+	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -241,6 +252,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	<-mailDone
 	<-beatDone
 	<-feedDone
+	<-webhooksDone
 	log.Info("stopped")
 	return err
 }

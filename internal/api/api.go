@@ -230,6 +230,9 @@ type Config struct {
 	// SCIM base URL and the break-glass link the operator routes answer;
 	// empty derives it from each request, as SCIM's meta.location does.
 	PublicURL string
+	// Subscriptions manages outbound webhook subscriptions; nil (no
+	// secret key) answers those routes with 503.
+	Subscriptions SubscriptionService
 }
 
 // Handler serves the admin API.
@@ -240,6 +243,7 @@ type Handler struct {
 	auth    []Authenticator
 	csrf    func(*http.Request) error
 	idp     IdPService
+	subs    SubscriptionService
 	limit   *ratelimit.PerOrg
 	public  string
 }
@@ -259,6 +263,7 @@ func New(cfg Config) *Handler {
 		auth:    append([]Authenticator{bearer{store: cfg.Store}}, cfg.Authenticators...),
 		csrf:    cfg.CSRF,
 		idp:     cfg.IdP,
+		subs:    cfg.Subscriptions,
 		limit:   ratelimit.New(cfg.RatePerOrg, cfg.Now),
 		public:  strings.TrimRight(cfg.PublicURL, "/"),
 	}
@@ -361,6 +366,15 @@ var routes = []route{
 	{"POST", "/api/v1/orgs/{org}/service-accounts/{name}/disable", orgAdmin, (*Handler).disableServiceAccount},
 	{"POST", "/api/v1/orgs/{org}/service-accounts/{name}/enable", orgAdmin, (*Handler).enableServiceAccount},
 	{"DELETE", "/api/v1/orgs/{org}/service-accounts/{name}", orgAdmin, (*Handler).deleteServiceAccount},
+
+	{"GET", "/api/v1/orgs/{org}/subscriptions", orgAdmin, (*Handler).listSubscriptions},
+	{"POST", "/api/v1/orgs/{org}/subscriptions", orgAdmin, (*Handler).createSubscription},
+	{"GET", "/api/v1/orgs/{org}/subscriptions/{id}", orgAdmin, (*Handler).getSubscription},
+	{"PATCH", "/api/v1/orgs/{org}/subscriptions/{id}", orgAdmin, (*Handler).updateSubscription},
+	{"DELETE", "/api/v1/orgs/{org}/subscriptions/{id}", orgAdmin, (*Handler).deleteSubscription},
+	{"POST", "/api/v1/orgs/{org}/subscriptions/{id}/rotate", orgAdmin, (*Handler).rotateSubscription},
+	{"GET", "/api/v1/orgs/{org}/subscriptions/{id}/deliveries", orgAdmin, (*Handler).listDeliveries},
+	{"POST", "/api/v1/orgs/{org}/subscriptions/{id}/deliveries/{delivery}/redeliver", orgAdmin, (*Handler).redeliver},
 
 	{"GET", "/api/v1/orgs/{org}/git/conflicts", orgAdmin, (*Handler).listGitConflicts},
 	{"GET", "/api/v1/orgs/{org}/reconcile/runs", orgAdmin, (*Handler).listReconcileRuns},
@@ -482,7 +496,7 @@ func (h *Handler) admitted(r *http.Request, g guard, p Principal) (*call, error)
 			return nil, err
 		}
 		if !admin {
-			return nil, errForbiddenf("%s is not an org admin of %s: only an org admin manages users, invitations, workspaces, bindings, mappings, tokens, service accounts, Git identities, the audit log and the event feed",
+			return nil, errForbiddenf("%s is not an org admin of %s: only an org admin manages users, invitations, workspaces, bindings, mappings, tokens, service accounts, Git identities, webhook subscriptions, the audit log and the event feed",
 				p.User.UserName, p.Org.Slug)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/scimbridge/scimbridge/internal/pgtest"
 	"github.com/scimbridge/scimbridge/internal/postgres"
 	"github.com/scimbridge/scimbridge/internal/secretbox"
+	"github.com/scimbridge/scimbridge/internal/webhooks"
 	"github.com/scimbridge/scimbridge/oidc"
 )
 
@@ -27,6 +28,9 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // The store the server runs on is the admin API's Store.
 var _ api.Store = (*postgres.DB)(nil)
+
+// The subscription manager serve wires is the API's SubscriptionService.
+var _ api.SubscriptionService = webhooks.Subscriptions{}
 
 var seed = directory.Actor{Kind: "test", Name: "seed"}
 
@@ -70,7 +74,9 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	// against the provider's discovery, which the tests run on loopback
 	// (the operator's flag for private networks).
 	c := api.Config{Store: db, MaxBody: 64 << 10,
-		IdP: oidc.Settings{Store: db, Box: box, Egress: egress.Policy{AllowPrivate: true}}}
+		IdP: oidc.Settings{Store: db, Box: box, Egress: egress.Policy{AllowPrivate: true}},
+		// Subscriptions under the strict default policy: public https only.
+		Subscriptions: webhooks.Subscriptions{Store: db, Box: box}}
 	for _, o := range opts {
 		if o.config != nil {
 			o.config(&c)

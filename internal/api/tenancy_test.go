@@ -33,6 +33,7 @@ func snapshot(t *testing.T, tn *tenant) string {
 	ids, _, err := tn.db.GitIdentities(ctx, tn.id, postgres.GitIdentityQuery{Limit: 500})
 	add(ids, err)
 	add(tn.db.ServiceAccounts(ctx, tn.id))
+	add(tn.db.Subscriptions(ctx, tn.id))
 	b, err := json.Marshal(parts)
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +66,7 @@ func TestTenantIsolationOfEveryRoute(t *testing.T) {
 	b.must(201, "POST", "/service-accounts", map[string]any{"name": "b-robot"})
 	apiToken := b.must(201, "POST", "/api-tokens", map[string]any{"name": "b-ci", "owner": "b-robot"})["id"].(string)
 	b.must(200, "PUT", "/idp", map[string]any{"issuer": provider(t).Issuer(), "clientId": "b-client"})
+	subscription := b.must(201, "POST", "/subscriptions", map[string]any{"url": "https://b.example/hook"})["id"].(string)
 	// A has resources of the same names, so that a leak would find them.
 	a.workspace("b-ws", "b-cluster", "b-ns")
 	a.must(201, "POST", "/service-accounts", map[string]any{"name": "b-robot"})
@@ -77,6 +79,7 @@ func TestTenantIsolationOfEveryRoute(t *testing.T) {
 		"users": bUser.ID, "workspaces": ws.ID, "bindings": binding, "mappings": mapping,
 		"scim-tokens": "b-idp", "api-tokens": apiToken,
 		"invitations": invitation, "identities": identity, "service-accounts": "b-robot",
+		"subscriptions": subscription, "deliveries": "1",
 	}
 	bodies := map[string]any{
 		"POST /api/v1/orgs/{org}/authorize":        map[string]any{"user": bUser.ID, "action": "pipes.view", "workspace": ws.ID},
@@ -95,6 +98,11 @@ func TestTenantIsolationOfEveryRoute(t *testing.T) {
 		"POST /api/v1/orgs/{org}/service-accounts/{name}/disable": nil,
 		"POST /api/v1/orgs/{org}/service-accounts/{name}/enable":  nil,
 		"PUT /api/v1/orgs/{org}/idp":                              map[string]any{"issuer": "https://evil.example", "clientId": "stolen"},
+
+		"POST /api/v1/orgs/{org}/subscriptions":                                      map[string]any{"url": "https://evil.example/hook"},
+		"PATCH /api/v1/orgs/{org}/subscriptions/{id}":                                map[string]any{"url": "https://evil.example/hook"},
+		"POST /api/v1/orgs/{org}/subscriptions/{id}/rotate":                          nil,
+		"POST /api/v1/orgs/{org}/subscriptions/{id}/deliveries/{delivery}/redeliver": nil,
 	}
 	queries := map[string]string{
 		"GET /api/v1/orgs/{org}/users":    "?search=b.test",
@@ -121,7 +129,7 @@ func TestTenantIsolationOfEveryRoute(t *testing.T) {
 		key := rt.Method + " " + rt.Pattern
 		segs := strings.Split(rt.Pattern, "/")
 		for i, seg := range segs {
-			if seg == "{id}" || seg == "{name}" {
+			if seg == "{id}" || seg == "{name}" || seg == "{delivery}" {
 				segs[i] = ids[segs[i-1]]
 			}
 		}

@@ -1,8 +1,8 @@
 // Package egress decides where the service's outbound HTTP may go: IdP
-// discovery, JWKS, token and userinfo endpoints (and, later, outgoing
-// webhooks). These URLs are chosen by organization admins, or named by a
-// document an admin's server sends, so each request is a way into the
-// service's own network unless it is held to the operator's policy
+// discovery, JWKS, token and userinfo endpoints, and outbound webhooks.
+// These URLs are chosen by organization admins, or named by a document
+// an admin's server sends, so each request is a way into the service's
+// own network unless it is held to the operator's policy
 // (DESIGN §9): public https addresses by default; loopback, private and
 // other internal ranges only when the operator allows them
 // (Policy.AllowPrivate, for test and on-premises IdPs).
@@ -112,16 +112,27 @@ func (p Policy) checkURL(u *url.URL) error {
 // passes CheckURL, every connection's resolved address passes Allowed at
 // connect time, no redirect is followed and no environment proxy is used
 // (a proxy would connect on our behalf, unchecked).
-func (p Policy) Client() *http.Client {
+func (p Policy) Client() *http.Client { return p.PooledClient(10*time.Second, 0) }
+
+// PooledClient is Client with a request timeout of its own and up to
+// idlePerHost idle keep-alive connections per host (0: the standard
+// library's 2): a sender of many concurrent requests to one host, such as
+// webhook delivery, would otherwise open and close a connection per
+// request beyond the second.
+func (p Policy) PooledClient(timeout time.Duration, idlePerHost int) *http.Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: p.control}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = dialer.DialContext
 	tr.Proxy = nil
+	if idlePerHost > 0 {
+		tr.MaxIdleConnsPerHost = idlePerHost
+		tr.MaxIdleConns = max(tr.MaxIdleConns, idlePerHost)
+	}
 	if p.RootCAs != nil {
 		tr.TLSClientConfig = &tls.Config{RootCAs: p.RootCAs, MinVersion: tls.VersionTLS12}
 	}
 	return &http.Client{
-		Timeout:       10 * time.Second,
+		Timeout:       timeout,
 		Transport:     checked{p: p, next: tr},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return ErrRedirect },
 	}

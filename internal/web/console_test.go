@@ -21,6 +21,7 @@ import (
 	"github.com/scimbridge/scimbridge/internal/postgres"
 	"github.com/scimbridge/scimbridge/internal/secretbox"
 	"github.com/scimbridge/scimbridge/internal/web"
+	"github.com/scimbridge/scimbridge/internal/webhooks"
 	"github.com/scimbridge/scimbridge/oidc"
 )
 
@@ -63,7 +64,8 @@ func newSite(t *testing.T) *site {
 	}
 	login.Mount(mux)
 	api.New(api.Config{Store: s.db, Authenticators: []api.Authenticator{api.SessionFunc(login.Session)},
-		CSRF: func(r *http.Request) error { return login.CheckCSRF(r, r.PathValue("org")) }}).Mount(mux)
+		CSRF:          func(r *http.Request) error { return login.CheckCSRF(r, r.PathValue("org")) },
+		Subscriptions: webhooks.Subscriptions{Store: s.db, Box: box, Egress: local}}).Mount(mux)
 	web.New().Mount(mux)
 
 	if s.org, err = s.db.CreateOrganization(ctx, "acme", "Acme"); err != nil {
@@ -407,5 +409,59 @@ func TestConsoleWarnsBeforeAnAdminLocksThemselvesOut(t *testing.T) {
 	)
 	if acc, err := s.db.Access(ctx, s.org.ID, admin.ID); err != nil || len(acc.OrgAdmin) != 0 {
 		t.Fatalf("confirmed, yet still admin: %+v %v", acc, err)
+	}
+}
+
+func TestConsoleManagesWebhookSubscriptions(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	ctx := context.Background()
+	s.admin(t, "admin@acme.example")
+	b := s.signIn(t, "admin@acme.example")
+	sub := `#subscriptions tbody tr[data-subscription="https://hooks.example.com/scim"]`
+	// Subscribing shows the signing secret once, and the subscription.
+	steps(t, b, "subscribe",
+		chromedp.SendKeys(css("#subscribe-url"), "https://hooks.example.com/scim"),
+		chromedp.SendKeys(css("#subscribe-events"), "user.*, group.deleted"),
+		chromedp.Click(css("#subscribe button")),
+		chromedp.WaitVisible(css("#webhook-secret")),
+		chromedp.WaitVisible(css(sub)),
+	)
+	secret := read(t, b, chromedp.Text(css("#webhook-secret-value")))
+	list, err := s.db.Subscriptions(ctx, s.org.ID)
+	if err != nil || len(list) != 1 || len(list[0].EventTypes) != 6 || !list[0].Enabled {
+		t.Fatalf("stored: %+v %v", list, err)
+	}
+	if !strings.HasPrefix(secret, "scb_whsec_") {
+		t.Fatalf("secret shown: %q", secret)
+	}
+	// Disable, then see the warning of an automatic disable, then enable.
+	steps(t, b, "disable",
+		chromedp.Click(css(sub+" [data-action=disable]")),
+		chromedp.WaitVisible(css(sub+" [data-action=enable]")),
+	)
+	if got, _ := s.db.Subscription(ctx, s.org.ID, list[0].ID); got.Enabled {
+		t.Fatal("still enabled after Disable")
+	}
+	if _, err := s.db.Pool.Exec(ctx, `UPDATE subscriptions SET disabled_reason = 'failing', disabled_at = now(),
+		failing_since = now() - interval '25 hours' WHERE org_id = $1`, s.org.ID); err != nil {
+		t.Fatal(err)
+	}
+	steps(t, b, "reload",
+		chromedp.Reload(),
+		chromedp.WaitVisible(css(sub+" .warning")),
+	)
+	if warn := read(t, b, chromedp.Text(css(sub+" .warning"))); !strings.Contains(warn, "Disabled automatically") {
+		t.Fatalf("warning %q", warn)
+	}
+	if n := read(t, b, chromedp.Evaluate[int](`document.querySelectorAll("#webhook-secret:not([hidden])").length`)); n != 0 {
+		t.Fatal("the secret is shown again after a reload")
+	}
+	steps(t, b, "enable",
+		chromedp.Click(css(sub+" [data-action=enable]")),
+		chromedp.WaitVisible(css(sub+" [data-action=disable]")),
+	)
+	if got, _ := s.db.Subscription(ctx, s.org.ID, list[0].ID); !got.Enabled || got.DisabledReason != "" || got.FailingSince != nil {
+		t.Fatalf("after Enable: %+v", got)
 	}
 }

@@ -200,6 +200,36 @@ async function loadGit() {
   }
 }
 
+// loadSubscriptions lists the outbound webhook subscriptions, with a
+// warning on those the service disabled after a day of failed deliveries.
+async function loadSubscriptions() {
+  const page = await api("GET", "/subscriptions?limit=500");
+  const body = $("#subscriptions tbody");
+  body.replaceChildren();
+  for (const s of page.items) {
+    const tr = el("tr", undefined, { "data-subscription": s.url });
+    let state = s.enabled ? "enabled" : "disabled";
+    let cls = s.enabled ? "state-enabled" : "state-disabled";
+    if (s.disabledReason === "failing") {
+      state = `Disabled automatically: every delivery failed from ${new Date(s.failingSince || s.disabledAt).toLocaleString()} for 24 hours. Fix the receiver, then enable it: it resumes with the events it missed.`;
+      cls = "warning";
+    } else if (s.enabled && s.failingSince) {
+      state = `Failing since ${new Date(s.failingSince).toLocaleString()}; retrying.`;
+      cls = "warning";
+    }
+    tr.append(el("td", s.url), el("td", s.eventTypes.length ? s.eventTypes.join(", ") : "all"), el("td", state, { class: cls }));
+    const actions = el("td");
+    const enable = !s.enabled;
+    actions.append(button(enable ? "Enable" : "Disable", async () => {
+      await api("PATCH", `/subscriptions/${s.id}`, { enabled: enable });
+      ok(`${s.url} is ${enable ? "enabled" : "disabled"}.`);
+      await loadSubscriptions();
+    }, { "data-action": enable ? "enable" : "disable" }));
+    tr.append(actions);
+    body.append(tr);
+  }
+}
+
 async function showPermissions(u) {
   const p = await api("GET", `/users/${u.id}/permissions`);
   $("#perm-user").textContent = u.userName;
@@ -280,6 +310,26 @@ async function init() {
     }).catch(fail);
   });
 
+  $("#subscribe").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const body = { url: $("#subscribe-url").value };
+    const types = $("#subscribe-events").value.split(",").map((t) => t.trim()).filter((t) => t);
+    if (types.length) body.eventTypes = types;
+    api("POST", "/subscriptions", body).then(async (s) => {
+      show($("#error"), "");
+      show($("#notice"), "");
+      $("#webhook-secret-url").textContent = s.url;
+      $("#webhook-secret-value").textContent = s.secret;
+      $("#webhook-secret").hidden = false;
+      $("#subscribe-url").value = "";
+      $("#subscribe-events").value = "";
+      await loadSubscriptions();
+    }).catch(fail);
+  });
+
+  // Webhooks are off on a service without a secret key (503): the rest of
+  // the console works without them.
+  loadSubscriptions().catch(fail);
   try {
     await loadWorkspaces();
     await loadMappings();
