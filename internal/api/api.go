@@ -194,6 +194,10 @@ type Config struct {
 	// IdP reads and saves the organization's OpenID Provider settings;
 	// nil answers those routes with 409 (SSO is off).
 	IdP IdPService
+	// Provisioning backs the provisioning routes (health, the
+	// mass-deactivation rail, preview, drift); nil takes Store when it
+	// has them.
+	Provisioning ProvisioningStore
 }
 
 // Handler serves the admin API.
@@ -204,6 +208,7 @@ type Handler struct {
 	auth    []Authenticator
 	csrf    func(*http.Request) error
 	idp     IdPService
+	prov    ProvisioningStore
 	limit   *ratelimit.PerOrg
 }
 
@@ -215,7 +220,11 @@ func New(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Provisioning == nil {
+		cfg.Provisioning, _ = cfg.Store.(ProvisioningStore)
+	}
 	return &Handler{
+		prov:    cfg.Provisioning,
 		store:   cfg.Store,
 		log:     cfg.Logger,
 		maxBody: cfg.MaxBody,
@@ -314,6 +323,8 @@ var routes = []route{
 
 	{"GET", "/api/v1/orgs/{org}/git/conflicts", orgAdmin, (*Handler).listGitConflicts},
 	{"GET", "/api/v1/orgs/{org}/reconcile/runs", orgAdmin, (*Handler).listReconcileRuns},
+
+	{"GET", "/api/v1/orgs/{org}/provisioning/health", orgAdmin, (*Handler).provisioningHealth},
 }
 
 // Mount registers every route on mux with Go 1.22 method and path
