@@ -54,6 +54,9 @@ type request struct {
 	// unavailable: the store could not answer in time or at all. The
 	// library allows 503 on no method, so finish rewrites the answer.
 	unavailable bool
+	// paused: the mass-deactivation rail holds this deactivation; finish
+	// answers 503 with Retry-After, like unavailable.
+	paused bool
 }
 
 type ctxKey struct{}

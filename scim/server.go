@@ -40,6 +40,9 @@ type Config struct {
 	Store Store
 	// Usage records token use; nil records nothing.
 	Usage interface{ Touch(orgID, tokenID string) }
+	// Health records each request for provisioning health; nil records
+	// nothing.
+	Health interface{ Record(directory.SCIMRequest) }
 	// PublicURL is the externally visible base URL ("https://host"); empty
 	// derives it from each request.
 	PublicURL string
@@ -49,7 +52,8 @@ type Config struct {
 	// of twice that), shared by the live replicas (SetReplicas); 0 means
 	// no bound.
 	RatePerOrg float64
-	// Now is the clock of the rate limit; default time.Now.
+	// Now is the clock of the rate limit and of provisioning health;
+	// default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -63,6 +67,7 @@ type Handler struct {
 	spc   elimity.ServiceProviderConfig
 	user  users
 	grp   groups
+	now   func() time.Time
 }
 
 // SetReplicas tells the handler how many replicas serve SCIM, itself
@@ -80,6 +85,10 @@ func New(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
 	return &Handler{
 		cfg:   cfg,
 		auth:  newAuthCache(),
@@ -88,6 +97,7 @@ func New(cfg Config) *Handler {
 		spc:   serviceProviderConfig(),
 		user:  users{store: cfg.Store, log: cfg.Logger},
 		grp:   groups{store: cfg.Store, log: cfg.Logger},
+		now:   now,
 	}
 }
 
@@ -167,7 +177,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	httpserver.SetRoute(r, route)
 
-	org, actor, ok := h.authenticate(w, r, slug)
+	var (
+		cw   *captureWriter
+		req  *request
+		body []byte
+	)
+	if h.cfg.Health != nil {
+		cw = &captureWriter{ResponseWriter: w}
+		w = cw
+	}
+	org, tok, actor, ok := h.authenticate(w, r, slug)
+	if cw != nil && tok.ID != "" {
+		op := operationOf(r.Method, segs)
+		defer func() { h.note(r, cw, org, tok, op, req, body) }()
+	}
 	if !ok {
 		return
 	}
@@ -177,9 +200,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusTooManyRequests, "", "too many requests for this organization; retry after a second")
 		return
 	}
-	req := &request{org: org, actor: actor, base: h.baseURL(r) + Prefix + org.Slug, pageLen: -1}
+	req = &request{org: org, actor: actor, base: h.baseURL(r) + Prefix + org.Slug, pageLen: -1}
 
-	var body []byte
 	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodDelete {
 		b, err := io.ReadAll(io.LimitReader(r.Body, h.cfg.MaxBody+1))
 		if err != nil {
@@ -324,30 +346,36 @@ func errDetail(err error) string {
 	return err.Error()
 }
 
-// authenticate checks the bearer token against the organization in the URL.
-func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, slug string) (directory.Organization, directory.Actor, bool) {
+// authenticate checks the bearer token against the organization in the
+// URL. On failure the organization and token are still those of a
+// revoked or expired token of the organization (for provisioning
+// health), and empty for anything else.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, slug string) (directory.Organization, directory.SCIMToken, directory.Actor, bool) {
 	scheme, secret, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	secret = strings.TrimSpace(secret)
 	if !strings.EqualFold(scheme, "Bearer") || secret == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="scimbridge"`)
 		writeError(w, http.StatusUnauthorized, "", "a bearer token of this organization is required")
-		return directory.Organization{}, directory.Actor{}, false
+		return directory.Organization{}, directory.SCIMToken{}, directory.Actor{}, false
 	}
 	org, tok, err := h.auth.authenticate(r.Context(), h.cfg.Store, slug, secret)
 	if err != nil {
 		if !errors.Is(err, directory.ErrUnauthorized) {
 			h.log.ErrorContext(r.Context(), "authenticate SCIM token", "err", err)
 			unavailable(w)
-			return org, directory.Actor{}, false
+			return directory.Organization{}, directory.SCIMToken{}, directory.Actor{}, false
+		}
+		if org.ID == "" || tok.OrgID != org.ID {
+			org, tok = directory.Organization{}, directory.SCIMToken{}
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="scimbridge", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "", "the bearer token is not valid for this organization (unknown, revoked or expired)")
-		return org, directory.Actor{}, false
+		return org, tok, directory.Actor{}, false
 	}
 	if h.cfg.Usage != nil {
 		h.cfg.Usage.Touch(tok.OrgID, tok.ID)
 	}
-	return org, directory.Actor{Kind: "scim-token", Name: tok.Name}, true
+	return org, tok, directory.Actor{Kind: "scim-token", Name: tok.Name}, true
 }
 
 // baseURL is the configured public URL or the one the request came to.

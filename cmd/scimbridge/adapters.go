@@ -18,10 +18,12 @@ import (
 // mountAdapters mounts the protocol adapters on the server; it returns
 // the function by which the replica heartbeat shares out their rate
 // limits.
-func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, login *oidc.Handler, usage *postgres.TokenUsage, cfg serveConfig, log *slog.Logger) (share func(replicas int)) {
+func mountAdapters(hs *httpserver.Server, db *database, box *secretbox.Box, login *oidc.Handler, usage *postgres.TokenUsage,
+	health healthRecorders, cfg serveConfig, log *slog.Logger) (share func(replicas int)) {
 	scimHandler := scim.New(scim.Config{
 		Store:      db.DB,
 		Usage:      usage,
+		Health:     health,
 		PublicURL:  cfg.publicURL,
 		MaxBody:    cfg.maxBody,
 		RatePerOrg: cfg.scimRate,

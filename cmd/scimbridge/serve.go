@@ -53,6 +53,7 @@ type serveConfig struct {
 	egress          *egress.Policy
 	eventRetention  *retentionFlag
 	ssoLoginEvents  bool
+	metricsOrgs     bool
 }
 
 func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
@@ -75,6 +76,7 @@ func serveFlags(fs *flag.FlagSet, e env) func(context.Context, []string) error {
 	fs.StringVar(&cfg.smtpURL, "smtp-url", "", "SMTP server for invitation mail, smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none]; empty sends no mail: each is logged as not sent, and scimbridge invite link prints the join link (SCIMBRIDGE_SMTP_URL)")
 	fs.StringVar(&cfg.mailFrom, "mail-from", "scimbridge@localhost", "sender address of mail (SCIMBRIDGE_MAIL_FROM)")
 	fs.Float64Var(&cfg.apiRate, "api-rate", 20000, "admin API requests per second per organization for the whole service, shared by the live replicas, bursts of twice that; 0 = unbounded (SCIMBRIDGE_API_RATE)")
+	fs.BoolVar(&cfg.metricsOrgs, "metrics-org-labels", false, "label the provisioning metrics by organization (one series per organization and operation: mind the cardinality) (SCIMBRIDGE_METRICS_ORG_LABELS)")
 	fs.Float64Var(&cfg.scimRate, "scim-rate", 5000, "SCIM requests per second per organization for the whole service, shared by the live replicas, bursts of twice that; 0 = unbounded (SCIMBRIDGE_SCIM_RATE)")
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
@@ -153,6 +155,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	hs := httpserver.New(httpserver.Config{Logger: log, Ready: db.Ready, RequestTimeout: cfg.requestTimeout})
 	hs.Registry.MustRegister(httpserver.NewPoolCollector(db.Pool))
 	usage := db.NewTokenUsage()
+	health := db.NewHealthRecorder(nil)
 	// One secret key seals webhook and IdP secrets and keys login cookies.
 	var box *secretbox.Box
 	key, err := secretKey(e, c, db)
@@ -190,7 +193,8 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 			return err
 		}
 	}
-	shareRates := mountAdapters(hs, db, box, login, usage, cfg, log)
+	shareRates := mountAdapters(hs, db, box, login, usage,
+		healthRecorders{health, newHealthMetrics(hs.Registry, cfg.metricsOrgs)}, cfg, log)
 	log.Info("serving", "addr", ln.Addr().String(), "embedded_db", db.embedded)
 	if cfg.initOrg != "" {
 		if err := announceInitOrg(ctx, e, db, cfg.initOrg, base, cfg.maxTokenTTL.d); err != nil {
@@ -204,12 +208,15 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	usageCtx, stopUsage := context.WithCancel(dbCtx)
 	usageDone := make(chan struct{})
 	go func() { usage.Run(usageCtx, 30*time.Second); close(usageDone) }()
+	healthDone := make(chan struct{})
+	go func() { health.Run(usageCtx, 5*time.Second); close(healthDone) }()
 	// The reconciler runs on its cron schedule; only one replica runs a job
 	// at a time (a PostgreSQL advisory lock), so every replica may start it.
 	stopReconcile, err := cfg.reconcile.reconciler(db, log, newReconcileMetrics(hs.Registry)).Start(gctx)
 	if err != nil {
 		stopUsage()
 		<-usageDone
+		<-healthDone
 		ln.Close()
 		return usagef("--reconcile-schedule: %v", err)
 	}
@@ -249,6 +256,7 @@ func serve(ctx context.Context, e env, c *common, cfg serveConfig, log *slog.Log
 	stopReconcile()
 	stopUsage()
 	<-usageDone
+	<-healthDone
 	<-mailDone
 	<-beatDone
 	<-feedDone

@@ -233,6 +233,10 @@ type Config struct {
 	// Subscriptions manages outbound webhook subscriptions; nil (no
 	// secret key) answers those routes with 503.
 	Subscriptions SubscriptionService
+	// Provisioning backs the provisioning routes (health, the
+	// mass-deactivation rail, preview, drift); nil takes Store when it
+	// has them.
+	Provisioning ProvisioningStore
 }
 
 // Handler serves the admin API.
@@ -244,6 +248,7 @@ type Handler struct {
 	csrf    func(*http.Request) error
 	idp     IdPService
 	subs    SubscriptionService
+	prov    ProvisioningStore
 	limit   *ratelimit.PerOrg
 	public  string
 }
@@ -256,7 +261,11 @@ func New(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Provisioning == nil {
+		cfg.Provisioning, _ = cfg.Store.(ProvisioningStore)
+	}
 	return &Handler{
+		prov:    cfg.Provisioning,
 		store:   cfg.Store,
 		log:     cfg.Logger,
 		maxBody: cfg.MaxBody,
@@ -378,6 +387,8 @@ var routes = []route{
 
 	{"GET", "/api/v1/orgs/{org}/git/conflicts", orgAdmin, (*Handler).listGitConflicts},
 	{"GET", "/api/v1/orgs/{org}/reconcile/runs", orgAdmin, (*Handler).listReconcileRuns},
+
+	{"GET", "/api/v1/orgs/{org}/provisioning/health", orgAdmin, (*Handler).provisioningHealth},
 }
 
 // Mount registers every route on mux with Go 1.22 method and path
