@@ -679,3 +679,36 @@ func TestRoleEventsChainUnderConcurrentChanges(t *testing.T) {
 		t.Fatalf("only %d role events: the test did not exercise the chain", n)
 	}
 }
+
+func TestSSOLoginIsAnEventOnlyWhenOptedIn(t *testing.T) {
+	t.Parallel()
+	db := pgtest.DB(t)
+	f := newFx(t, db, "acme")
+	login := func(db *postgres.DB, email string) error {
+		_, _, err := db.LinkLogin(f.ctx, f.org.ID, directory.LoginClaims{Issuer: "https://idp.example", Subject: email,
+			Email: email, EmailVerified: true}, directory.JITPolicy{Mode: directory.JITAny})
+		return err
+	}
+	f.must(login(db, "ann@example.com"))
+	if got := f.drain(); len(got) != 0 {
+		t.Fatalf("a sign-in by default: %d events, want none", len(got))
+	}
+	on := postgres.New(db.Pool, nil)
+	on.SetSSOLoginEvents(true)
+	f.must(login(on, "ann@example.com"))                                              // a login seen before
+	f.must(login(on, "bob@example.com"))                                              // first login of a provisioned user
+	f.must(login(on, "new@example.com"))                                              // a user created for it
+	f.must(f.patch("bob", "active", false))                                           // then bob is deactivated:
+	if err := login(on, "bob@example.com"); !errors.Is(err, directory.ErrForbidden) { // refused
+		t.Fatalf("a deactivated user's sign-in: %v", err)
+	}
+	var got []string
+	for _, e := range f.drain() {
+		got = append(got, describe(t, e))
+	}
+	want := []string{"sso.login ann@example.com link", "sso.login bob@example.com email", "user.created new@example.com active",
+		"sso.login new@example.com jit", "user.deactivated bob@example.com deactivated"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events\n got  %q\n want %q", got, want)
+	}
+}
