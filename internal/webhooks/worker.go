@@ -82,7 +82,7 @@ func SecretContext(orgID, subscriptionID string) []byte {
 // Defaults of a Worker.
 const (
 	DefaultTimeout         = 10 * time.Second
-	DefaultPerSubscription = 32
+	DefaultPerSubscription = 64
 	DefaultMaxInFlight     = 256
 	DefaultRetryFor        = 24 * time.Hour
 	DefaultBackoffBase     = 5 * time.Second
@@ -110,7 +110,7 @@ type Worker struct {
 	// Timeout bounds one request, answer included (10 s).
 	Timeout time.Duration
 	// PerSubscription bounds one subscription's deliveries in flight,
-	// over every replica (32).
+	// over every replica (64).
 	PerSubscription int
 	// MaxInFlight bounds this worker's requests in flight (256).
 	MaxInFlight int
@@ -213,21 +213,28 @@ func (w *Worker) backoff(n int) time.Duration {
 	return max(w.Jitter(ceil), time.Second)
 }
 
-// prepare numbers committed events and enqueues them, until none is left
-// or ctx ends.
-func (w *Worker) prepare(ctx context.Context) error {
+// fanOutBatch is how many events a fan-out takes per subscription and
+// transaction.
+const fanOutBatch = 5000
+
+// prepare numbers committed events and enqueues them: all of them, or
+// (rounds > 0) at most rounds batches, so that a large backlog is
+// enqueued between claims instead of before the first one. It reports
+// whether events are left to enqueue.
+func (w *Worker) prepare(ctx context.Context, rounds int) (bool, error) {
 	if _, err := w.Store.SequenceEvents(ctx, 10000); err != nil {
-		return fmt.Errorf("sequence events: %w", err)
+		return false, fmt.Errorf("sequence events: %w", err)
 	}
-	for {
-		_, more, err := w.Store.FanOutEvents(ctx, w.Now(), 1000)
+	for i := 0; rounds <= 0 || i < rounds; i++ {
+		_, more, err := w.Store.FanOutEvents(ctx, w.Now(), fanOutBatch)
 		if err != nil {
-			return fmt.Errorf("fan out events: %w", err)
+			return false, fmt.Errorf("fan out events: %w", err)
 		}
 		if !more || ctx.Err() != nil {
-			return nil
+			return false, nil
 		}
 	}
+	return true, nil
 }
 
 func (w *Worker) claim(ctx context.Context, max int) ([]postgres.ClaimedDelivery, error) {
@@ -241,7 +248,7 @@ func (w *Worker) claim(ctx context.Context, max int) ([]postgres.ClaimedDelivery
 // many it sent. Tests drive the worker with it; serve runs Run.
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	w.init()
-	if err := w.prepare(ctx); err != nil {
+	if _, err := w.prepare(ctx, 0); err != nil {
 		return 0, err
 	}
 	claimed, err := w.claim(ctx, w.MaxInFlight)
@@ -285,16 +292,38 @@ func (w *Worker) Run(ctx context.Context) {
 		defer close(recorderDone)
 		w.recordLoop(bg, results, freed)
 	}()
+	// The enqueuer numbers and fans out new events on a connection of its
+	// own, so that claims never wait behind it; it wakes the dispatcher
+	// when it has enqueued something.
+	wake := make(chan struct{}, 1)
+	enqueuerDone := make(chan struct{})
+	go func() {
+		defer close(enqueuerDone)
+		for ctx.Err() == nil {
+			backlog, err := w.prepare(ctx, 1)
+			if err != nil && ctx.Err() == nil {
+				w.logStoreError("webhooks: enqueue", err)
+			}
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+			if backlog {
+				continue
+			}
+			select {
+			case <-time.After(w.Poll / 4):
+			case <-ctx.Done():
+			}
+		}
+	}()
 	inFlight := 0
-	lastPrune := time.Time{}
+	var lastPrune time.Time
 	poll := time.NewTimer(0)
 	defer poll.Stop()
 	for ctx.Err() == nil {
 		busy := false
-		if err := w.prepare(ctx); err != nil && ctx.Err() == nil {
-			w.logStoreError("webhooks: enqueue", err)
-		}
-		if room := w.MaxInFlight - inFlight; room > 0 && ctx.Err() == nil {
+		if room := w.MaxInFlight - inFlight; room > 0 {
 			claimed, err := w.claim(ctx, room)
 			if err != nil && ctx.Err() == nil {
 				w.logStoreError("webhooks: claim", err)
@@ -311,16 +340,28 @@ func (w *Worker) Run(ctx context.Context) {
 				w.logStoreError("webhooks: prune the delivery log", err)
 			}
 		}
-		// Wait for room, a freed slot (its lease is gone: the subscription
-		// may have room again), or the poll.
+		// Wait for a freed slot (its lease is gone: the subscription may
+		// have room again), new deliveries, or the poll.
 		if !busy {
 			poll.Reset(w.Poll)
 		}
 		select {
 		case n := <-freed:
 			inFlight -= n
+		case <-wake:
 		case <-poll.C:
 		case <-ctx.Done():
+		}
+		// Take every slot freed meanwhile, so that the next claim is one
+		// round trip for all of them rather than one per recorded batch.
+	drain:
+		for {
+			select {
+			case n := <-freed:
+				inFlight -= n
+			default:
+				break drain
+			}
 		}
 		if busy {
 			// Out of room: wait for slots before claiming again.
@@ -333,6 +374,7 @@ func (w *Worker) Run(ctx context.Context) {
 			}
 		}
 	}
+	<-enqueuerDone
 	for inFlight > 0 {
 		inFlight -= <-freed
 	}
@@ -386,6 +428,10 @@ func (w *Worker) logStoreError(msg string, err error) {
 // send makes one attempt at a delivery and says how it went.
 func (w *Worker) send(ctx context.Context, c postgres.ClaimedDelivery) postgres.DeliveryResult {
 	r := postgres.DeliveryResult{OrgID: c.OrgID, ID: c.ID, Token: c.Token}
+	if c.Event.Type == "" {
+		r.State, r.Error = directory.DeliveryFailed, errGone.Error()
+		return r
+	}
 	code, latency, err := w.post(ctx, c)
 	r.StatusCode, r.Latency = code, latency
 	now := w.Now()
@@ -412,6 +458,7 @@ var (
 	errConnect   = errors.New("could not connect or send the request")
 	errNoSecret  = errors.New("the signing secret cannot be opened (was the service's secret key changed?)")
 	errBadStatus = errors.New("the answer's status was not 2xx")
+	errGone      = errors.New("the event is no longer kept (retention): it was not sent")
 )
 
 func (w *Worker) post(ctx context.Context, c postgres.ClaimedDelivery) (int, time.Duration, error) {

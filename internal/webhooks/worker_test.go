@@ -496,17 +496,19 @@ func TestAHangingReceiverHoldsUpOnlyItsOwnSubscription(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	release := make(chan struct{})
+	var once sync.Once
+	releaseOnce := func() { once.Do(func() { close(release) }) }
 	slow := newReceiver(t)
 	slow.answer = func(received, int) int { <-release; return http.StatusOK }
 	fast := newReceiver(t)
-	e.subscribe(t, e.org.ID, slow.URL)
+	slowSub, _ := e.subscribe(t, e.org.ID, slow.URL)
 	e.subscribe(t, e.org.ID, fast.URL)
 	ctx, cancel := context.WithCancel(context.Background())
 	w := e.worker(nil)
 	w.Now, w.Poll, w.PerSubscription, w.Timeout = time.Now, 5*time.Millisecond, 2, 30*time.Second
 	stopped := make(chan struct{})
 	go func() { w.Run(ctx); close(stopped) }()
-	t.Cleanup(func() { close(release); <-stopped }) // before the receivers close
+	t.Cleanup(func() { releaseOnce(); <-stopped }) // before the receivers close
 	const n = 50
 	for i := range n {
 		e.emit(t, e.org.ID, directory.EventUserCreated, fmt.Sprintf("u%d", i), nil)
@@ -518,11 +520,27 @@ func TestAHangingReceiverHoldsUpOnlyItsOwnSubscription(t *testing.T) {
 	if got, held := len(fast.received()), len(slow.received()); got != n || held != 2 {
 		t.Fatalf("the other subscription got %d of %d; the hanging one %d (its bound is 2)", got, n, held)
 	}
+	// Stopping lets the requests in flight finish and records them.
 	cancel()
 	select {
 	case <-stopped:
 		t.Fatal("Run returned with requests in flight")
-	case <-time.After(50 * time.Millisecond):
+	case <-time.After(500 * time.Millisecond):
+	}
+	releaseOnce()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its requests finished")
+	}
+	delivered := 0
+	for _, d := range e.deliveries(t, e.org.ID, slowSub.ID) {
+		if d.State == directory.DeliveryDelivered {
+			delivered++
+		}
+	}
+	if delivered != 2 {
+		t.Fatalf("%d deliveries in flight at the stop were recorded as delivered, want 2", delivered)
 	}
 }
 
