@@ -78,7 +78,7 @@ func TestAFailoverMidPushLosesAndDuplicatesNothing(t *testing.T) {
 		clients = append(clients, c)
 		return c
 	}
-	plan := newPushPlan("failover", 450)
+	plan := newPushPlan("failover", 360)
 	var done atomic.Int64
 	var finished atomic.Bool
 	type result struct {

@@ -107,7 +107,8 @@ func TestAFullDiskRefusesWritesKeepsReadsAndLosesNothing(t *testing.T) {
 			t.FailNow()
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no write failed with the volume full: %v", c.statuses)
+			c.report(t)
+			t.Fatal("no write failed with the volume full")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -119,7 +119,18 @@ func TestSIGTERMUnderLoadFinishesWhatWasAcceptedAndStopsCleanly(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	// New connections are refused while the request in flight holds
-	// serve: the listener is closed, nothing half-accepts them.
+	// serve: the listener is closed (just after that line is logged),
+	// nothing half-accepts them.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("serve still accepts connections 5 s after SIGTERM")
+		}
+	}
 	for range 3 {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
