@@ -23,6 +23,12 @@
 //   - Writes pass the caller to the store as the actor, and the store
 //     writes the audit event in the transaction of the change.
 //
+// The operator routes (/api/v1/orgs, /api/v1/orgs/{org}) are the
+// platform's, not an organization's: they create, list, rename and
+// delete organizations, and take an operator token only (admitOperator),
+// never the chain below; an operator token is in turn no credential on
+// an organization's routes, since the chain does not know it.
+//
 // Authentication is a chain of Authenticators: bearer admin API tokens
 // today; the login session of the OIDC issue joins the chain later. A
 // session cookie is sent by the browser on its own, so writes it

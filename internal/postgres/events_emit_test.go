@@ -563,3 +563,152 @@ func TestSQLRendersTimesAsGoDoes(t *testing.T) {
 		}
 	}
 }
+
+// TestRoleEventsChainUnderConcurrentChanges changes the memberships of a
+// few users in mapped groups, their direct grants and a mapping, from
+// many goroutines at once. Every role event's previousRole must be the
+// role of the event before it for that user and scope, starting from
+// none, and the last one must be the role the user has in the end: a
+// consumer that applies the events holds the truth. Without the locks
+// that order the before/after reads, two changes of one user read the
+// same "before" and the chain breaks.
+func TestRoleEventsChainUnderConcurrentChanges(t *testing.T) {
+	t.Parallel()
+	db := pgtest.DB(t)
+	f := newFx(t, db, "acme")
+	ctx := f.ctx
+	roles := []directory.Role{directory.RoleViewer, directory.RoleRunner, directory.RoleEditor, directory.RoleWorkspaceAdmin}
+	var groups []string
+	for i, r := range roles {
+		name := fmt.Sprintf("G%d", i)
+		f.groups[name] = f.createGroup(name)
+		f.mapGroup(directory.MatchGroupID, f.groups[name].ID, r, "data")
+		groups = append(groups, name)
+	}
+	for _, name := range []string{"cat", "dan"} {
+		f.users[name] = f.createUser(name)
+	}
+	users := []string{"ann", "bob", "cat", "dan"}
+	f.must(f.members("Eng", directory.MemberChange{RemoveAll: true})) // everyone starts with no role
+	f.drain()
+
+	const writers, rounds = 8, 30
+	errs := make(chan error, writers*rounds)
+	done := make(chan struct{})
+	for w := range writers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range rounds {
+				// Writers mostly on different groups, all on two users:
+				// changes of one user's roles meet often.
+				u := users[(i/2)%2]
+				g := groups[(w+i/5)%len(groups)]
+				var err error
+				switch (w + i) % 5 {
+				case 0, 1:
+					err = f.members(g, directory.MemberChange{Add: f.ids(u)})
+				case 2, 3:
+					err = f.members(g, directory.MemberChange{Remove: f.ids(u)})
+				default:
+					// A direct grant, then its removal.
+					var b directory.Binding
+					b, err = db.CreateBinding(ctx, admin, directory.Binding{OrgID: f.org.ID, Role: directory.RoleRunner, WorkspaceID: f.ws["data"].ID, UserID: f.users[u].ID})
+					if err == nil {
+						err = db.DeleteBinding(ctx, admin, f.org.ID, b.ID, false)
+					} else if errors.Is(err, directory.ErrConflict) {
+						err = nil // another writer's grant of the same
+					}
+				}
+				if err != nil {
+					errs <- fmt.Errorf("writer %d round %d: %w", w, i, err)
+				}
+			}
+		}()
+	}
+	// A mapping deleted and made again meanwhile: exclusive changes.
+	for range 5 {
+		bs, err := db.Bindings(ctx, f.org.ID, postgres.BindingFilter{Groups: true})
+		f.must(err)
+		f.must(db.DeleteBinding(ctx, admin, f.org.ID, bs[0].ID, true))
+		_, err = db.CreateBinding(ctx, admin, bs[0])
+		f.must(err)
+	}
+	for range writers {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	last := map[string]string{} // user → role (data only has this workspace)
+	n := 0
+	for _, e := range f.drain() {
+		if !strings.HasPrefix(e.Type, "role.") {
+			continue
+		}
+		n++
+		var d resource.RoleChange
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		prev, now := "", ""
+		if d.PreviousRole != nil {
+			prev = *d.PreviousRole
+		}
+		if d.Role != nil {
+			now = *d.Role
+		}
+		if prev != last[d.User.ID] {
+			t.Fatalf("event %s of %s: previousRole %q, but the event before said %q", e.EventID(), d.User.UserName, prev, last[d.User.ID])
+		}
+		last[d.User.ID] = now
+	}
+	for _, u := range users {
+		acc, err := db.Access(ctx, f.org.ID, f.users[u].ID)
+		f.must(err)
+		want := ""
+		if r := acc.RoleOn(f.ws["data"].ID); r != directory.RoleNone {
+			want = r.String()
+		}
+		if last[f.users[u].ID] != want {
+			t.Errorf("%s: the events end at %q, the user is %q", u, last[f.users[u].ID], want)
+		}
+	}
+	t.Logf("%d role events", n)
+	if n < 20 {
+		t.Fatalf("only %d role events: the test did not exercise the chain", n)
+	}
+}
+
+func TestSSOLoginIsAnEventOnlyWhenOptedIn(t *testing.T) {
+	t.Parallel()
+	db := pgtest.DB(t)
+	f := newFx(t, db, "acme")
+	login := func(db *postgres.DB, email string) error {
+		_, _, err := db.LinkLogin(f.ctx, f.org.ID, directory.LoginClaims{Issuer: "https://idp.example", Subject: email,
+			Email: email, EmailVerified: true}, directory.JITPolicy{Mode: directory.JITAny})
+		return err
+	}
+	f.must(login(db, "ann@example.com"))
+	if got := f.drain(); len(got) != 0 {
+		t.Fatalf("a sign-in by default: %d events, want none", len(got))
+	}
+	on := postgres.New(db.Pool, nil)
+	on.SetSSOLoginEvents(true)
+	f.must(login(on, "ann@example.com"))                                              // a login seen before
+	f.must(login(on, "bob@example.com"))                                              // first login of a provisioned user
+	f.must(login(on, "new@example.com"))                                              // a user created for it
+	f.must(f.patch("bob", "active", false))                                           // then bob is deactivated:
+	if err := login(on, "bob@example.com"); !errors.Is(err, directory.ErrForbidden) { // refused
+		t.Fatalf("a deactivated user's sign-in: %v", err)
+	}
+	var got []string
+	for _, e := range f.drain() {
+		got = append(got, describe(t, e))
+	}
+	want := []string{"sso.login ann@example.com link", "sso.login bob@example.com email", "user.created new@example.com active",
+		"sso.login new@example.com jit", "user.deactivated bob@example.com deactivated"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events\n got  %q\n want %q", got, want)
+	}
+}

@@ -223,7 +223,10 @@ const maxDeletePasses = 3
 // Its row is locked first, so that writes of the organization that
 // arrive meanwhile wait, then fail on their foreign key. The deletion is
 // on the operator's trail (the organization's own audit events go with
-// it). ErrNotFound.
+// it). Its cost is linear in the organization's rows; the user count
+// trigger is told to leave the organization alone, since a count row
+// updated once per deleted user in one transaction costs quadratic time.
+// ErrNotFound.
 func (db *DB) DeleteOrganization(ctx context.Context, actor directory.Actor, slug string) (DeletedOrganization, error) {
 	d := DeletedOrganization{Rows: map[string]int64{}}
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
@@ -234,6 +237,11 @@ func (db *DB) DeleteOrganization(ctx context.Context, actor directory.Actor, slu
 		}
 		tables, err := orgTables(ctx, tx)
 		if err != nil {
+			return err
+		}
+		// The user count trigger leaves this organization alone in this
+		// transaction: its counts go with it (migration 00031).
+		if _, err := tx.Exec(ctx, `SELECT set_config('scimbridge.deleting_org', $1, true)`, d.Org.ID); err != nil {
 			return err
 		}
 		for pass := 1; ; pass++ {
