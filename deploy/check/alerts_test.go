@@ -90,6 +90,27 @@ func counter(perMinute float64) func(int) float64 {
 
 func gauge(v float64) func(int) float64 { return func(int) float64 { return v } }
 
+// prov is a counter of provisioning requests of an outcome, perMinute a
+// minute, for organization org ("" without --metrics-org-labels).
+func prov(org, outcome string, perMinute float64) series {
+	l := []string{"__name__", "scimbridge_scim_provisioning_requests_total", "job", "scimbridge", "namespace", "scim",
+		"operation", "POST /Users", "outcome", outcome, "scim_type", ""}
+	if org != "" {
+		l = append(l, "org", org)
+	}
+	return series{labels: l, value: counter(perMinute)}
+}
+
+func sequencer(outcome string, perMinute float64) series {
+	return series{labels: []string{"__name__", "scimbridge_event_sequencer_passes_total", "job", "scimbridge", "namespace", "scim",
+		"outcome", outcome}, value: counter(perMinute)}
+}
+
+func lag(seconds float64) series {
+	return series{labels: []string{"__name__", "scimbridge_event_sequencer_lag_seconds", "job", "scimbridge", "namespace", "scim",
+		"instance", "10.0.0.7:8080"}, value: gauge(seconds)}
+}
+
 // scim is a counter of SCIM requests answered code, perMinute a minute.
 func scim(code string, perMinute float64) series {
 	return series{labels: []string{"__name__", "scimbridge_http_requests_total", "job", "scimbridge", "namespace", "scim",
@@ -121,19 +142,21 @@ func TestAlertsHoldForWhatTheyAreNamedAfter(t *testing.T) {
 		fires  bool
 	}{
 		{"a quarter of SCIM requests fail", "ScimbridgeSCIMFailureRatioHigh",
-			[]series{scim("201", 75), scim("409", 25)}, true},
+			[]series{prov("", "ok", 75), prov("", "failure", 25)}, true},
 		{"a tenth of SCIM requests fail", "ScimbridgeSCIMFailureRatioHigh",
-			[]series{scim("201", 90), scim("409", 10)}, false},
+			[]series{prov("", "ok", 90), prov("", "failure", 10)}, false},
 		{"half of very few SCIM requests fail", "ScimbridgeSCIMFailureRatioHigh",
-			[]series{scim("201", 1), scim("500", 1)}, false},
-		{"38 % of SCIM requests fail", "ScimbridgeSCIMFailureRatioNearQuarantine",
-			[]series{scim("200", 62), scim("404", 18), scim("401", 20)}, true},
+			[]series{prov("", "ok", 1), prov("", "failure", 1)}, false},
+		{"one organization's requests fail among many that succeed", "ScimbridgeSCIMFailureRatioHigh",
+			[]series{prov("acme", "ok", 10), prov("acme", "failure", 10), prov("globex", "ok", 500)}, true},
+		{"38 % of SCIM requests fail or are held", "ScimbridgeSCIMFailureRatioNearQuarantine",
+			[]series{prov("", "ok", 62), prov("", "failure", 18), prov("", "paused", 20)}, true},
 		{"30 % of SCIM requests fail", "ScimbridgeSCIMFailureRatioNearQuarantine",
-			[]series{scim("200", 70), scim("404", 30)}, false},
+			[]series{prov("", "ok", 70), prov("", "failure", 30)}, false},
 		{"half of very few SCIM requests fail, near quarantine", "ScimbridgeSCIMFailureRatioNearQuarantine",
-			[]series{scim("201", 1), scim("500", 1)}, false},
+			[]series{prov("", "ok", 1), prov("", "failure", 1)}, false},
 		{"every SCIM request succeeds", "ScimbridgeSCIMFailureRatioNearQuarantine",
-			[]series{scim("200", 100), scim("201", 100)}, false},
+			[]series{prov("", "ok", 200)}, false},
 		{"409s keep coming", "ScimbridgeSCIMConflicts",
 			[]series{scim("201", 100), scim("409", 3)}, true},
 		{"no 409", "ScimbridgeSCIMConflicts",
@@ -154,6 +177,14 @@ func TestAlertsHoldForWhatTheyAreNamedAfter(t *testing.T) {
 			[]series{runs("ok", 0), runs("skipped", 0.4)}, true},
 		{"replicas skip while another runs", "ScimbridgeReconcilerStuck",
 			[]series{runs("ok", 0.2), runs("skipped", 0.4)}, false},
+		{"the oldest event has waited two minutes", "ScimbridgeEventSequencerLagging",
+			[]series{lag(120)}, true},
+		{"events are numbered within a second", "ScimbridgeEventSequencerLagging",
+			[]series{lag(0.5)}, false},
+		{"sequencer passes fail and none succeeds", "ScimbridgeEventSequencerFailing",
+			[]series{sequencer("error", 30), sequencer("ok", 0)}, true},
+		{"one replica's passes fail while another's succeed", "ScimbridgeEventSequencerFailing",
+			[]series{sequencer("error", 30), sequencer("ok", 30)}, false},
 		{"19 of 20 connections in use", "ScimbridgeDBPoolExhausted",
 			[]series{pool("acquired_connections", gauge(19)), pool("max_connections", gauge(20))}, true},
 		{"5 of 20 connections in use", "ScimbridgeDBPoolExhausted",
