@@ -52,7 +52,7 @@ func newLoader(cfg config, progress io.Writer) *loader {
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
 	return &loader{
-		cfg:      cfg,
+		cfg: cfg,
 		hc: &http.Client{Transport: tr, Timeout: 60 * time.Second,
 			// A redirect is an answer to check (the break-glass login's
 			// 303 sets the session), never one to follow.
