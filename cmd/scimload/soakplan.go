@@ -128,7 +128,7 @@ func rssSlope(points []rssPoint, warmup time.Duration) (mibPerHour float64, n in
 	}
 	fn := float64(n)
 	den := fn*sxx - sx*sx
-	if den <= 0 {
+	if den <= 1e-9*fn*sxx { // every sample at one instant, but for rounding
 		return 0, n, false
 	}
 	return (fn*sxy - sx*sy) / den, n, true
