@@ -297,6 +297,8 @@ type soakReport struct {
 	Orgs        int               `json:"organizations"`
 	Rate        float64           `json:"rate_target"`
 	Achieved    float64           `json:"operations_per_second"`
+	Planned     int               `json:"operations_planned"` // --rate × --duration
+	Done        int               `json:"operations_done"`
 	Duration    time.Duration     `json:"-"`
 	Setup       []kindSummary     `json:"setup"`
 	Soak        []kindSummary     `json:"soak"`
@@ -371,13 +373,15 @@ func (s *soaker) run(ctx context.Context) *soakReport {
 	}
 	jobs := int(s.cfg.rate * s.cfg.duration.Seconds())
 	soakCtx, cancel := context.WithTimeout(ctx, s.cfg.duration+10*time.Second)
+	var done atomic.Int64
 	wall := s.l.runWorkers(soakCtx, "soak", jobs, s.cfg.rate, func(ctx context.Context, j int) {
 		op, org := s.mix.pick(j)
 		s.operate(ctx, rec, op, s.orgs[org], j)
+		done.Add(1)
 	})
 	cancel()
-	rep.Duration = wall
-	rep.Achieved = float64(jobs) / wall.Seconds()
+	rep.Duration, rep.Planned, rep.Done = wall, jobs, int(done.Load())
+	rep.Achieved = float64(rep.Done) / wall.Seconds()
 	rep.RSS = rss.finish(s.cfg.warmup)
 
 	tail := newRecorder(s.l.errs)
@@ -409,6 +413,9 @@ func (r *soakReport) verdict(cfg soakConfig) {
 	}
 	if r.Interrupted != "" {
 		why = append(why, "interrupted: "+r.Interrupted)
+	}
+	if r.Done < r.Planned*9/10 {
+		why = append(why, fmt.Sprintf("the server (or this machine) did not sustain --rate: %d of %d operations in %.0fs", r.Done, r.Planned, r.Duration.Seconds()))
 	}
 	if r.Deliveries.Missing > 0 || r.Deliveries.BadSig > 0 {
 		why = append(why, fmt.Sprintf("%d feed events undelivered, %d bad signatures", r.Deliveries.Missing, r.Deliveries.BadSig))
@@ -872,7 +879,7 @@ func (r *soakReport) table() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "scimload soak %s, %s, %s\n", r.Start.UTC().Format(time.RFC3339), r.Base, r.GoVersion)
 	fmt.Fprintf(&b, "machine: %s, %d CPUs, %s memory; load average at the end: %s\n", r.Machine.CPUModel, r.Machine.NumCPU, r.Machine.MemTotal, r.LoadAvg)
-	fmt.Fprintf(&b, "%d organizations, target %.0f operations/s, achieved %.1f/s over %.1fs\n\n", r.Orgs, r.Rate, r.Achieved, r.Duration.Seconds())
+	fmt.Fprintf(&b, "%d organizations, target %.0f operations/s, achieved %.1f/s (%d of %d operations) over %.1fs\n\n", r.Orgs, r.Rate, r.Achieved, r.Done, r.Planned, r.Duration.Seconds())
 	rows := func(title string, ks []kindSummary) {
 		fmt.Fprintf(&b, "%-22s %8s %6s %8s %9s %9s %9s\n", title, "count", "errors", "req/s", "p50", "p99", "max")
 		for _, k := range ks {

@@ -213,3 +213,34 @@ func TestValidSignature(t *testing.T) {
 		}
 	}
 }
+
+func TestSoakVerdict(t *testing.T) {
+	t.Parallel()
+	cfg := soakConfig{maxSlope: 30, warmup: time.Minute}
+	good := func() soakReport {
+		return soakReport{Planned: 1000, Done: 1000, RSS: soakRSS{SlopeOK: true, SlopeMiBHour: 5}}
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*soakReport)
+		want string
+	}{
+		{"everything held", func(*soakReport) {}, "PASS"},
+		{"a negative slope holds", func(r *soakReport) { r.RSS.SlopeMiBHour = -40 }, "PASS"},
+		{"90% of the rate holds", func(r *soakReport) { r.Done = 900 }, "PASS"},
+		{"one error", func(r *soakReport) { r.Errors.Total = 1 }, "FAIL: 1 errors"},
+		{"RSS growing", func(r *soakReport) { r.RSS.SlopeMiBHour = 31 }, "FAIL: RSS grows 31.0 MiB/h"},
+		{"RSS not known", func(r *soakReport) { r.RSS.SlopeOK, r.RSS.Error = false, "no server pid" }, "FAIL: RSS slope unknown (no server pid)"},
+		{"an undelivered event", func(r *soakReport) { r.Deliveries.Missing = 1 }, "FAIL: 1 feed events undelivered"},
+		{"a bad signature", func(r *soakReport) { r.Deliveries.BadSig = 2 }, "FAIL: 0 feed events undelivered, 2 bad signatures"},
+		{"the rate not sustained", func(r *soakReport) { r.Done = 899 }, "FAIL: the server (or this machine) did not sustain --rate: 899 of 1000"},
+		{"interrupted", func(r *soakReport) { r.Interrupted = "context canceled" }, "FAIL: interrupted: context canceled"},
+	} {
+		r := good()
+		tc.edit(&r)
+		r.verdict(cfg)
+		if !strings.HasPrefix(r.Verdict, tc.want) || r.Pass != strings.HasPrefix(tc.want, "PASS") {
+			t.Errorf("%s: verdict %q (pass %v), want it to start with %q", tc.name, r.Verdict, r.Pass, tc.want)
+		}
+	}
+}
