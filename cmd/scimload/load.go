@@ -52,8 +52,11 @@ func newLoader(cfg config, progress io.Writer) *loader {
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
 	return &loader{
-		cfg:      cfg,
-		hc:       &http.Client{Transport: tr, Timeout: 60 * time.Second},
+		cfg: cfg,
+		hc: &http.Client{Transport: tr, Timeout: 60 * time.Second,
+			// A redirect is an answer to check (the break-glass login's
+			// 303 sets the session), never one to follow.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		errs:     newErrorLog(),
 		progress: progress,
 		ids:      make([]string, cfg.users),
@@ -75,6 +78,15 @@ type call struct {
 	to tenant
 	// lat receives the latency of a successful request when non-nil.
 	lat *time.Duration
+	// raw is sent as the body, with rawType, when non-nil (body unset):
+	// a form or a signed webhook payload, byte for byte.
+	raw     []byte
+	rawType string
+	// header is set on the request after the defaults; an empty
+	// Authorization removes the bearer token.
+	header map[string]string
+	// respHeader receives the response's header when non-nil.
+	respHeader *http.Header
 }
 
 // do sends c, records its latency (or its failure) in rec and reports
@@ -87,7 +99,7 @@ func (l *loader) do(ctx context.Context, rec *recorder, c call) bool {
 		return false
 	}
 	start := time.Now()
-	status, body, err := l.roundTrip(req)
+	status, body, hdr, err := l.roundTrip(req)
 	elapsed := time.Since(start)
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -98,6 +110,9 @@ func (l *loader) do(ctx context.Context, rec *recorder, c call) bool {
 	case !slices.Contains(c.want, status):
 		rec.fail(c.kind, status, where, string(body))
 		return false
+	}
+	if c.respHeader != nil {
+		*c.respHeader = hdr
 	}
 	if c.into != nil {
 		if err := json.Unmarshal(body, c.into); err != nil {
@@ -126,6 +141,8 @@ func (l *loader) newRequest(ctx context.Context, c call) (*http.Request, error) 
 			return nil, err
 		}
 		body = bytes.NewReader(b)
+	} else if c.raw != nil {
+		body = bytes.NewReader(c.raw)
 	}
 	to := c.to
 	if to.Base == "" {
@@ -139,19 +156,28 @@ func (l *loader) newRequest(ctx context.Context, c call) (*http.Request, error) 
 	req.Header.Set("Accept", scimMediaType)
 	if c.body != nil {
 		req.Header.Set("Content-Type", scimMediaType)
+	} else if c.raw != nil {
+		req.Header.Set("Content-Type", c.rawType)
+	}
+	for k, v := range c.header {
+		if v == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header.Set(k, v)
+		}
 	}
 	return req, nil
 }
 
 // roundTrip sends req and reads the whole body, so the connection is reused.
-func (l *loader) roundTrip(req *http.Request) (int, []byte, error) {
+func (l *loader) roundTrip(req *http.Request) (int, []byte, http.Header, error) {
 	resp, err := l.hc.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, body, err
+	return resp.StatusCode, body, resp.Header, err
 }
 
 // runWorkers runs job(i) for i in 0..n-1 on concurrency workers paced at

@@ -53,6 +53,12 @@
 //	go run ./cmd/scimload --base http://127.0.0.1:18080/scim/v2/load \
 //	    --users 100000 --phases lookup --lookups 30000 --rate 500
 //
+// "scimload soak" is another mode: a bounded soak on a loopback server
+// mixing SCIM pushes and PATCHes (Okta and Entra shapes), authorize calls,
+// sessions, Git webhooks and event delivery across many organizations,
+// with the server's RSS slope and a verdict (soak.go; docs/operations.md,
+// "Soak test").
+//
 // The token may be given in SCIMLOAD_TOKEN instead of --token. The server's
 // pid is found from the process listening on the --base port unless --pid
 // or --pid-file names it.
@@ -76,6 +82,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "soak" {
+		os.Exit(runSoak(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
