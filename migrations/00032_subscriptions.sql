@@ -64,23 +64,20 @@ CREATE TABLE subscription_deliveries (
     -- A redelivery an admin asked for: the row it repeats.
     redelivery_of   bigint,
     PRIMARY KEY (org_id, id),
-    -- No foreign key to events: it would cost an index probe per row of a
-    -- 100,000-event fan-out. A delivery whose event retention removed
-    -- (30 days; deliveries are given up after one) fails when claimed.
-    FOREIGN KEY (org_id, subscription_id) REFERENCES subscriptions (org_id, id) ON DELETE CASCADE
+    FOREIGN KEY (org_id, subscription_id) REFERENCES subscriptions (org_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (org_id, event_id) REFERENCES events (org_id, id) ON DELETE CASCADE
 );
 -- The worker's queue: a subscription's pending rows in feed order.
-CREATE INDEX subscription_deliveries_pending_idx ON subscription_deliveries (org_id, subscription_id, seq, id)
+CREATE INDEX subscription_deliveries_pending_idx ON subscription_deliveries (org_id, subscription_id, seq)
     WHERE state = 'pending';
 -- The per-resource order check: an earlier pending row of the resource.
-CREATE INDEX subscription_deliveries_resource_idx ON subscription_deliveries (org_id, subscription_id, resource_key, seq, id)
+CREATE INDEX subscription_deliveries_resource_idx ON subscription_deliveries (org_id, subscription_id, resource_key, seq)
     WHERE state = 'pending';
--- The leases held, counted against the per-subscription bound.
-CREATE INDEX subscription_deliveries_leased_idx ON subscription_deliveries (org_id, subscription_id, lease_until)
-    WHERE state = 'pending' AND lease_until IS NOT NULL;
 -- The log, newest first, and its pruning.
 CREATE INDEX subscription_deliveries_log_idx ON subscription_deliveries (org_id, subscription_id, id);
 CREATE INDEX subscription_deliveries_finished_idx ON subscription_deliveries (finished_at) WHERE state <> 'pending';
+-- Deleting an event (retention) finds its deliveries.
+CREATE INDEX subscription_deliveries_event_idx ON subscription_deliveries (org_id, event_id);
 
 -- +goose Down
 DROP TABLE subscription_deliveries;

@@ -45,6 +45,11 @@ func (db *DB) CreateSubscription(ctx context.Context, actor directory.Actor, s d
 	if s.EventTypes == nil {
 		s.EventTypes = []string{}
 	}
+	// Number the events committed so far, so that the cursor below starts
+	// after them: the subscription gets what is committed from now on.
+	if _, err := db.SequenceEvents(ctx, 1000000); err != nil {
+		return directory.Subscription{}, err
+	}
 	var out directory.Subscription
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		// The organization's row serialises creations, so that the bound
