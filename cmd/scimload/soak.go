@@ -154,7 +154,7 @@ type soakOrg struct {
 	cursor string
 	feed   map[string]bool // event ids read from the feed after the head
 
-	subID, subSecret string
+	subID string
 }
 
 // maxPool bounds the users a soakOrg keeps for PATCHes.
