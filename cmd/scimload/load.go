@@ -92,7 +92,7 @@ type call struct {
 // do sends c, records its latency (or its failure) in rec and reports
 // success. A request cut short by the end of ctx is not recorded.
 func (l *loader) do(ctx context.Context, rec *recorder, c call) bool {
-	where := c.method + " " + c.path
+	where := c.method + " " + redactToken(c.path)
 	req, err := l.newRequest(ctx, c)
 	if err != nil {
 		rec.fail(c.kind, 0, where, err.Error())
@@ -131,6 +131,21 @@ func (l *loader) do(ctx context.Context, rec *recorder, c call) bool {
 		*c.lat = elapsed
 	}
 	return true
+}
+
+// redactToken hides a token= query parameter (a break-glass link's
+// secret) from the error log.
+func redactToken(path string) string {
+	p, q, ok := strings.Cut(path, "?")
+	if !ok || !strings.Contains(q, "token=") {
+		return path
+	}
+	v, err := url.ParseQuery(q)
+	if err != nil {
+		return p + "?(redacted)"
+	}
+	v.Set("token", "(redacted)")
+	return p + "?" + v.Encode()
 }
 
 func (l *loader) newRequest(ctx context.Context, c call) (*http.Request, error) {

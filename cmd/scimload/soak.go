@@ -154,7 +154,7 @@ type soakOrg struct {
 	cursor string
 	feed   map[string]bool // event ids read from the feed after the head
 
-	subID, subSecret string
+	subID string
 }
 
 // maxPool bounds the users a soakOrg keeps for PATCHes.
@@ -359,7 +359,9 @@ func (s *soaker) run(ctx context.Context) *soakReport {
 	})
 	rep.Setup = setup.summaries(time.Since(setupStart))
 	if n, _ := s.l.errs.snapshot(); n > 0 || ctx.Err() != nil {
-		rss.finish(s.cfg.warmup)
+		rep.RSS = rss.finish(s.cfg.warmup)
+		rep.Deliveries.Subscribed = s.recv != nil
+		s.unsubscribe(context.WithoutCancel(ctx), setup)
 		return fail(errors.New("setup failed; the soak did not start"))
 	}
 
@@ -667,14 +669,21 @@ func (s *soaker) drainDeliveries(ctx context.Context, rec *recorder) deliveryRep
 		time.Sleep(200 * time.Millisecond)
 		feed, miss = missing()
 	}
+	s.unsubscribe(ctx, rec)
+	received, distinct, bad := s.recv.counts()
+	return deliveryReport{Subscribed: true, FeedEvents: feed, Received: received, Distinct: distinct, Missing: miss, BadSig: bad}
+}
+
+// unsubscribe deletes the subscriptions the setup made (an organization
+// has at most 20).
+func (s *soaker) unsubscribe(ctx context.Context, rec *recorder) {
 	for _, o := range s.orgs {
 		if o.subID != "" {
 			s.l.do(ctx, rec, call{kind: "subscription-delete", method: http.MethodDelete, path: "/subscriptions/" + url.PathEscape(o.subID),
 				to: s.api(o), header: jsonHeader, want: []int{http.StatusNoContent}})
+			o.subID = ""
 		}
 	}
-	received, distinct, bad := s.recv.counts()
-	return deliveryReport{Subscribed: true, FeedEvents: feed, Received: received, Distinct: distinct, Missing: miss, BadSig: bad}
 }
 
 // receiver takes the webhook deliveries of every organization's

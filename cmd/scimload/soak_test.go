@@ -244,3 +244,17 @@ func TestSoakVerdict(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactToken(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"/auth/a/breakglass?token=scb_brk_secret", "/auth/a/breakglass?token=%28redacted%29"},
+		{"/x?a=1&token=s", "/x?a=1&token=%28redacted%29"},
+		{"/Users?filter=userName%20eq%20%22a%22", "/Users?filter=userName%20eq%20%22a%22"},
+		{"/Users", "/Users"},
+	} {
+		if got := redactToken(tc.in); got != tc.want || strings.Contains(got, "secret") {
+			t.Errorf("redactToken(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
